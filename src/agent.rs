@@ -1,0 +1,68 @@
+//! Starting one network element: datastores, runtimes and the NETCONF server.
+
+use crate::config::AgentConfig;
+use crate::datastore::Store;
+use crate::netconf::{self, Limits, Shared};
+use crate::northbound::Northbound;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] crate::datastore::StoreError),
+    #[error("startup configuration {0}: {1}")]
+    Startup(String, String),
+    #[error(transparent)]
+    Ssh(#[from] netconf::ssh::SshError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// Reads the startup-config XML file into a tree.
+fn load_startup(path: &std::path::Path) -> Result<crate::datastore::tree::Node, AgentError> {
+    let shown = path.display().to_string();
+    let text =
+        std::fs::read(path).map_err(|e| AgentError::Startup(shown.clone(), e.to_string()))?;
+    let el = netconf::xml::parse(&text)
+        .map_err(|e| AgentError::Startup(shown.clone(), e.to_string()))?;
+    let tree = netconf::ops::inline_config(&el).map_err(|errs| {
+        AgentError::Startup(
+            shown.clone(),
+            errs.iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    crate::northbound::validate::validate(&tree)
+        .map_err(|e| AgentError::Startup(shown, e.message))?;
+    Ok(tree)
+}
+
+/// Runs the agent until the process is stopped.
+pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&cfg.datastore)
+        .map_err(|e| AgentError::Startup(cfg.datastore.display().to_string(), e.to_string()))?;
+    // Compile the schema before accepting anyone.
+    let _ = crate::yang::context();
+    let store = Store::open(&cfg.datastore)?;
+    let startup = match &cfg.startup_config {
+        Some(p) if store.is_new() => Some(load_startup(p)?),
+        _ => None,
+    };
+    let nb = Northbound::open(store, startup)?;
+    let shared = Shared::new(
+        nb,
+        Limits {
+            max_message: cfg.max_message_bytes,
+        },
+    );
+    let key = netconf::ssh::host_key(&cfg.datastore)?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| AgentError::Listen(cfg.listen, e))?;
+    tracing::info!(listen = %cfg.listen, datastore = %cfg.datastore.display(), "agent ready");
+    netconf::ssh::serve(listener, shared, Arc::new(cfg), key).await?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The configuration data tree: schema-keyed nodes with shared, copy-on-write subtrees.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Identifies a child among its siblings: module and name, plus the key values of a list entry
+/// (in key order) or the value of a leaf-list entry. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeKey(Arc<KeyData>);
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyData {
+    pub module: String,
+    pub name: String,
+    pub id: Vec<String>,
+}
+
+impl std::ops::Deref for NodeKey {
+    type Target = KeyData;
+    fn deref(&self) -> &KeyData {
+        &self.0
+    }
+}
+
+impl NodeKey {
+    pub fn new(module: &str, name: &str) -> Self {
+        Self::with_id(module, name, Vec::new())
+    }
+
+    pub fn with_id(module: &str, name: &str, id: Vec<String>) -> Self {
+        NodeKey(Arc::new(KeyData {
+            module: module.to_string(),
+            name: name.to_string(),
+            id,
+        }))
+    }
+}
+
+/// A data node: a leaf or leaf-list entry has a value; containers and list entries have children.
+/// Subtrees are shared between datastores until one of them is edited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Node {
+    pub value: Option<String>,
+    pub children: BTreeMap<NodeKey, Arc<Node>>,
+}
+
+/// A change between two trees, with the path of keys from the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Created(Vec<NodeKey>, Arc<Node>),
+    Deleted(Vec<NodeKey>, Arc<Node>),
+    /// A leaf whose value changed: old and new.
+    Modified(Vec<NodeKey>, Option<String>, Option<String>),
+}
+
+impl Change {
+    pub fn path(&self) -> &[NodeKey] {
+        match self {
+            Change::Created(p, _) | Change::Deleted(p, _) | Change::Modified(p, _, _) => p,
+        }
+    }
+}
+
+impl Node {
+    pub fn leaf(value: impl Into<String>) -> Self {
+        Node {
+            value: Some(value.into()),
+            children: BTreeMap::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    pub fn get(&self, path: &[NodeKey]) -> Option<&Node> {
+        let mut node = self;
+        for k in path {
+            node = node.children.get(k)?;
+        }
+        Some(node)
+    }
+
+    /// Inserts `node` at `path`, creating missing ancestors as empty inner nodes.
+    pub fn insert(&mut self, path: &[NodeKey], node: Arc<Node>) {
+        let (last, parents) = path.split_last().expect("insert at the root");
+        let mut cur = self;
+        for k in parents {
+            cur = Arc::make_mut(cur.children.entry(k.clone()).or_default());
+        }
+        cur.children.insert(last.clone(), node);
+    }
+
+    pub fn remove(&mut self, path: &[NodeKey]) -> Option<Arc<Node>> {
+        let (last, parents) = path.split_last()?;
+        let mut cur = self;
+        for k in parents {
+            cur = Arc::make_mut(cur.children.get_mut(k)?);
+        }
+        cur.children.remove(last)
+    }
+
+    /// Number of nodes in the subtree, this one included.
+    pub fn count(&self) -> usize {
+        1 + self.children.values().map(|c| c.count()).sum::<usize>()
+    }
+
+    /// Visits every node below this one in key order with its path.
+    pub fn walk<'a>(&'a self, path: &mut Vec<NodeKey>, f: &mut dyn FnMut(&[NodeKey], &'a Node)) {
+        for (k, c) in &self.children {
+            path.push(k.clone());
+            f(path, c);
+            c.walk(path, f);
+            path.pop();
+        }
+    }
+}
+
+/// Differences from `old` to `new`; shared subtrees are skipped without being visited, so the
+/// cost follows what changed rather than the size of the trees.
+pub fn diff(old: &Node, new: &Node) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    diff_into(old, new, &mut path, &mut out);
+    out
+}
+
+fn diff_into(old: &Node, new: &Node, path: &mut Vec<NodeKey>, out: &mut Vec<Change>) {
+    if old.children.len() > 64 && new.children.len() > 64 {
+        // Large sibling sets: walk both ordered maps together.
+        let mut a = old.children.iter().peekable();
+        let mut b = new.children.iter().peekable();
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some((ka, va)), Some((kb, vb))) if ka == kb => {
+                    if !Arc::ptr_eq(va, vb) {
+                        path.push((*ka).clone());
+                        diff_pair(va, vb, path, out);
+                        path.pop();
+                    }
+                    a.next();
+                    b.next();
+                }
+                (Some((ka, va)), Some((kb, _))) if ka < kb => {
+                    path.push((*ka).clone());
+                    out.push(Change::Deleted(path.clone(), Arc::clone(va)));
+                    path.pop();
+                    a.next();
+                }
+                (Some((ka, va)), None) => {
+                    path.push((*ka).clone());
+                    out.push(Change::Deleted(path.clone(), Arc::clone(va)));
+                    path.pop();
+                    a.next();
+                }
+                (_, Some((kb, vb))) => {
+                    path.push((*kb).clone());
+                    out.push(Change::Created(path.clone(), Arc::clone(vb)));
+                    path.pop();
+                    b.next();
+                }
+            }
+        }
+        return;
+    }
+    for (k, va) in &old.children {
+        path.push(k.clone());
+        match new.children.get(k) {
+            None => out.push(Change::Deleted(path.clone(), Arc::clone(va))),
+            Some(vb) if !Arc::ptr_eq(va, vb) => diff_pair(va, vb, path, out),
+            Some(_) => {}
+        }
+        path.pop();
+    }
+    for (k, vb) in &new.children {
+        if !old.children.contains_key(k) {
+            path.push(k.clone());
+            out.push(Change::Created(path.clone(), Arc::clone(vb)));
+            path.pop();
+        }
+    }
+}
+
+fn diff_pair(a: &Node, b: &Node, path: &mut Vec<NodeKey>, out: &mut Vec<Change>) {
+    if a.value != b.value {
+        out.push(Change::Modified(
+            path.clone(),
+            a.value.clone(),
+            b.value.clone(),
+        ));
+    }
+    diff_into(a, b, path, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(name: &str) -> NodeKey {
+        NodeKey::new("m", name)
+    }
+
+    #[test]
+    fn diff_reports_created_deleted_modified() {
+        let mut a = Node::default();
+        a.insert(&[k("c"), k("x")], Arc::new(Node::leaf("1")));
+        a.insert(&[k("c"), k("y")], Arc::new(Node::leaf("2")));
+        let mut b = a.clone();
+        b.insert(&[k("c"), k("x")], Arc::new(Node::leaf("3")));
+        b.remove(&[k("c"), k("y")]);
+        b.insert(&[k("d")], Arc::new(Node::default()));
+        let d = diff(&a, &b);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(
+            matches!(&d[0], Change::Modified(p, Some(o), Some(n)) if p.len() == 2 && o == "1" && n == "3")
+        );
+        assert!(matches!(&d[1], Change::Deleted(p, _) if p[1] == k("y")));
+        assert!(matches!(&d[2], Change::Created(p, _) if p[0] == k("d")));
+    }
+
+    #[test]
+    fn diff_of_large_lists_matches_small_path() {
+        let mut a = Node::default();
+        for i in 0..200 {
+            a.insert(
+                &[k("l"), NodeKey::with_id("m", "e", vec![format!("{i:03}")])],
+                Arc::new(Node::leaf("v")),
+            );
+        }
+        let mut b = a.clone();
+        b.remove(&[k("l"), NodeKey::with_id("m", "e", vec!["005".into()])]);
+        b.insert(
+            &[k("l"), NodeKey::with_id("m", "e", vec!["999".into()])],
+            Arc::new(Node::leaf("w")),
+        );
+        b.insert(
+            &[k("l"), NodeKey::with_id("m", "e", vec!["007".into()])],
+            Arc::new(Node::leaf("z")),
+        );
+        let d = diff(&a, &b);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(diff(&a, &a).is_empty());
+    }
+}

@@ -1,0 +1,9 @@
+//! mldhb: a NETCONF/YANG-managed network-element agent for MLD dual-device hot backup.
+#![deny(unsafe_code)]
+
+pub mod agent;
+pub mod config;
+pub mod datastore;
+pub mod netconf;
+pub mod northbound;
+pub mod yang;

@@ -1,0 +1,146 @@
+//! NETCONF server side: framing, sessions, operations and rpc-errors (RFC 6241, RFC 6242).
+
+pub mod error;
+pub mod filter;
+pub mod framing;
+pub mod monitoring;
+pub mod ops;
+pub mod password;
+pub mod session;
+pub mod ssh;
+pub mod xml;
+
+use crate::northbound::Northbound;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+pub const NS_BASE: &str = "urn:ietf:params:xml:ns:netconf:base:1.0";
+pub const NS_WITH_DEFAULTS_MD: &str = "urn:ietf:params:xml:ns:netconf:default:1.0";
+pub const NS_MONITORING: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring";
+pub const CAP_BASE_10: &str = "urn:ietf:params:netconf:base:1.0";
+pub const CAP_BASE_11: &str = "urn:ietf:params:netconf:base:1.1";
+
+/// Limits every session honours.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest message accepted, in bytes.
+    pub max_message: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the server knows of one open session (for monitoring and kill-session).
+pub struct SessionInfo {
+    pub user: String,
+    pub source_host: Option<String>,
+    pub login_time: SystemTime,
+    pub in_rpcs: AtomicU64,
+    pub in_bad_rpcs: AtomicU64,
+    pub out_rpc_errors: AtomicU64,
+    pub kill: tokio::sync::Notify,
+}
+
+/// Server-wide counters of ietf-netconf-monitoring.
+#[derive(Default)]
+pub struct Statistics {
+    pub in_bad_hellos: AtomicU64,
+    pub in_sessions: AtomicU64,
+    pub dropped_sessions: AtomicU64,
+    pub in_rpcs: AtomicU64,
+    pub in_bad_rpcs: AtomicU64,
+    pub out_rpc_errors: AtomicU64,
+}
+
+/// State shared by every session of one agent.
+pub struct Shared {
+    pub nb: Mutex<Northbound>,
+    pub sessions: Mutex<HashMap<u32, Arc<SessionInfo>>>,
+    pub stats: Statistics,
+    pub limits: Limits,
+    pub start_time: SystemTime,
+    next_session: AtomicU32,
+}
+
+impl Shared {
+    pub fn new(nb: Northbound, limits: Limits) -> Arc<Shared> {
+        Arc::new(Shared {
+            nb: Mutex::new(nb),
+            sessions: Mutex::new(HashMap::new()),
+            stats: Statistics::default(),
+            limits,
+            start_time: SystemTime::now(),
+            next_session: AtomicU32::new(1),
+        })
+    }
+
+    pub fn northbound(&self) -> std::sync::MutexGuard<'_, Northbound> {
+        self.nb.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn register(&self, user: &str, source_host: Option<String>) -> (u32, Arc<SessionInfo>) {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let info = Arc::new(SessionInfo {
+            user: user.to_string(),
+            source_host,
+            login_time: SystemTime::now(),
+            in_rpcs: AtomicU64::new(0),
+            in_bad_rpcs: AtomicU64::new(0),
+            out_rpc_errors: AtomicU64::new(0),
+            kill: tokio::sync::Notify::new(),
+        });
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::clone(&info));
+        self.stats.in_sessions.fetch_add(1, Ordering::Relaxed);
+        (id, info)
+    }
+
+    /// Forgets a session and releases its locks.
+    pub fn unregister(&self, id: u32) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.northbound().release_session(id);
+    }
+
+    pub fn session(&self, id: u32) -> Option<Arc<SessionInfo>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// The capabilities announced in the server's `<hello>`.
+pub fn capabilities() -> Vec<String> {
+    let mut caps: Vec<String> = [
+        CAP_BASE_10,
+        CAP_BASE_11,
+        "urn:ietf:params:netconf:capability:writable-running:1.0",
+        "urn:ietf:params:netconf:capability:candidate:1.0",
+        "urn:ietf:params:netconf:capability:validate:1.1",
+        "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
+        "urn:ietf:params:netconf:capability:startup:1.0",
+        "urn:ietf:params:netconf:capability:xpath:1.0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    caps.push(format!(
+        "urn:ietf:params:netconf:capability:yang-library:1.0?revision=2019-01-04&module-set-id={}",
+        monitoring::module_set_id()
+    ));
+    caps.extend(monitoring::yang10_module_capabilities());
+    caps
+}

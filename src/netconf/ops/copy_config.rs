@@ -1,0 +1,21 @@
+//! `<copy-config>`: replaces a whole datastore with another one or with inline config.
+
+use super::{fail, source_tree, Op, OpResult, Reply};
+use crate::netconf::error::{ErrorTag, RpcError};
+use crate::northbound::datastore_of;
+
+pub fn run(op: &Op<'_>) -> OpResult {
+    let target_el = op.param("target")?;
+    if target_el.child(crate::netconf::NS_BASE, "url").is_some() {
+        return Err(fail(RpcError::protocol(
+            ErrorTag::OperationNotSupported,
+            "the :url capability is not supported",
+        )));
+    }
+    let target = datastore_of(target_el, "target").map_err(fail)?;
+    let tree = source_tree(op)?;
+    let mut nb = op.shared.northbound();
+    nb.check_writable(target, op.session.id).map_err(fail)?;
+    nb.set(target, (*tree).clone(), true).map_err(fail)?;
+    Ok(Reply::Ok)
+}

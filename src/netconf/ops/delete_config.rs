@@ -1,0 +1,27 @@
+//! `<delete-config>`: empties the startup datastore (running cannot be deleted).
+
+use super::{fail, Op, OpResult, Reply};
+use crate::datastore::tree::Node;
+use crate::datastore::Datastore;
+use crate::netconf::error::{ErrorTag, RpcError};
+use crate::northbound::datastore_of;
+
+pub fn run(op: &Op<'_>) -> OpResult {
+    let ds = datastore_of(op.param("target")?, "target").map_err(fail)?;
+    if ds != Datastore::Startup {
+        return Err(fail(
+            RpcError::protocol(
+                ErrorTag::OperationNotSupported,
+                format!(
+                    "delete-config of {} is not allowed; only startup can be deleted",
+                    ds.name()
+                ),
+            )
+            .with_info("bad-element", "target"),
+        ));
+    }
+    let mut nb = op.shared.northbound();
+    nb.check_writable(ds, op.session.id).map_err(fail)?;
+    nb.set(ds, Node::default(), false).map_err(fail)?;
+    Ok(Reply::Ok)
+}

@@ -1,0 +1,14 @@
+//! `<get>`: running configuration and operational state, filtered.
+
+use super::{fail, Op, OpResult, Reply};
+use crate::datastore::Datastore;
+use crate::netconf::{filter, monitoring};
+
+pub fn run(op: &Op<'_>) -> OpResult {
+    let running = op.shared.northbound().get(Datastore::Running);
+    let mut tree = (*running).clone();
+    monitoring::merge_state(op.shared, &mut tree);
+    let filter = filter::Filter::from_op(op.rpc, op.el).map_err(fail)?;
+    let data = filter.apply(&tree).map_err(fail)?;
+    Ok(Reply::Data(data))
+}

@@ -1,0 +1,136 @@
+//! NETCONF operations: dispatch by element name, one module per operation.
+
+mod close_session;
+mod commit;
+mod copy_config;
+mod delete_config;
+mod discard_changes;
+mod edit_config;
+mod get;
+mod get_config;
+mod get_schema;
+mod kill_session;
+mod lock;
+mod validate;
+
+use super::error::{ErrorTag, ErrorType, RpcError};
+use super::session::SessionState;
+use super::xml::Element;
+use super::{Shared, NS_BASE, NS_MONITORING};
+
+/// What an operation answers with.
+pub enum Reply {
+    Ok,
+    /// Children of `<data>`.
+    Data(Vec<Element>),
+    /// Elements placed directly in `<rpc-reply>`.
+    Body(Vec<Element>),
+    /// `<ok/>`, then the session ends.
+    Close,
+}
+
+pub type OpResult = Result<Reply, Vec<RpcError>>;
+
+/// The context an operation runs in.
+pub struct Op<'a> {
+    pub shared: &'a Shared,
+    pub session: &'a SessionState,
+    pub rpc: &'a Element,
+    /// The operation element (the single child of `<rpc>`).
+    pub el: &'a Element,
+}
+
+impl Op<'_> {
+    /// A required child parameter in the base namespace.
+    pub fn param(&self, name: &str) -> Result<&Element, Vec<RpcError>> {
+        self.el
+            .child(NS_BASE, name)
+            .ok_or_else(|| vec![RpcError::missing_element(ErrorType::Protocol, name)])
+    }
+
+    pub fn opt(&self, name: &str) -> Option<&Element> {
+        self.el.child(NS_BASE, name)
+    }
+}
+
+/// Lifts one error into an operation result.
+pub fn fail(e: RpcError) -> Vec<RpcError> {
+    vec![e]
+}
+
+pub fn dispatch(shared: &Shared, session: &mut SessionState, rpc: &Element) -> OpResult {
+    let el = match rpc.children.as_slice() {
+        [one] => one,
+        [] => return Err(fail(RpcError::missing_element(ErrorType::Rpc, "operation"))),
+        [_, second, ..] => {
+            return Err(fail(RpcError::unknown_element(
+                ErrorType::Rpc,
+                &second.name,
+                "an <rpc> carries exactly one operation",
+            )))
+        }
+    };
+    let op = Op {
+        shared,
+        session,
+        rpc,
+        el,
+    };
+    match (el.ns.as_str(), el.name.as_str()) {
+        (NS_BASE, "get") => get::run(&op),
+        (NS_BASE, "get-config") => get_config::run(&op),
+        (NS_BASE, "edit-config") => edit_config::run(&op),
+        (NS_BASE, "copy-config") => copy_config::run(&op),
+        (NS_BASE, "delete-config") => delete_config::run(&op),
+        (NS_BASE, "lock") => lock::lock(&op),
+        (NS_BASE, "unlock") => lock::unlock(&op),
+        (NS_BASE, "commit") => commit::run(&op),
+        (NS_BASE, "discard-changes") => discard_changes::run(&op),
+        (NS_BASE, "validate") => validate::run(&op),
+        (NS_BASE, "close-session") => close_session::run(&op),
+        (NS_BASE, "kill-session") => kill_session::run(&op),
+        (NS_MONITORING, "get-schema") => get_schema::run(&op),
+        _ => Err(fail(
+            RpcError::new(
+                ErrorType::Protocol,
+                ErrorTag::OperationNotSupported,
+                format!("operation <{}> is not supported", el.name),
+            )
+            .with_info("bad-element", el.name.clone()),
+        )),
+    }
+}
+
+/// The tree named by a `<source>` parameter: a datastore, or inline `<config>`.
+pub fn source_tree(
+    op: &Op<'_>,
+) -> Result<std::sync::Arc<crate::datastore::tree::Node>, Vec<RpcError>> {
+    let src = op.param("source")?;
+    if let Some(cfg) = src.child(NS_BASE, "config") {
+        return inline_config(cfg).map(std::sync::Arc::new);
+    }
+    if src.child(NS_BASE, "url").is_some() {
+        return Err(fail(RpcError::protocol(
+            ErrorTag::OperationNotSupported,
+            "the :url capability is not supported",
+        )));
+    }
+    let ds = crate::northbound::datastore_of(src, "source").map_err(fail)?;
+    Ok(op.shared.northbound().get(ds))
+}
+
+/// Builds a complete tree from inline `<config>` content.
+pub fn inline_config(cfg: &Element) -> Result<crate::datastore::tree::Node, Vec<RpcError>> {
+    let mut tree = crate::datastore::tree::Node::default();
+    let errors = crate::northbound::edit::apply(
+        &mut tree,
+        cfg,
+        crate::northbound::edit::Operation::Merge,
+        false,
+    );
+    if errors.is_empty() {
+        Ok(tree)
+    } else {
+        Err(errors)
+    }
+}

@@ -1,0 +1,275 @@
+//! One NETCONF session over any byte stream: hello exchange, framing switch, rpc loop, teardown.
+
+use super::error::{ErrorTag, ErrorType, RpcError};
+use super::framing::{self, FrameDecoder, FrameError, Framing};
+use super::ops::{self, Reply};
+use super::xml::{self, Element};
+use super::{Shared, CAP_BASE_10, CAP_BASE_11, NS_BASE};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::{debug, info, warn, Instrument};
+
+/// Per-session protocol state.
+pub struct SessionState {
+    pub id: u32,
+    pub user: String,
+    pub base11: bool,
+}
+
+fn hello(session_id: u32) -> String {
+    let mut caps = String::new();
+    for c in super::capabilities() {
+        caps.push_str("<capability>");
+        caps.push_str(&xml::escape_text(&c));
+        caps.push_str("</capability>");
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><hello xmlns=\"{NS_BASE}\"><capabilities>{caps}</capabilities><session-id>{session_id}</session-id></hello>"
+    )
+}
+
+/// Builds `<rpc-reply>` echoing every attribute of the request.
+pub fn reply_xml(rpc_attrs: &[xml::Attr], body: Vec<Element>) -> String {
+    let mut reply = Element::new(NS_BASE, "rpc-reply");
+    reply.attrs = rpc_attrs.to_vec();
+    reply.children = body;
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    reply.write_xml(&mut s, "");
+    s
+}
+
+enum Next {
+    Continue,
+    Close,
+}
+
+/// Runs a session to its end; `user` is the authenticated SSH user.
+pub async fn run<S>(stream: S, shared: Arc<Shared>, user: String, source_host: Option<String>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (id, info) = shared.register(&user, source_host);
+    let span = tracing::info_span!("session", id, user = %user);
+    run_registered(stream, shared, user, id, info)
+        .instrument(span)
+        .await
+}
+
+async fn run_registered<S>(
+    stream: S,
+    shared: Arc<Shared>,
+    user: String,
+    id: u32,
+    info: Arc<super::SessionInfo>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    info!("session started");
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut state = SessionState {
+        id,
+        user,
+        base11: false,
+    };
+    let mut decoder = FrameDecoder::new(shared.limits.max_message);
+    let mut got_hello = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    let outcome: Result<(), String> = async {
+        write_msg(&mut wr, Framing::EndOfMessage, hello(id).as_bytes()).await?;
+        loop {
+            // Handle every complete message already buffered.
+            loop {
+                let msg = match decoder.next_message() {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(e) => return framing_failure(&mut wr, &state, e).await,
+                };
+                if !got_hello {
+                    match parse_hello(&msg) {
+                        Ok(base11) => {
+                            got_hello = true;
+                            state.base11 = base11;
+                            if base11 {
+                                decoder.set_mode(Framing::Chunked);
+                            }
+                            debug!(base11, "hello received");
+                            continue;
+                        }
+                        Err(e) => {
+                            shared.stats.in_bad_hellos.fetch_add(1, Ordering::Relaxed);
+                            return Err(format!("bad hello: {e}"));
+                        }
+                    }
+                }
+                let mode = decoder.mode();
+                match handle_message(&shared, &mut state, &msg) {
+                    (Some(reply), next) => {
+                        write_msg(&mut wr, mode, reply.as_bytes()).await?;
+                        if let Next::Close = next {
+                            return Ok(());
+                        }
+                    }
+                    (None, Next::Close) => return Ok(()),
+                    (None, Next::Continue) => {}
+                }
+            }
+            let n = tokio::select! {
+                r = rd.read(&mut buf) => r.map_err(|e| e.to_string())?,
+                _ = info.kill.notified() => return Err("killed by kill-session".to_string()),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            if let Err(e) = decoder.push(&buf[..n]) {
+                return framing_failure(&mut wr, &state, e).await;
+            }
+        }
+    }
+    .await;
+    let _ = wr.shutdown().await;
+    shared.unregister(id);
+    match outcome {
+        Ok(()) => info!("session ended"),
+        Err(reason) => {
+            shared
+                .stats
+                .dropped_sessions
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(%reason, "session dropped");
+        }
+    }
+}
+
+async fn write_msg<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    mode: Framing,
+    msg: &[u8],
+) -> Result<(), String> {
+    let framed = framing::encode(mode, msg);
+    wr.write_all(&framed).await.map_err(|e| e.to_string())?;
+    wr.flush().await.map_err(|e| e.to_string())
+}
+
+/// Sends a last rpc-error for a framing failure, then ends the session.
+async fn framing_failure<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    state: &SessionState,
+    e: FrameError,
+) -> Result<(), String> {
+    let tag = match e {
+        FrameError::TooLarge(_) => ErrorTag::TooBig,
+        FrameError::Malformed(_) if state.base11 => ErrorTag::MalformedMessage,
+        FrameError::Malformed(_) => ErrorTag::OperationFailed,
+    };
+    let err = RpcError::new(ErrorType::Rpc, tag, format!("{e}; closing the session"));
+    let mode = if state.base11 {
+        Framing::Chunked
+    } else {
+        Framing::EndOfMessage
+    };
+    let _ = write_msg(wr, mode, reply_xml(&[], vec![err.to_element()]).as_bytes()).await;
+    Err(e.to_string())
+}
+
+fn parse_hello(msg: &[u8]) -> Result<bool, String> {
+    let el = xml::parse(msg).map_err(|e| e.to_string())?;
+    if el.ns != NS_BASE || el.name != "hello" {
+        return Err(format!("expected <hello>, got <{}>", el.name));
+    }
+    if el.child(NS_BASE, "session-id").is_some() {
+        return Err("a client hello must not carry a session-id".into());
+    }
+    let caps = el
+        .child(NS_BASE, "capabilities")
+        .ok_or("hello without capabilities")?;
+    let list: Vec<&str> = caps.children.iter().map(|c| c.text.trim()).collect();
+    let base10 = list.contains(&CAP_BASE_10);
+    let base11 = list.contains(&CAP_BASE_11);
+    if !base10 && !base11 {
+        return Err("no common base capability".into());
+    }
+    Ok(base11)
+}
+
+/// Handles one message after the hello; returns the reply to send, if any.
+fn handle_message(shared: &Shared, state: &mut SessionState, msg: &[u8]) -> (Option<String>, Next) {
+    let info = shared.session(state.id);
+    let count_bad = |n: u64| {
+        shared.stats.in_bad_rpcs.fetch_add(1, Ordering::Relaxed);
+        shared.stats.out_rpc_errors.fetch_add(n, Ordering::Relaxed);
+        if let Some(i) = &info {
+            i.in_bad_rpcs.fetch_add(1, Ordering::Relaxed);
+            i.out_rpc_errors.fetch_add(n, Ordering::Relaxed);
+        }
+    };
+    let rpc = match xml::parse(msg) {
+        Ok(el) => el,
+        Err(e) => {
+            count_bad(1);
+            let tag = if state.base11 {
+                ErrorTag::MalformedMessage
+            } else {
+                ErrorTag::OperationFailed
+            };
+            let err = RpcError::new(ErrorType::Rpc, tag, format!("malformed message: {e}"));
+            return (Some(reply_xml(&[], vec![err.to_element()])), Next::Continue);
+        }
+    };
+    if rpc.ns != NS_BASE || rpc.name != "rpc" {
+        count_bad(1);
+        let err = RpcError::unknown_element(
+            ErrorType::Rpc,
+            &rpc.name,
+            format!("expected <rpc> in namespace {NS_BASE}, got <{}>", rpc.name),
+        );
+        return (Some(reply_xml(&[], vec![err.to_element()])), Next::Continue);
+    }
+    if rpc.attr("", "message-id").is_none() {
+        count_bad(1);
+        let err = RpcError::new(
+            ErrorType::Rpc,
+            ErrorTag::MissingAttribute,
+            "<rpc> has no message-id attribute",
+        )
+        .with_info("bad-attribute", "message-id")
+        .with_info("bad-element", "rpc");
+        return (
+            Some(reply_xml(&rpc.attrs, vec![err.to_element()])),
+            Next::Continue,
+        );
+    }
+    shared.stats.in_rpcs.fetch_add(1, Ordering::Relaxed);
+    if let Some(i) = &info {
+        i.in_rpcs.fetch_add(1, Ordering::Relaxed);
+    }
+    let result = ops::dispatch(shared, state, &rpc);
+    match result {
+        Ok(Reply::Ok) => (
+            Some(reply_xml(&rpc.attrs, vec![Element::new(NS_BASE, "ok")])),
+            Next::Continue,
+        ),
+        Ok(Reply::Data(children)) => {
+            let mut data = Element::new(NS_BASE, "data");
+            data.children = children;
+            (Some(reply_xml(&rpc.attrs, vec![data])), Next::Continue)
+        }
+        Ok(Reply::Body(children)) => (Some(reply_xml(&rpc.attrs, children)), Next::Continue),
+        Ok(Reply::Close) => (
+            Some(reply_xml(&rpc.attrs, vec![Element::new(NS_BASE, "ok")])),
+            Next::Close,
+        ),
+        Err(errors) => {
+            shared
+                .stats
+                .out_rpc_errors
+                .fetch_add(errors.len() as u64, Ordering::Relaxed);
+            if let Some(i) = &info {
+                i.out_rpc_errors
+                    .fetch_add(errors.len() as u64, Ordering::Relaxed);
+            }
+            let body = errors.iter().map(RpcError::to_element).collect();
+            (Some(reply_xml(&rpc.attrs, body)), Next::Continue)
+        }
+    }
+}

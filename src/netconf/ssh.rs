@@ -1,0 +1,212 @@
+//! NETCONF over SSH (RFC 6242): the russh server, user authentication and the `netconf`
+//! subsystem; a persistent ed25519 host key.
+
+use super::{session, Shared};
+use crate::config::AgentConfig;
+use russh::keys::PrivateKey;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("host key {0}: {1}")]
+    HostKey(String, String),
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads the host key from `dir`, generating an ed25519 key on first start.
+pub fn host_key(dir: &Path) -> Result<PrivateKey, SshError> {
+    let path = dir.join("ssh_host_ed25519_key");
+    let shown = path.display().to_string();
+    if path.exists() {
+        return russh::keys::load_secret_key(&path, None)
+            .map_err(|e| SshError::HostKey(shown, e.to_string()));
+    }
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
+    let key = PrivateKey::from(pair);
+    let text = key
+        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+        .map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
+    let tmp = dir.join("ssh_host_ed25519_key.tmp");
+    write_private(&tmp, text.as_bytes())
+        .map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
+    info!(path = %shown, "generated SSH host key");
+    Ok(key)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+fn russh_config(key: PrivateKey, cfg: &AgentConfig) -> russh::server::Config {
+    let methods: &[MethodKind] = &[MethodKind::Password, MethodKind::PublicKey];
+    russh::server::Config {
+        methods: MethodSet::from(methods),
+        auth_rejection_time: Duration::from_millis(cfg.auth_failure_delay_ms),
+        auth_rejection_time_initial: Some(Duration::from_millis(0)),
+        keys: vec![key],
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Accepts SSH connections until the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    cfg: Arc<AgentConfig>,
+    key: PrivateKey,
+) -> Result<(), SshError> {
+    let config = Arc::new(russh_config(key, &cfg));
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let handler = Connection {
+            shared: Arc::clone(&shared),
+            cfg: Arc::clone(&cfg),
+            peer,
+            user: None,
+            channels: HashMap::new(),
+        };
+        let config = Arc::clone(&config);
+        tokio::spawn(async move {
+            match russh::server::run_stream(config, stream, handler).await {
+                Ok(running) => {
+                    if let Err(e) = running.await {
+                        tracing::debug!(%peer, error = %e, "SSH connection ended");
+                    }
+                }
+                Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
+            }
+        });
+    }
+}
+
+/// One SSH connection.
+struct Connection {
+    shared: Arc<Shared>,
+    cfg: Arc<AgentConfig>,
+    peer: SocketAddr,
+    user: Option<String>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl Connection {
+    fn refused(&self, user: &str, method: &str) -> Auth {
+        warn!(peer = %self.peer, user, method, "authentication failed");
+        Auth::reject()
+    }
+
+    fn key_allowed(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        let Some(u) = self.cfg.user(user) else {
+            return false;
+        };
+        u.authorized_keys.iter().any(|line| {
+            russh::keys::ssh_key::PublicKey::from_openssh(line.trim())
+                .map(|k| k.key_data() == key.key_data())
+                .unwrap_or(false)
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error(transparent)]
+    Ssh(#[from] russh::Error),
+}
+
+impl russh::server::Handler for Connection {
+    type Error = ConnError;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        match self.cfg.user(user) {
+            Some(u) if u.password_ok(password) => {
+                self.user = Some(user.to_string());
+                info!(peer = %self.peer, user, "authenticated by password");
+                Ok(Auth::Accept)
+            }
+            _ => Ok(self.refused(user, "password")),
+        }
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<Auth, Self::Error> {
+        if self.key_allowed(user, key) {
+            Ok(Auth::Accept)
+        } else {
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<Auth, Self::Error> {
+        if self.key_allowed(user, key) {
+            self.user = Some(user.to_string());
+            info!(peer = %self.peer, user, "authenticated by public key");
+            Ok(Auth::Accept)
+        } else {
+            Ok(self.refused(user, "publickey"))
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        self.channels.insert(channel.id(), channel);
+        Ok(true)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel_id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(user), true) = (self.user.clone(), name == "netconf") else {
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        let Some(channel) = self.channels.remove(&channel_id) else {
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        session.channel_success(channel_id)?;
+        let shared = Arc::clone(&self.shared);
+        let peer = self.peer.ip().to_string();
+        tokio::spawn(async move {
+            let stream = channel.into_stream();
+            session::run(stream, shared, user, Some(peer)).await;
+        });
+        Ok(())
+    }
+}

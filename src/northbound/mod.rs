@@ -1,0 +1,252 @@
+//! The northbound core: datastore contents, locks, the commit pipeline and runtime providers.
+
+pub mod commit;
+pub mod convert;
+pub mod edit;
+pub mod schema;
+pub mod validate;
+
+use crate::datastore::tree::Node;
+use crate::datastore::{Datastore, Store, StoreError};
+use crate::netconf::error::{ErrorTag, ErrorType, RpcError, RpcResult};
+use commit::ConfigProvider;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything the NETCONF operations read and change, behind one lock.
+pub struct Northbound {
+    store: Store,
+    running: Arc<Node>,
+    candidate: Arc<Node>,
+    startup: Arc<Node>,
+    /// True while the candidate holds changes not yet committed or discarded.
+    candidate_dirty: bool,
+    locks: HashMap<Datastore, (u32, std::time::SystemTime)>,
+    providers: Vec<Box<dyn ConfigProvider>>,
+}
+
+fn store_err(e: StoreError) -> RpcError {
+    RpcError::operation_failed(format!("could not write the datastore: {e}"))
+}
+
+impl Northbound {
+    /// Opens the datastores; a new store is seeded from `startup` (first boot only).
+    pub fn open(store: Store, startup: Option<Node>) -> Result<Self, StoreError> {
+        if store.is_new() {
+            if let Some(seed) = startup {
+                let empty = Node::default();
+                store.replace(Datastore::Startup, &empty, &seed)?;
+                store.replace(Datastore::Running, &empty, &seed)?;
+                store.replace(Datastore::Candidate, &empty, &seed)?;
+            }
+            store.mark_initialized()?;
+        }
+        let running = Arc::new(store.load(Datastore::Running)?);
+        let startup = Arc::new(store.load(Datastore::Startup)?);
+        let stored_candidate = store.load(Datastore::Candidate)?;
+        let (candidate, candidate_dirty) = if stored_candidate == *running {
+            (Arc::clone(&running), false)
+        } else {
+            (Arc::new(stored_candidate), true)
+        };
+        Ok(Northbound {
+            store,
+            running,
+            candidate,
+            startup,
+            candidate_dirty,
+            locks: HashMap::new(),
+            providers: Vec::new(),
+        })
+    }
+
+    pub fn add_provider(&mut self, p: Box<dyn ConfigProvider>) -> Result<(), String> {
+        let mut p = p;
+        // Bring the new runtime to the current running config.
+        let empty = Node::default();
+        let changes = crate::datastore::tree::diff(&empty, &self.running);
+        p.prepare(&empty, &self.running, &changes)?;
+        p.apply(&self.running, &changes)?;
+        self.providers.push(p);
+        Ok(())
+    }
+
+    pub fn get(&self, ds: Datastore) -> Arc<Node> {
+        match ds {
+            Datastore::Running => Arc::clone(&self.running),
+            Datastore::Candidate => Arc::clone(&self.candidate),
+            Datastore::Startup => Arc::clone(&self.startup),
+        }
+    }
+
+    pub fn candidate_dirty(&self) -> bool {
+        self.candidate_dirty
+    }
+
+    pub fn lock_holder(&self, ds: Datastore) -> Option<u32> {
+        self.locks.get(&ds).map(|l| l.0)
+    }
+
+    /// Held locks: datastore → (session, since).
+    pub fn locks(&self) -> &HashMap<Datastore, (u32, std::time::SystemTime)> {
+        &self.locks
+    }
+
+    /// Fails with in-use/lock-denied if another session holds `ds`.
+    pub fn check_writable(&self, ds: Datastore, session: u32) -> RpcResult<()> {
+        match self.lock_holder(ds) {
+            Some(holder) if holder != session => Err(RpcError::protocol(
+                ErrorTag::InUse,
+                format!("the {} datastore is locked by session {holder}", ds.name()),
+            )
+            .with_info("session-id", holder.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn lock(&mut self, ds: Datastore, session: u32) -> RpcResult<()> {
+        if let Some(holder) = self.lock_holder(ds) {
+            return Err(RpcError::protocol(
+                ErrorTag::LockDenied,
+                format!(
+                    "the {} datastore is already locked by session {holder}",
+                    ds.name()
+                ),
+            )
+            .with_info("session-id", holder.to_string()));
+        }
+        if ds == Datastore::Candidate && self.candidate_dirty {
+            return Err(RpcError::protocol(
+                ErrorTag::LockDenied,
+                "the candidate holds uncommitted changes; commit or discard-changes first",
+            )
+            .with_info("session-id", "0"));
+        }
+        self.locks
+            .insert(ds, (session, std::time::SystemTime::now()));
+        Ok(())
+    }
+
+    pub fn unlock(&mut self, ds: Datastore, session: u32) -> RpcResult<()> {
+        match self.lock_holder(ds) {
+            Some(holder) if holder == session => {
+                self.locks.remove(&ds);
+                if ds == Datastore::Candidate && self.candidate_dirty {
+                    // RFC 6241 §8.3.5.2: unlocking discards uncommitted candidate changes.
+                    self.discard()?;
+                }
+                Ok(())
+            }
+            Some(holder) => Err(RpcError::protocol(
+                ErrorTag::OperationFailed,
+                format!("the {} datastore is locked by session {holder}", ds.name()),
+            )
+            .with_info("session-id", holder.to_string())),
+            None => Err(RpcError::protocol(
+                ErrorTag::OperationFailed,
+                format!("the {} datastore is not locked", ds.name()),
+            )),
+        }
+    }
+
+    /// Releases everything a session held (its end, or kill-session).
+    pub fn release_session(&mut self, session: u32) {
+        let held: Vec<Datastore> = self
+            .locks
+            .iter()
+            .filter(|(_, l)| l.0 == session)
+            .map(|(d, _)| *d)
+            .collect();
+        for ds in held {
+            let _ = self.unlock(ds, session);
+        }
+    }
+
+    /// Replaces a datastore's content (edit-config result, copy-config, delete-config).
+    /// Running goes through the commit pipeline; the others are only validated when asked.
+    pub fn set(&mut self, ds: Datastore, new: Node, validate: bool) -> RpcResult<()> {
+        match ds {
+            Datastore::Running => self.commit_tree(new),
+            Datastore::Candidate => {
+                if validate {
+                    validate::validate(&new)?;
+                }
+                self.store
+                    .replace(Datastore::Candidate, &self.candidate, &new)
+                    .map_err(store_err)?;
+                self.candidate = Arc::new(new);
+                self.candidate_dirty = true;
+                Ok(())
+            }
+            Datastore::Startup => {
+                if validate {
+                    validate::validate(&new)?;
+                }
+                self.store
+                    .replace(Datastore::Startup, &self.startup, &new)
+                    .map_err(store_err)?;
+                self.startup = Arc::new(new);
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits the candidate to running.
+    pub fn commit(&mut self) -> RpcResult<()> {
+        let new = (*self.candidate).clone();
+        self.commit_tree(new)?;
+        self.candidate = Arc::clone(&self.running);
+        self.candidate_dirty = false;
+        Ok(())
+    }
+
+    /// Resets the candidate to running.
+    pub fn discard(&mut self) -> RpcResult<()> {
+        self.store
+            .replace(Datastore::Candidate, &self.candidate, &self.running)
+            .map_err(store_err)?;
+        self.candidate = Arc::clone(&self.running);
+        self.candidate_dirty = false;
+        Ok(())
+    }
+
+    /// validate → diff → prepare every runtime → apply → persist. Running is untouched on error.
+    fn commit_tree(&mut self, new: Node) -> RpcResult<()> {
+        validate::validate(&new)?;
+        let changes = crate::datastore::tree::diff(&self.running, &new);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        commit::run(&mut self.providers, &self.running, &new, &changes)?;
+        // Keep the candidate in step when it had no changes of its own.
+        let candidate_follows = !self.candidate_dirty;
+        self.store
+            .write_changes(Datastore::Running, &changes)
+            .map_err(store_err)?;
+        if candidate_follows {
+            self.store
+                .write_changes(Datastore::Candidate, &changes)
+                .map_err(store_err)?;
+        }
+        self.running = Arc::new(new);
+        if candidate_follows {
+            self.candidate = Arc::clone(&self.running);
+        }
+        Ok(())
+    }
+}
+
+/// A datastore name from a `<source>`/`<target>` element.
+pub fn datastore_of(el: &crate::netconf::xml::Element, what: &str) -> RpcResult<Datastore> {
+    let child = el
+        .children
+        .first()
+        .ok_or_else(|| RpcError::missing_element(ErrorType::Protocol, what))?;
+    Datastore::parse(&child.name).ok_or_else(|| {
+        RpcError::bad_element(
+            ErrorType::Protocol,
+            what,
+            format!("unsupported datastore <{}>", child.name),
+        )
+    })
+}
