@@ -15,6 +15,8 @@ pub enum AgentError {
     Startup(String, String),
     #[error(transparent)]
     Ssh(#[from] netconf::ssh::SshError),
+    #[error("runtime: {0}")]
+    Runtime(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
@@ -51,7 +53,14 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         Some(p) if store.is_new() => Some(load_startup(p)?),
         _ => None,
     };
-    let nb = Northbound::open(store, startup)?;
+    let mut nb = Northbound::open(store, startup)?;
+    if cfg.manage_interfaces {
+        // Reconciles the kernel to running at start, crash restarts included.
+        let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;
+        nb.add_oper_provider(Arc::new(ifs.clone()));
+        nb.add_provider(Box::new(ifs))
+            .map_err(AgentError::Runtime)?;
+    }
     let shared = Shared::new(
         nb,
         Limits {

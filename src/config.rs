@@ -30,6 +30,10 @@ fn default_max_message() -> usize {
     64 * 1024 * 1024
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_auth_delay_ms() -> u64 {
     1000
 }
@@ -46,6 +50,9 @@ pub struct AgentConfig {
     pub max_message_bytes: usize,
     #[serde(default = "default_auth_delay_ms")]
     pub auth_failure_delay_ms: u64,
+    /// Apply ietf-interfaces configuration (admin state, addresses) to the kernel.
+    #[serde(default = "default_true")]
+    pub manage_interfaces: bool,
     /// XML configuration that seeds startup and running on a new datastore.
     pub startup_config: Option<PathBuf>,
     #[serde(default)]

@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod config;
 pub mod datastore;
+pub mod interfaces;
 pub mod netconf;
+pub mod netio;
 pub mod northbound;
 pub mod yang;

@@ -73,9 +73,12 @@ impl<'a> B<'a> {
     }
 }
 
+/// An implemented module: name, revision, namespace, enabled features.
+type ModuleInfo = (String, Option<String>, String, Vec<String>);
+
 /// The implemented modules, sorted by name.
-fn implemented() -> &'static Vec<(String, Option<String>, String, Vec<String>)> {
-    static M: OnceLock<Vec<(String, Option<String>, String, Vec<String>)>> = OnceLock::new();
+fn implemented() -> &'static Vec<ModuleInfo> {
+    static M: OnceLock<Vec<ModuleInfo>> = OnceLock::new();
     M.get_or_init(|| {
         let mut v = crate::yang::implemented();
         v.sort();
@@ -114,7 +117,7 @@ pub fn module_set_id() -> &'static str {
 pub fn yang10_module_capabilities() -> Vec<String> {
     let mut out = Vec::new();
     for (name, rev, ns, features) in implemented() {
-        let Some(src) = crate::yang::sources().iter().find(|s| &s.name == name) else {
+        let Some(src) = crate::yang::sources().iter().find(|s| s.name == name) else {
             continue;
         };
         if src.text.contains("yang-version 1.1") {

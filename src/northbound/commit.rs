@@ -14,6 +14,11 @@ pub trait ConfigProvider: Send {
     fn abort(&mut self);
 }
 
+/// A runtime that adds its operational state to `<get>` data.
+pub trait OperProvider: Send + Sync {
+    fn merge_state(&self, tree: &mut Node);
+}
+
 /// Runs prepare on every provider, then apply; on a refusal or failure every runtime is
 /// returned to `old` and the commit fails with the reason.
 pub fn run(

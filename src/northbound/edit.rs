@@ -95,15 +95,26 @@ impl EditCtx<'_> {
         path: &str,
     ) {
         let Some(schema) = schema::find_child_ns(parent, &el.ns, &el.name) else {
-            let msg = if schema::module_of(&el.ns).is_none() {
-                format!("unknown namespace '{}' for element <{}>", el.ns, el.name)
+            let err = if schema::module_of(&el.ns).is_none() {
+                RpcError::application(
+                    ErrorTag::UnknownNamespace,
+                    format!("unknown namespace '{}' for element <{}>", el.ns, el.name),
+                )
+                .with_info("bad-element", el.name.clone())
+                .with_info("bad-namespace", el.ns.clone())
             } else {
-                format!("unknown element <{}> in namespace '{}'", el.name, el.ns)
+                RpcError::unknown_element(
+                    ErrorType::Application,
+                    &el.name,
+                    format!("unknown element <{}> in namespace '{}'", el.name, el.ns),
+                )
             };
-            self.errors.push(
-                RpcError::unknown_element(ErrorType::Application, &el.name, msg)
-                    .with_path(path.to_string()),
-            );
+            // A top-level element has no parent to point at.
+            self.errors.push(if path.is_empty() {
+                err
+            } else {
+                err.with_path(path.to_string())
+            });
             return;
         };
         if !schema.is_config() {
@@ -195,6 +206,14 @@ impl EditCtx<'_> {
                 } else {
                     leaf_value(&schema, el)
                 };
+                // With continue-on-error a bad value must fail its own edit, not the whole
+                // result at validation; otherwise types are checked when the result is validated.
+                if self.continue_on_error && kind != Kind::Any {
+                    if let Err(e) = check_value(&node_path, &value) {
+                        self.errors.push(e);
+                        return;
+                    }
+                }
                 target.children.insert(key, Arc::new(Node::leaf(value)));
             }
             Kind::Container | Kind::List { .. } => {
@@ -247,6 +266,29 @@ impl EditCtx<'_> {
             }
         }
     }
+}
+
+/// Checks a leaf value against its type (ranges, patterns, enums, identities) in isolation.
+fn check_value(path: &str, value: &str) -> Result<(), RpcError> {
+    let invalid = || {
+        RpcError::application(ErrorTag::InvalidValue, format!("invalid value '{value}'"))
+            .with_path(path.to_string())
+    };
+    if value.contains('\0') {
+        return Err(invalid());
+    }
+    if path.contains('\0') {
+        // Not a path libyang can take; validation of the result reports it.
+        return Ok(());
+    }
+    let mut tree = yang3::data::DataTree::new(crate::yang::context());
+    tree.new_path(path, Some(value), false)
+        .map(|_| ())
+        .map_err(|e| {
+            let mut err = super::validate::map_error(e);
+            err.path = Some(path.to_string());
+            err
+        })
 }
 
 /// The stored form of a leaf's text: identity values carry their module name as prefix
@@ -351,12 +393,53 @@ mod tests {
     }
 
     #[test]
+    fn unknown_namespace_names_element_and_namespace() {
+        let mut t = Node::default();
+        let c = parse(
+            format!("<config xmlns=\"{NS_BASE}\"><x xmlns=\"urn:nope\"/></config>").as_bytes(),
+        )
+        .unwrap();
+        let e = apply(&mut t, &c, Operation::Merge, false);
+        assert_eq!(e[0].tag, ErrorTag::UnknownNamespace);
+        assert_eq!(e[0].path, None);
+        let info: Vec<(&str, &str)> = e[0]
+            .info
+            .iter()
+            .map(|i| (i.name.as_str(), i.text.as_str()))
+            .collect();
+        assert_eq!(info, [("bad-element", "x"), ("bad-namespace", "urn:nope")]);
+    }
+
+    #[test]
     fn continue_on_error_applies_the_valid_edits() {
         let mut t = Node::default();
         let body = format!("{}<bogus/>{}", iface("a", ""), iface("b", ""));
         let e = apply(&mut t, &cfg(&body), Operation::Merge, true);
         assert_eq!(e.len(), 1);
         assert!(descr(&t, "a").is_some() && descr(&t, "b").is_some());
+    }
+
+    #[test]
+    fn continue_on_error_refuses_a_bad_value_alone() {
+        let mut t = Node::default();
+        let body = format!(
+            "{}<interface><name>b</name><enabled>maybe</enabled></interface>",
+            iface("a", "")
+        );
+        let e = apply(&mut t, &cfg(&body), Operation::Merge, true);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].tag, ErrorTag::InvalidValue);
+        assert_eq!(
+            e[0].path.as_deref(),
+            Some("/ietf-interfaces:interfaces/ietf-interfaces:interface[ietf-interfaces:name='b']/ietf-interfaces:enabled")
+        );
+        assert!(descr(&t, "a").is_some());
+        let enabled = t.get(&[
+            NodeKey::new("ietf-interfaces", "interfaces"),
+            NodeKey::with_id("ietf-interfaces", "interface", vec!["b".into()]),
+            NodeKey::new("ietf-interfaces", "enabled"),
+        ]);
+        assert!(enabled.is_none());
     }
 
     #[test]

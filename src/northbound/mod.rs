@@ -9,7 +9,7 @@ pub mod validate;
 use crate::datastore::tree::Node;
 use crate::datastore::{Datastore, Store, StoreError};
 use crate::netconf::error::{ErrorTag, ErrorType, RpcError, RpcResult};
-use commit::ConfigProvider;
+use commit::{ConfigProvider, OperProvider};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ pub struct Northbound {
     candidate_dirty: bool,
     locks: HashMap<Datastore, (u32, std::time::SystemTime)>,
     providers: Vec<Box<dyn ConfigProvider>>,
+    oper: Vec<Arc<dyn OperProvider>>,
 }
 
 fn store_err(e: StoreError) -> RpcError {
@@ -57,6 +58,7 @@ impl Northbound {
             candidate_dirty,
             locks: HashMap::new(),
             providers: Vec::new(),
+            oper: Vec::new(),
         })
     }
 
@@ -69,6 +71,15 @@ impl Northbound {
         p.apply(&self.running, &changes)?;
         self.providers.push(p);
         Ok(())
+    }
+
+    pub fn add_oper_provider(&mut self, p: Arc<dyn OperProvider>) {
+        self.oper.push(p);
+    }
+
+    /// The operational-state providers, to call without holding the northbound lock.
+    pub fn oper_providers(&self) -> Vec<Arc<dyn OperProvider>> {
+        self.oper.clone()
     }
 
     pub fn get(&self, ds: Datastore) -> Arc<Node> {

@@ -10,7 +10,10 @@ import time
 
 import paramiko
 import pytest
+from lxml import etree
 from ncclient import manager
+from ncclient.operations import RaiseMode
+from ncclient.xml_ import to_ele
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("MLDHB_BIN") or os.path.join(ROOT, "target", "debug", "mldhb")
@@ -18,6 +21,13 @@ BIN = os.environ.get("MLDHB_BIN") or os.path.join(ROOT, "target", "debug", "mldh
 NS_BASE = "urn:ietf:params:xml:ns:netconf:base:1.0"
 NS_IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 NS_IANAIFT = "urn:ietf:params:xml:ns:yang:iana-if-type"
+NS_IP = "urn:ietf:params:xml:ns:yang:ietf-ip"
+NS_RBS = "urn:mldhb:yang:mldhb-rbs"
+NS_MLD = "urn:mldhb:yang:mldhb-mld"
+NS_NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+NS_YL = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+NSMAP = {"nc": NS_BASE, "if": NS_IF, "ip": NS_IP, "rbs": NS_RBS, "mld": NS_MLD,
+         "ncm": NS_NCM, "yl": NS_YL}
 
 
 def free_port():
@@ -39,6 +49,8 @@ class Agent:
                 f'listen = "127.0.0.1:{self.port}"\n'
                 f'datastore = "{self.datastore}"\n'
                 "auth_failure_delay_ms = 300\n"
+                # Agents in the host namespace never touch its interfaces.
+                "manage_interfaces = false\n"
                 f"{extra_config}\n"
                 '[[users]]\nname = "admin"\npassword = "admin"\n'
             )
@@ -88,6 +100,15 @@ class Agent:
             timeout=60,
             **kw,
         )
+
+    def quiet(self, **kw):
+        """An ncclient manager that returns rpc-errors in the reply instead of raising."""
+        m = self.connect(**kw)
+        m.raise_mode = RaiseMode.NONE
+        return m
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def raw(self, base11=False):
         """A raw NETCONF client over SSH that speaks only what the test tells it to."""
@@ -191,6 +212,23 @@ def workdir():
 
 
 @pytest.fixture
+def agent_factory(workdir):
+    """Starts agents with extra configuration lines; all are stopped at teardown."""
+    started = []
+
+    def make(extra_config="", name="a"):
+        d = os.path.join(workdir, name)
+        os.makedirs(d, exist_ok=True)
+        a = Agent(d, extra_config).start()
+        started.append(a)
+        return a
+
+    yield make
+    for a in started:
+        a.stop()
+
+
+@pytest.fixture
 def agent(workdir):
     a = Agent(workdir).start()
     yield a
@@ -205,3 +243,152 @@ def iface_config(name, description=None, operation=None, nsdecl=True):
         f"<interface{op}><name>{name}</name><type>ianaift:ethernetCsmacd</type>{desc}</interface>"
         "</interfaces></config>"
     )
+
+
+def eventually(check, timeout=15, step=0.05):
+    """Polls `check` until it returns a true value (or fails with its last result)."""
+    deadline = time.time() + timeout
+    while True:
+        result = check()
+        if result or time.time() > deadline:
+            return result
+        time.sleep(step)
+
+
+def xml_of(reply):
+    """The reply as an lxml element (ncclient reply, raw string or element)."""
+    if hasattr(reply, "xml"):
+        reply = reply.xml
+    if isinstance(reply, str):
+        reply = reply.encode()
+    if isinstance(reply, bytes):
+        return etree.fromstring(reply)
+    return reply
+
+
+def rpc_errors(reply):
+    """Every <rpc-error> of a reply as a dict: type, tag, severity, app_tag, path, message,
+    info (error-info children by local name)."""
+    out = []
+    for e in xml_of(reply).findall(f"{{{NS_BASE}}}rpc-error"):
+        def text(name):
+            c = e.find(f"{{{NS_BASE}}}{name}")
+            return None if c is None else (c.text or "").strip()
+
+        info = {}
+        ie = e.find(f"{{{NS_BASE}}}error-info")
+        if ie is not None:
+            for c in ie:
+                info[etree.QName(c).localname] = (c.text or "").strip()
+        out.append(
+            {
+                "type": text("error-type"),
+                "tag": text("error-tag"),
+                "severity": text("error-severity"),
+                "app_tag": text("error-app-tag"),
+                "path": text("error-path"),
+                "message": text("error-message"),
+                "info": info,
+            }
+        )
+    return out
+
+
+def one_error(reply):
+    """The single rpc-error of a reply (fails if there is not exactly one)."""
+    errs = rpc_errors(reply)
+    assert len(errs) == 1, xml_of(reply) is not None and etree.tostring(xml_of(reply)).decode()
+    assert errs[0]["severity"] == "error"
+    return errs[0]
+
+
+def is_ok(reply):
+    root = xml_of(reply)
+    return root.find(f"{{{NS_BASE}}}ok") is not None and not rpc_errors(root)
+
+
+def assert_ok(reply):
+    assert is_ok(reply), etree.tostring(xml_of(reply)).decode()
+
+
+def dispatch(m, body):
+    """Sends an operation element written by hand (as text) through ncclient."""
+    return m.dispatch(to_ele(body))
+
+
+def data_of(reply):
+    """The <data> element of a get/get-config reply."""
+    d = xml_of(reply).find(f"{{{NS_BASE}}}data")
+    assert d is not None, etree.tostring(xml_of(reply)).decode()
+    return d
+
+
+def xp(node, path):
+    return node.xpath(path, namespaces=NSMAP)
+
+
+def config(*parts):
+    return f'<config xmlns="{NS_BASE}">' + "".join(parts) + "</config>"
+
+
+def interfaces(*entries):
+    return f'<interfaces xmlns="{NS_IF}" xmlns:ianaift="{NS_IANAIFT}">' + "".join(entries) + "</interfaces>"
+
+
+def interface(name, description=None, addresses=(), operation=None, extra=""):
+    op = f' xmlns:nc="{NS_BASE}" nc:operation="{operation}"' if operation else ""
+    desc = f"<description>{description}</description>" if description is not None else ""
+    ip = ""
+    if addresses:
+        ip = f'<ipv6 xmlns="{NS_IP}">' + "".join(
+            f"<address><ip>{a}</ip><prefix-length>{p}</prefix-length></address>" for a, p in addresses
+        ) + "</ipv6>"
+    return (
+        f"<interface{op}><name>{name}</name><type>ianaift:ethernetCsmacd</type>"
+        f"{desc}{ip}{extra}</interface>"
+    )
+
+
+def remote_backup(*entries):
+    return f'<remote-backup xmlns="{NS_RBS}">' + "".join(entries) + "</remote-backup>"
+
+
+def rbs_service(name, port=2046, peer="2001:db8::2", source="2001:db8::1", operation=None):
+    op = f' xmlns:nc="{NS_BASE}" nc:operation="{operation}"' if operation else ""
+    return (
+        f"<service{op}><name>{name}</name><peer-ipv6>{peer}</peer-ipv6>"
+        f"<source-ipv6>{source}</source-ipv6><port>{port}</port></service>"
+    )
+
+
+def edit(target, cfg, default_operation=None, test_option=None, error_option=None):
+    """An <edit-config> element as text."""
+    opts = ""
+    if default_operation:
+        opts += f"<default-operation>{default_operation}</default-operation>"
+    if test_option:
+        opts += f"<test-option>{test_option}</test-option>"
+    if error_option:
+        opts += f"<error-option>{error_option}</error-option>"
+    return f'<edit-config xmlns="{NS_BASE}"><target><{target}/></target>{opts}{cfg}</edit-config>'
+
+
+def get_config(m, source="running", filter=None):
+    return data_of(m.get_config(source=source, filter=filter))
+
+
+def iface_names(data):
+    return sorted(xp(data, "//if:interfaces/if:interface/if:name/text()"))
+
+
+def service_ports(data):
+    """{service name: port} of the remote backup services in a data tree."""
+    return {
+        s.findtext(f"{{{NS_RBS}}}name"): s.findtext(f"{{{NS_RBS}}}port")
+        for s in xp(data, "//rbs:remote-backup/rbs:service")
+    }
+
+
+def canonical(data):
+    """A datastore's content in a form that compares equal when the content is equal."""
+    return etree.tostring(data, method="c14n")

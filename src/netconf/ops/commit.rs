@@ -5,8 +5,10 @@ use crate::datastore::Datastore;
 
 pub fn run(op: &Op<'_>) -> OpResult {
     let mut nb = op.shared.northbound();
-    nb.check_writable(Datastore::Running, op.session.id)
-        .map_err(fail)?;
+    // A lock on either datastore keeps other sessions from publishing the candidate.
+    for ds in [Datastore::Running, Datastore::Candidate] {
+        nb.check_writable(ds, op.session.id).map_err(fail)?;
+    }
     nb.commit().map_err(fail)?;
     Ok(Reply::Ok)
 }

@@ -1,6 +1,7 @@
 //! `<edit-config>` with default-operation, test-option and error-option (RFC 6241 §7.2).
 
 use super::{fail, Op, OpResult, Reply};
+use crate::datastore::tree::Node;
 use crate::datastore::Datastore;
 use crate::netconf::error::{ErrorTag, RpcError};
 use crate::netconf::NS_BASE;
@@ -75,7 +76,12 @@ pub fn run(op: &Op<'_>) -> OpResult {
     }
     let mut nb = op.shared.northbound();
     nb.check_writable(target, op.session.id).map_err(fail)?;
-    let mut new = (*nb.get(target)).clone();
+    // default-operation replace: the config becomes the whole datastore (RFC 6241 §7.2).
+    let mut new = if default_op == Operation::Replace {
+        Node::default()
+    } else {
+        (*nb.get(target)).clone()
+    };
     let errors = edit::apply(
         &mut new,
         config,

@@ -1,0 +1,205 @@
+//! A blocking facade over rtnetlink: link state and addresses, served by one thread with its
+//! own event loop so that synchronous code (the commit pipeline) can call it.
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::mpsc;
+use tokio::sync::mpsc as amsc;
+
+/// A Linux link as netlink reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub up: bool,
+}
+
+/// An address on a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Addr {
+    pub ip: IpAddr,
+    pub prefix: u8,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("netlink: {0}")]
+pub struct NetlinkError(pub String);
+
+type Reply<T> = mpsc::Sender<Result<T, NetlinkError>>;
+
+enum Request {
+    Links(Reply<Vec<Link>>),
+    SetUp(u32, bool, Reply<()>),
+    Addrs(u32, Reply<Vec<Addr>>),
+    AddAddr(u32, Addr, Reply<()>),
+    DelAddr(u32, Addr, Reply<()>),
+}
+
+/// A handle to the netlink thread; cheap to clone.
+#[derive(Clone)]
+pub struct Netlink {
+    tx: amsc::UnboundedSender<Request>,
+}
+
+fn err<E: std::fmt::Display>(e: E) -> NetlinkError {
+    NetlinkError(e.to_string())
+}
+
+impl Netlink {
+    /// Opens a netlink socket in this thread's network namespace and starts serving requests.
+    pub fn start() -> Result<Netlink, NetlinkError> {
+        let (tx, mut rx) = amsc::unbounded_channel::<Request>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("netlink".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(err(e)));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let (conn, handle, _) = match rtnetlink::new_connection() {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(err(e)));
+                            return;
+                        }
+                    };
+                    tokio::spawn(conn);
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(req) = rx.recv().await {
+                        serve(&handle, req).await;
+                    }
+                });
+            })
+            .map_err(err)?;
+        ready_rx.recv().map_err(err)??;
+        Ok(Netlink { tx })
+    }
+
+    fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, NetlinkError> {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(make(tx))
+            .map_err(|_| NetlinkError("netlink thread stopped".into()))?;
+        rx.recv()
+            .map_err(|_| NetlinkError("netlink thread stopped".into()))?
+    }
+
+    pub fn links(&self) -> Result<Vec<Link>, NetlinkError> {
+        self.call(Request::Links)
+    }
+
+    pub fn set_up(&self, index: u32, up: bool) -> Result<(), NetlinkError> {
+        self.call(|r| Request::SetUp(index, up, r))
+    }
+
+    pub fn addrs(&self, index: u32) -> Result<Vec<Addr>, NetlinkError> {
+        self.call(|r| Request::Addrs(index, r))
+    }
+
+    pub fn add_addr(&self, index: u32, addr: Addr) -> Result<(), NetlinkError> {
+        self.call(|r| Request::AddAddr(index, addr, r))
+    }
+
+    pub fn del_addr(&self, index: u32, addr: Addr) -> Result<(), NetlinkError> {
+        self.call(|r| Request::DelAddr(index, addr, r))
+    }
+}
+
+async fn serve(handle: &Handle, req: Request) {
+    match req {
+        Request::Links(r) => {
+            let res = async {
+                let mut out = Vec::new();
+                let mut s = handle.link().get().execute();
+                while let Some(m) = s.try_next().await.map_err(err)? {
+                    let name = m.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::IfName(n) => Some(n.clone()),
+                        _ => None,
+                    });
+                    if let Some(name) = name {
+                        out.push(Link {
+                            index: m.header.index,
+                            name,
+                            up: m.header.flags.contains(LinkFlags::Up),
+                        });
+                    }
+                }
+                Ok(out)
+            }
+            .await;
+            let _ = r.send(res);
+        }
+        Request::SetUp(index, up, r) => {
+            let b = LinkUnspec::new_with_index(index);
+            let msg = if up { b.up() } else { b.down() }.build();
+            let _ = r.send(handle.link().set(msg).execute().await.map_err(err));
+        }
+        Request::Addrs(index, r) => {
+            let res = async {
+                let mut out = Vec::new();
+                let mut s = handle
+                    .address()
+                    .get()
+                    .set_link_index_filter(index)
+                    .execute();
+                while let Some(m) = s.try_next().await.map_err(err)? {
+                    if let Some(a) = addr_of(&m) {
+                        out.push(a);
+                    }
+                }
+                Ok(out)
+            }
+            .await;
+            let _ = r.send(res);
+        }
+        Request::AddAddr(index, a, r) => {
+            let res = handle
+                .address()
+                .add(index, a.ip, a.prefix)
+                .execute()
+                .await
+                .map_err(err);
+            let _ = r.send(res);
+        }
+        Request::DelAddr(index, a, r) => {
+            let msg = match a.ip {
+                IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
+                    .index(index)
+                    .address(ip, a.prefix)
+                    .build(),
+                IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
+                    .index(index)
+                    .address(ip, a.prefix)
+                    .build(),
+            };
+            let _ = r.send(handle.address().del(msg).execute().await.map_err(err));
+        }
+    }
+}
+
+fn addr_of(m: &AddressMessage) -> Option<Addr> {
+    // IPv4 reports the interface address as Local; IPv6 as Address.
+    let local = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let address = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(ip) => Some(*ip),
+        _ => None,
+    });
+    local.or(address).map(|ip| Addr {
+        ip,
+        prefix: m.header.prefix_len,
+    })
+}
