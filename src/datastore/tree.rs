@@ -1,6 +1,7 @@
 //! The configuration data tree: schema-keyed nodes with shared, copy-on-write subtrees.
 
-use std::collections::BTreeMap;
+use imbl::ordmap::DiffItem;
+use imbl::OrdMap;
 use std::sync::Arc;
 
 /// Identifies a child among its siblings: module and name, plus the key values of a list entry
@@ -37,11 +38,12 @@ impl NodeKey {
 }
 
 /// A data node: a leaf or leaf-list entry has a value; containers and list entries have children.
-/// Subtrees are shared between datastores until one of them is edited.
+/// Subtrees are shared between datastores until one of them is edited; sibling maps are
+/// persistent, so copying a datastore and editing one entry costs O(log n).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Node {
     pub value: Option<String>,
-    pub children: BTreeMap<NodeKey, Arc<Node>>,
+    pub children: OrdMap<NodeKey, Arc<Node>>,
 }
 
 /// A change between two trees, with the path of keys from the root.
@@ -65,7 +67,7 @@ impl Node {
     pub fn leaf(value: impl Into<String>) -> Self {
         Node {
             value: Some(value.into()),
-            children: BTreeMap::new(),
+            children: OrdMap::new(),
         }
     }
 
@@ -126,58 +128,28 @@ pub fn diff(old: &Node, new: &Node) -> Vec<Change> {
 }
 
 fn diff_into(old: &Node, new: &Node, path: &mut Vec<NodeKey>, out: &mut Vec<Change>) {
-    if old.children.len() > 64 && new.children.len() > 64 {
-        // Large sibling sets: walk both ordered maps together.
-        let mut a = old.children.iter().peekable();
-        let mut b = new.children.iter().peekable();
-        loop {
-            match (a.peek(), b.peek()) {
-                (None, None) => break,
-                (Some((ka, va)), Some((kb, vb))) if ka == kb => {
-                    if !Arc::ptr_eq(va, vb) {
-                        path.push((*ka).clone());
-                        diff_pair(va, vb, path, out);
-                        path.pop();
-                    }
-                    a.next();
-                    b.next();
-                }
-                (Some((ka, va)), Some((kb, _))) if ka < kb => {
-                    path.push((*ka).clone());
-                    out.push(Change::Deleted(path.clone(), Arc::clone(va)));
+    for item in old.children.diff(&new.children) {
+        match item {
+            DiffItem::Add(k, v) => {
+                path.push(k.clone());
+                out.push(Change::Created(path.clone(), Arc::clone(v)));
+                path.pop();
+            }
+            DiffItem::Remove(k, v) => {
+                path.push(k.clone());
+                out.push(Change::Deleted(path.clone(), Arc::clone(v)));
+                path.pop();
+            }
+            DiffItem::Update {
+                old: (k, a),
+                new: (_, b),
+            } => {
+                if !Arc::ptr_eq(a, b) {
+                    path.push(k.clone());
+                    diff_pair(a, b, path, out);
                     path.pop();
-                    a.next();
-                }
-                (Some((ka, va)), None) => {
-                    path.push((*ka).clone());
-                    out.push(Change::Deleted(path.clone(), Arc::clone(va)));
-                    path.pop();
-                    a.next();
-                }
-                (_, Some((kb, vb))) => {
-                    path.push((*kb).clone());
-                    out.push(Change::Created(path.clone(), Arc::clone(vb)));
-                    path.pop();
-                    b.next();
                 }
             }
-        }
-        return;
-    }
-    for (k, va) in &old.children {
-        path.push(k.clone());
-        match new.children.get(k) {
-            None => out.push(Change::Deleted(path.clone(), Arc::clone(va))),
-            Some(vb) if !Arc::ptr_eq(va, vb) => diff_pair(va, vb, path, out),
-            Some(_) => {}
-        }
-        path.pop();
-    }
-    for (k, vb) in &new.children {
-        if !old.children.contains_key(k) {
-            path.push(k.clone());
-            out.push(Change::Created(path.clone(), Arc::clone(vb)));
-            path.pop();
         }
     }
 }
@@ -241,5 +213,61 @@ mod tests {
         let d = diff(&a, &b);
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(diff(&a, &a).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod diff_property {
+    use super::*;
+
+    /// Applies a change list to a tree.
+    fn apply(tree: &mut Node, changes: &[Change]) {
+        for c in changes {
+            match c {
+                Change::Created(p, n) => tree.insert(p, Arc::clone(n)),
+                Change::Deleted(p, _) => {
+                    tree.remove(p);
+                }
+                Change::Modified(p, _, v) => {
+                    let mut cur = &mut *tree;
+                    for k in p {
+                        cur = Arc::make_mut(cur.children.get_mut(k).unwrap());
+                    }
+                    cur.value = v.clone();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn diff_then_apply_reproduces_the_new_tree() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let top = NodeKey::new("m", "c");
+        let mut tree = Node::default();
+        for round in 0..300 {
+            let old = tree.clone();
+            for _ in 0..1 + rnd(5) {
+                let e = NodeKey::with_id("m", "e", vec![format!("{}", rnd(400))]);
+                match rnd(3) {
+                    0 => {
+                        tree.remove(&[top.clone(), e]);
+                    }
+                    _ => tree.insert(
+                        &[top.clone(), e, NodeKey::new("m", "v")],
+                        Arc::new(Node::leaf(format!("{}", rnd(3)))),
+                    ),
+                }
+            }
+            let changes = diff(&old, &tree);
+            let mut rebuilt = old.clone();
+            apply(&mut rebuilt, &changes);
+            assert_eq!(rebuilt, tree, "round {round}: {changes:?}");
+        }
     }
 }
