@@ -26,10 +26,26 @@ pub fn desired(root: &Node) -> BTreeMap<String, Desired> {
     let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) else {
         return out;
     };
-    for (k, entry) in &ifs.children {
+    for (k, entry) in ifs.children.iter() {
         if k.name != "interface" || k.id.len() != 1 {
             continue;
         }
+        out.insert(k.id[0].clone(), desired_entry(entry));
+    }
+    out
+}
+
+/// The desired state of the interface named `name`, if it is configured.
+pub fn desired_one(root: &Node, name: &str) -> Option<Desired> {
+    root.get(&[
+        NodeKey::new(IF, "interfaces"),
+        NodeKey::with_id(IF, "interface", vec![name.to_string()]),
+    ])
+    .map(desired_entry)
+}
+
+fn desired_entry(entry: &Node) -> Desired {
+    {
         let leaf = |n: &Node, m: &str, name: &str| {
             n.children
                 .get(&NodeKey::new(m, name))
@@ -46,7 +62,7 @@ pub fn desired(root: &Node) -> BTreeMap<String, Desired> {
             if leaf(fam, IP, "enabled").as_deref() == Some("false") {
                 continue;
             }
-            for (ak, a) in &fam.children {
+            for (ak, a) in fam.children.iter() {
                 if ak.name != "address" || ak.id.len() != 1 {
                     continue;
                 }
@@ -57,9 +73,29 @@ pub fn desired(root: &Node) -> BTreeMap<String, Desired> {
                 }
             }
         }
-        out.insert(k.id[0].clone(), d);
+        d
     }
-    out
+}
+
+/// Names of the interfaces a change list touches; None when the whole list changed.
+fn touched_names(changes: &[Change]) -> Option<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    for c in changes {
+        let p = c.path();
+        if p.first()
+            .is_none_or(|k| k.module != IF || k.name != "interfaces")
+        {
+            continue;
+        }
+        match p.get(1) {
+            Some(k) if k.name == "interface" && k.id.len() == 1 => {
+                names.insert(k.id[0].clone());
+            }
+            Some(_) => {}
+            None => return None,
+        }
+    }
+    Some(names)
 }
 
 #[derive(Default)]
@@ -67,7 +103,8 @@ struct State {
     applied: BTreeMap<String, Desired>,
     /// Link index each configured interface was last applied to.
     applied_to: HashMap<String, u32>,
-    pending: Option<BTreeMap<String, Desired>>,
+    /// Prepared changes: each touched interface and what it should become.
+    pending: Option<Vec<(String, Option<Desired>)>>,
 }
 
 /// The runtime; clones share state (one is the config provider, one the state provider).
@@ -164,51 +201,66 @@ impl Interfaces {
     }
 }
 
-fn touches_interfaces(changes: &[Change]) -> bool {
-    changes
-        .iter()
-        .any(|c| c.path().first().is_some_and(|k| k.module == IF))
-}
-
 impl ConfigProvider for Interfaces {
     fn name(&self) -> &str {
         "interfaces"
     }
 
-    fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        let mut st = self.lock();
-        st.pending = touches_interfaces(changes).then(|| desired(new));
+    fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
+        let names = touched_names(changes).unwrap_or_else(|| {
+            desired(old)
+                .into_keys()
+                .chain(desired(new).into_keys())
+                .collect()
+        });
+        let pending = names
+            .into_iter()
+            .map(|n| {
+                let d = desired_one(new, &n);
+                (n, d)
+            })
+            .collect();
+        self.lock().pending = Some(pending);
         Ok(())
     }
 
     fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        let Some(new) = self.lock().pending.take() else {
+        let Some(pending) = self.lock().pending.take() else {
             return Ok(());
         };
-        let links = self.nl.links().map_err(|e| e.to_string())?;
-        let old = self.lock().applied.clone();
-        let mut applied_to = HashMap::new();
-        for (name, d) in &new {
-            // Interfaces that do not exist yet are applied when they appear.
-            if let Some(link) = links.iter().find(|l| &l.name == name) {
-                self.apply_one(link.index, &links, name, old.get(name), d)?;
-                applied_to.insert(name.clone(), link.index);
-            }
+        if pending.is_empty() {
+            return Ok(());
         }
-        for (name, d) in &old {
-            if new.contains_key(name) {
-                continue;
-            }
-            // Configuration removed: take back the addresses it added.
-            if let Some(link) = links.iter().find(|l| &l.name == name) {
-                for a in &d.addrs {
-                    let _ = self.nl.del_addr(link.index, *a);
+        let links = self.nl.links().map_err(|e| e.to_string())?;
+        for (name, want) in pending {
+            let link = links.iter().find(|l| l.name == name);
+            let before = self.lock().applied.get(&name).cloned();
+            match (want, link) {
+                (Some(d), Some(link)) => {
+                    self.apply_one(link.index, &links, &name, before.as_ref(), &d)?;
+                    let mut st = self.lock();
+                    st.applied_to.insert(name.clone(), link.index);
+                    st.applied.insert(name, d);
+                }
+                // Not there yet: applied when it appears.
+                (Some(d), None) => {
+                    let mut st = self.lock();
+                    st.applied_to.remove(&name);
+                    st.applied.insert(name, d);
+                }
+                (None, link) => {
+                    // Configuration removed: take back the addresses it added.
+                    if let (Some(link), Some(old)) = (link, &before) {
+                        for a in &old.addrs {
+                            let _ = self.nl.del_addr(link.index, *a);
+                        }
+                    }
+                    let mut st = self.lock();
+                    st.applied.remove(&name);
+                    st.applied_to.remove(&name);
                 }
             }
         }
-        let mut st = self.lock();
-        st.applied = new;
-        st.applied_to = applied_to;
         Ok(())
     }
 

@@ -56,13 +56,18 @@ impl Filter {
         }
     }
 
-    /// Applies the filter to a data tree and prints the selected data.
-    pub fn apply(&self, tree: &Node) -> RpcResult<Vec<Element>> {
-        match self {
-            Filter::None => Ok(convert::to_elements(tree, None)),
-            Filter::Subtree(f) => Ok(subtree(tree, f)),
-            Filter::XPath(select) => xpath(tree, select),
+    /// Applies the filter to a data tree and prints the selected data as XML.
+    pub fn apply(&self, tree: &Node) -> RpcResult<String> {
+        let elements = match self {
+            Filter::None => return Ok(convert::to_xml(tree)),
+            Filter::Subtree(f) => subtree(tree, f),
+            Filter::XPath(select) => xpath(tree, select)?,
+        };
+        let mut out = String::new();
+        for e in elements {
+            e.write_xml(&mut out, NS_BASE);
         }
+        Ok(out)
     }
 }
 

@@ -249,10 +249,10 @@ fn handle_message(shared: &Shared, state: &mut SessionState, msg: &[u8]) -> (Opt
             Some(reply_xml(&rpc.attrs, vec![Element::new(NS_BASE, "ok")])),
             Next::Continue,
         ),
-        Ok(Reply::Data(children)) => {
-            let mut data = Element::new(NS_BASE, "data");
-            data.children = children;
-            (Some(reply_xml(&rpc.attrs, vec![data])), Next::Continue)
+        Ok(Reply::Data(content)) => {
+            let empty = reply_xml(&rpc.attrs, vec![Element::new(NS_BASE, "data")]);
+            let full = empty.replacen("<data/>", &format!("<data>{content}</data>"), 1);
+            (Some(full), Next::Continue)
         }
         Ok(Reply::Body(children)) => (Some(reply_xml(&rpc.attrs, children)), Next::Continue),
         Ok(Reply::Close) => (

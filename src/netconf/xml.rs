@@ -152,6 +152,23 @@ fn attr_prefix(ns: &str) -> &'static str {
     }
 }
 
+/// Appends `s` to `out` with `<`, `>` and `&` escaped.
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+}
+
 pub fn escape_text(s: &str) -> String {
     if !s.contains(['<', '>', '&']) {
         return s.to_string();

@@ -47,7 +47,7 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
             }
         }
         Kind::List { keys } => {
-            for k in &keys {
+            for k in keys {
                 if let Some((ck, c)) = node.children.iter().find(|(ck, _)| &ck.name == k) {
                     el.children.push(to_element(ck, c, &find_or(schema, ck)));
                 }
@@ -69,9 +69,129 @@ fn find_or(parent: &Schema, key: &NodeKey) -> Schema {
 
 /// The whole tree as one XML string of top-level siblings (the form libyang parses).
 pub fn to_xml(root: &Node) -> String {
-    let mut s = String::new();
-    for e in to_elements(root, None) {
-        e.write_xml(&mut s, "");
-    }
+    // Start from the size of the last print: large datastores are printed again and again.
+    static LAST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(4096);
+    let hint = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    let mut s = String::with_capacity(hint + hint / 8);
+    write_children(root, None, "", &mut s);
+    LAST.store(s.len(), std::sync::atomic::Ordering::Relaxed);
     s
+}
+
+/// Prints the children of `node` straight into `out` (no intermediate elements).
+pub fn write_children(node: &Node, parent: Option<&Schema>, parent_ns: &str, out: &mut String) {
+    let mut cached: Option<(NodeKey, Schema)> = None;
+    for (k, child) in node.children.iter() {
+        let schema = match &cached {
+            Some((ck, s)) if ck.module == k.module && ck.name == k.name => s.clone(),
+            _ => match schema::find_child(parent, &k.module, &k.name) {
+                Some(s) => {
+                    cached = Some((k.clone(), s.clone()));
+                    s
+                }
+                None => continue,
+            },
+        };
+        write_node(k, child, &schema, parent_ns, out);
+    }
+}
+
+fn open_tag(name: &str, ns: &str, parent_ns: &str, out: &mut String) {
+    out.push('<');
+    out.push_str(name);
+    if ns != parent_ns {
+        out.push_str(" xmlns=\"");
+        out.push_str(&crate::netconf::xml::escape_attr(ns));
+        out.push('"');
+    }
+}
+
+/// Prints one node straight into `out`.
+pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, out: &mut String) {
+    let ns = schema::namespace_of(&key.module).unwrap_or_default();
+    match schema::kind(schema) {
+        Kind::Leaf | Kind::LeafList => {
+            open_tag(&key.name, ns, parent_ns, out);
+            let v = node.value.as_deref().unwrap_or_default();
+            if let Some((m, _)) = v.split_once(':') {
+                if let Some(mns) = schema::namespace_of(m) {
+                    out.push_str(" xmlns:");
+                    out.push_str(m);
+                    out.push_str("=\"");
+                    out.push_str(mns);
+                    out.push('"');
+                }
+            }
+            if v.is_empty() {
+                out.push_str("/>");
+                return;
+            }
+            out.push('>');
+            crate::netconf::xml::push_escaped(out, v);
+        }
+        Kind::Any => {
+            let el = to_element(key, node, schema);
+            el.write_xml(out, parent_ns);
+            return;
+        }
+        Kind::List { keys } => {
+            open_tag(&key.name, ns, parent_ns, out);
+            out.push('>');
+            for k in keys {
+                if let Some((ck, c)) = node.children.iter().find(|(ck, _)| &ck.name == k) {
+                    write_node(ck, c, &find_or(schema, ck), ns, out);
+                }
+            }
+            let mut cached: Option<(NodeKey, Schema)> = None;
+            for (ck, c) in node.children.iter() {
+                if ck.module == key.module && keys.contains(&ck.name) {
+                    continue;
+                }
+                let s = match &cached {
+                    Some((pk, s)) if pk.module == ck.module && pk.name == ck.name => s.clone(),
+                    _ => match schema::find_child(Some(schema), &ck.module, &ck.name) {
+                        Some(s) => {
+                            cached = Some((ck.clone(), s.clone()));
+                            s
+                        }
+                        None => continue,
+                    },
+                };
+                write_node(ck, c, &s, ns, out);
+            }
+        }
+        Kind::Container => {
+            open_tag(&key.name, ns, parent_ns, out);
+            out.push('>');
+            write_children(node, Some(schema), ns, out);
+        }
+    }
+    out.push_str("</");
+    out.push_str(&key.name);
+    out.push('>');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netconf::xml::parse;
+    use crate::northbound::edit::{apply, Operation};
+
+    #[test]
+    fn direct_writer_matches_element_printer() {
+        let cfg = parse(br#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+          <interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type">
+            <interface><name>eth1</name><type>t:ethernetCsmacd</type><description>a &amp; b</description>
+              <ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip"><address><ip>2001:db8:1::1</ip><prefix-length>64</prefix-length></address></ipv6>
+            </interface>
+          </interfaces></config>"#).unwrap();
+        let mut t = Node::default();
+        assert!(apply(&mut t, &cfg, Operation::Merge, false).is_empty());
+        let mut via_elements = String::new();
+        for e in to_elements(&t, None) {
+            e.write_xml(&mut via_elements, "");
+        }
+        assert_eq!(to_xml(&t), via_elements);
+        crate::northbound::validate::validate_xml(&to_xml(&t)).unwrap();
+    }
 }

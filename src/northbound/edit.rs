@@ -201,14 +201,14 @@ impl EditCtx<'_> {
                 if op == Operation::None {
                     return;
                 }
-                let value = if kind == Kind::Any {
+                let value = if *kind == Kind::Any {
                     el.children.iter().map(|c| c.to_xml()).collect::<String>()
                 } else {
                     leaf_value(&schema, el)
                 };
                 // With continue-on-error a bad value must fail its own edit, not the whole
                 // result at validation; otherwise types are checked when the result is validated.
-                if self.continue_on_error && kind != Kind::Any {
+                if self.continue_on_error && *kind != Kind::Any {
                     if let Err(e) = check_value(&node_path, &value) {
                         self.errors.push(e);
                         return;

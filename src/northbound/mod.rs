@@ -3,6 +3,7 @@
 pub mod commit;
 pub mod convert;
 pub mod edit;
+pub mod incremental;
 pub mod schema;
 pub mod validate;
 
@@ -21,6 +22,11 @@ pub struct Northbound {
     startup: Arc<Node>,
     /// True while the candidate holds changes not yet committed or discarded.
     candidate_dirty: bool,
+    /// The candidate is known to be valid (it may not be after `test-option set`).
+    candidate_valid: bool,
+    /// Instances of cross-node constraints (see `incremental`) in running and candidate.
+    running_refs: usize,
+    candidate_refs: Option<usize>,
     locks: HashMap<Datastore, (u32, std::time::SystemTime)>,
     providers: Vec<Box<dyn ConfigProvider>>,
     oper: Vec<Arc<dyn OperProvider>>,
@@ -45,10 +51,11 @@ impl Northbound {
         let running = Arc::new(store.load(Datastore::Running)?);
         let startup = Arc::new(store.load(Datastore::Startup)?);
         let stored_candidate = store.load(Datastore::Candidate)?;
-        let (candidate, candidate_dirty) = if stored_candidate == *running {
-            (Arc::clone(&running), false)
+        let running_refs = incremental::count(&running);
+        let (candidate, candidate_dirty, candidate_refs) = if stored_candidate == *running {
+            (Arc::clone(&running), false, Some(running_refs))
         } else {
-            (Arc::new(stored_candidate), true)
+            (Arc::new(stored_candidate), true, None)
         };
         Ok(Northbound {
             store,
@@ -56,6 +63,9 @@ impl Northbound {
             candidate,
             startup,
             candidate_dirty,
+            candidate_valid: !candidate_dirty,
+            running_refs,
+            candidate_refs,
             locks: HashMap::new(),
             providers: Vec::new(),
             oper: Vec::new(),
@@ -179,14 +189,25 @@ impl Northbound {
         match ds {
             Datastore::Running => self.commit_tree(new),
             Datastore::Candidate => {
-                if validate {
-                    validate::validate(&new)?;
-                }
+                let changes = crate::datastore::tree::diff(&self.candidate, &new);
+                let refs = if validate {
+                    Some(incremental::validate_change(
+                        self.candidate_valid,
+                        self.candidate_refs,
+                        &new,
+                        &changes,
+                    )?)
+                } else {
+                    self.candidate_refs
+                        .map(|c| (c as isize + incremental::delta(&changes)).max(0) as usize)
+                };
                 self.store
-                    .replace(Datastore::Candidate, &self.candidate, &new)
+                    .write_changes(Datastore::Candidate, &changes)
                     .map_err(store_err)?;
                 self.candidate = Arc::new(new);
                 self.candidate_dirty = true;
+                self.candidate_valid = validate;
+                self.candidate_refs = refs;
                 Ok(())
             }
             Datastore::Startup => {
@@ -208,6 +229,8 @@ impl Northbound {
         self.commit_tree(new)?;
         self.candidate = Arc::clone(&self.running);
         self.candidate_dirty = false;
+        self.candidate_valid = true;
+        self.candidate_refs = Some(self.running_refs);
         Ok(())
     }
 
@@ -218,16 +241,18 @@ impl Northbound {
             .map_err(store_err)?;
         self.candidate = Arc::clone(&self.running);
         self.candidate_dirty = false;
+        self.candidate_valid = true;
+        self.candidate_refs = Some(self.running_refs);
         Ok(())
     }
 
     /// validate → diff → prepare every runtime → apply → persist. Running is untouched on error.
     fn commit_tree(&mut self, new: Node) -> RpcResult<()> {
-        validate::validate(&new)?;
         let changes = crate::datastore::tree::diff(&self.running, &new);
         if changes.is_empty() {
             return Ok(());
         }
+        let refs = incremental::validate_change(true, Some(self.running_refs), &new, &changes)?;
         commit::run(&mut self.providers, &self.running, &new, &changes)?;
         // Keep the candidate in step when it had no changes of its own.
         let candidate_follows = !self.candidate_dirty;
@@ -240,8 +265,11 @@ impl Northbound {
                 .map_err(store_err)?;
         }
         self.running = Arc::new(new);
+        self.running_refs = refs;
         if candidate_follows {
             self.candidate = Arc::clone(&self.running);
+            self.candidate_valid = true;
+            self.candidate_refs = Some(refs);
         }
         Ok(())
     }

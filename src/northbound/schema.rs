@@ -1,7 +1,7 @@
 //! Schema look-ups on the compiled libyang context: children by namespace and name, node kinds.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 use yang3::schema::{SchemaNode, SchemaNodeKind};
 
 /// What a data node is, as far as editing and printing need to know.
@@ -52,7 +52,23 @@ pub fn module_of(ns: &str) -> Option<&'static str> {
     modules().name_by_ns.get(ns).map(String::as_str)
 }
 
-pub fn kind(s: &Schema) -> Kind {
+/// The kind of a schema node (cached per node; the cache is bounded by the schema's size).
+pub fn kind(s: &Schema) -> &'static Kind {
+    static KINDS: OnceLock<RwLock<HashMap<usize, &'static Kind>>> = OnceLock::new();
+    let cache = KINDS.get_or_init(Default::default);
+    let id = s.as_raw() as usize;
+    if let Some(k) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return k;
+    }
+    let k: &'static Kind = Box::leak(Box::new(compute_kind(s)));
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, k);
+    k
+}
+
+fn compute_kind(s: &Schema) -> Kind {
     match s.kind() {
         SchemaNodeKind::Container => Kind::Container,
         SchemaNodeKind::List => Kind::List {
@@ -93,20 +109,38 @@ pub fn top_level() -> Vec<Schema> {
     out
 }
 
+/// Data children of one parent, by module then name.
+type ChildIndex = HashMap<String, HashMap<String, Schema>>;
+
+fn child_index(parent: Option<&Schema>) -> &'static ChildIndex {
+    static INDEX: OnceLock<RwLock<HashMap<usize, &'static ChildIndex>>> = OnceLock::new();
+    let cache = INDEX.get_or_init(Default::default);
+    let id = parent.map(|p| p.as_raw() as usize).unwrap_or(0);
+    if let Some(ix) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return ix;
+    }
+    let children = match parent {
+        Some(p) => data_children(p),
+        None => top_level(),
+    };
+    let mut ix: ChildIndex = HashMap::new();
+    for c in children {
+        ix.entry(c.module().name().to_string())
+            .or_default()
+            .insert(c.name().to_string(), c);
+    }
+    // Built once per schema node, so bounded by the schema's size.
+    let ix: &'static ChildIndex = Box::leak(Box::new(ix));
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, ix);
+    ix
+}
+
 /// The data child named `name` from module `module`; `parent` None means top level.
 pub fn find_child(parent: Option<&Schema>, module: &str, name: &str) -> Option<Schema> {
-    match parent {
-        Some(p) => data_children(p)
-            .into_iter()
-            .find(|c| c.name() == name && c.module().name() == module),
-        None => {
-            let ctx = crate::yang::context();
-            let m = ctx.get_module_implemented(module)?;
-            let mut out = Vec::new();
-            push_data(m.data(), &mut out);
-            out.into_iter().find(|c| c.name() == name)
-        }
-    }
+    child_index(parent).get(module)?.get(name).cloned()
 }
 
 /// Finds a child by its XML namespace and name.
@@ -126,10 +160,10 @@ mod tests {
     #[test]
     fn finds_interface_list_and_keys() {
         let ifs = find_child(None, "ietf-interfaces", "interfaces").unwrap();
-        assert_eq!(kind(&ifs), Kind::Container);
+        assert_eq!(*kind(&ifs), Kind::Container);
         let ifl = find_child(Some(&ifs), "ietf-interfaces", "interface").unwrap();
         assert_eq!(
-            kind(&ifl),
+            *kind(&ifl),
             Kind::List {
                 keys: vec!["name".into()]
             }

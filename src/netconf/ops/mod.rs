@@ -21,8 +21,8 @@ use super::{Shared, NS_BASE, NS_MONITORING};
 /// What an operation answers with.
 pub enum Reply {
     Ok,
-    /// Children of `<data>`.
-    Data(Vec<Element>),
+    /// The content of `<data>`, already printed.
+    Data(String),
     /// Elements placed directly in `<rpc-reply>`.
     Body(Vec<Element>),
     /// `<ok/>`, then the session ends.
