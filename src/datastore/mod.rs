@@ -190,22 +190,36 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for c in changes {
-            let mut path = c.path().to_vec();
-            match c {
-                Change::Created(_, n) => insert_subtree(&mut batch, &mut path, n),
-                Change::Deleted(_, n) => remove_subtree(&mut batch, &mut path, n),
-                Change::Modified(_, _, new) => {
-                    let node = Node {
-                        value: new.clone(),
-                        ..Default::default()
-                    };
-                    batch.insert(path_key(&path), encode_value(&node));
-                }
-            }
+        self.tree(ds).apply_batch(batch_of(changes))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Applies the same `changes` to two datastores in one transaction (a crash leaves both
+    /// old or both new) and makes them durable.
+    pub fn write_changes_both(
+        &self,
+        a: Datastore,
+        b: Datastore,
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        use sled::Transactional;
+        if changes.is_empty() {
+            return Ok(());
         }
-        self.tree(ds).apply_batch(batch)?;
+        let batch = batch_of(changes);
+        (self.tree(a), self.tree(b))
+            .transaction(|(ta, tb)| {
+                ta.apply_batch(&batch)?;
+                tb.apply_batch(&batch)?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Corrupt("transaction aborted")
+                }
+            })?;
         self.db.flush()?;
         Ok(())
     }
@@ -214,6 +228,26 @@ impl Store {
     pub fn replace(&self, ds: Datastore, old: &Node, new: &Node) -> Result<(), StoreError> {
         self.write_changes(ds, &tree::diff(old, new))
     }
+}
+
+/// One sled batch holding every node record a change list adds, rewrites or removes.
+fn batch_of(changes: &[Change]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for c in changes {
+        let mut path = c.path().to_vec();
+        match c {
+            Change::Created(_, n) => insert_subtree(&mut batch, &mut path, n),
+            Change::Deleted(_, n) => remove_subtree(&mut batch, &mut path, n),
+            Change::Modified(_, _, new) => {
+                let node = Node {
+                    value: new.clone(),
+                    ..Default::default()
+                };
+                batch.insert(path_key(&path), encode_value(&node));
+            }
+        }
+    }
+    batch
 }
 
 #[cfg(test)]

@@ -256,12 +256,13 @@ impl Northbound {
         commit::run(&mut self.providers, &self.running, &new, &changes)?;
         // Keep the candidate in step when it had no changes of its own.
         let candidate_follows = !self.candidate_dirty;
-        self.store
-            .write_changes(Datastore::Running, &changes)
-            .map_err(store_err)?;
         if candidate_follows {
             self.store
-                .write_changes(Datastore::Candidate, &changes)
+                .write_changes_both(Datastore::Running, Datastore::Candidate, &changes)
+                .map_err(store_err)?;
+        } else {
+            self.store
+                .write_changes(Datastore::Running, &changes)
                 .map_err(store_err)?;
         }
         self.running = Arc::new(new);
