@@ -2,7 +2,8 @@
 
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Identifies a child among its siblings: module and name, plus the key values of a list entry
 /// (in key order) or the value of a leaf-list entry. Cheap to clone.
@@ -24,16 +25,50 @@ impl std::ops::Deref for NodeKey {
 }
 
 impl NodeKey {
+    /// A key without key values: one shared instance per (module, name), so equal keys are
+    /// the same allocation and compare by pointer.
     pub fn new(module: &str, name: &str) -> Self {
-        Self::with_id(module, name, Vec::new())
+        type Table = HashMap<String, HashMap<String, NodeKey>>;
+        static TABLE: OnceLock<RwLock<Table>> = OnceLock::new();
+        let table = TABLE.get_or_init(Default::default);
+        if let Some(k) = table
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(module)
+            .and_then(|m| m.get(name))
+        {
+            return k.clone();
+        }
+        // Names come from the schema (edits resolve them before building keys), so the table
+        // is bounded by the schema's vocabulary.
+        let mut t = table.write().unwrap_or_else(|e| e.into_inner());
+        t.entry(module.to_string())
+            .or_default()
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                NodeKey(Arc::new(KeyData {
+                    module: module.to_string(),
+                    name: name.to_string(),
+                    id: Vec::new(),
+                }))
+            })
+            .clone()
     }
 
     pub fn with_id(module: &str, name: &str, id: Vec<String>) -> Self {
+        if id.is_empty() {
+            return Self::new(module, name);
+        }
         NodeKey(Arc::new(KeyData {
             module: module.to_string(),
             name: name.to_string(),
             id,
         }))
+    }
+
+    /// Identity of a shared key (one without key values); None for list and leaf-list entries.
+    pub fn shared_id(&self) -> Option<usize> {
+        self.id.is_empty().then_some(Arc::as_ptr(&self.0) as usize)
     }
 }
 

@@ -64,7 +64,7 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
 }
 
 fn find_or(parent: &Schema, key: &NodeKey) -> Schema {
-    schema::find_child(Some(parent), &key.module, &key.name).unwrap_or_else(|| parent.clone())
+    schema::find_child_key(Some(parent), key).unwrap_or_else(|| parent.clone())
 }
 
 /// The whole tree as one XML string of top-level siblings (the form libyang parses).
@@ -84,9 +84,11 @@ pub fn write_children(node: &Node, parent: Option<&Schema>, parent_ns: &str, out
     for (k, child) in node.children.iter() {
         let schema = match &cached {
             Some((ck, s)) if ck.module == k.module && ck.name == k.name => s.clone(),
-            _ => match schema::find_child(parent, &k.module, &k.name) {
+            _ => match schema::find_child_key(parent, k) {
                 Some(s) => {
-                    cached = Some((k.clone(), s.clone()));
+                    if !k.id.is_empty() {
+                        cached = Some((k.clone(), s.clone()));
+                    }
                     s
                 }
                 None => continue,
@@ -137,21 +139,25 @@ pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, 
         Kind::List { keys } => {
             open_tag(&key.name, ns, parent_ns, out);
             out.push('>');
+            // Keys first, in schema order; then the rest.
             for k in keys {
-                if let Some((ck, c)) = node.children.iter().find(|(ck, _)| &ck.name == k) {
-                    write_node(ck, c, &find_or(schema, ck), ns, out);
+                let kk = NodeKey::new(&key.module, k);
+                if let Some(c) = node.children.get(&kk) {
+                    write_node(&kk, c, &find_or(schema, &kk), ns, out);
                 }
             }
             let mut cached: Option<(NodeKey, Schema)> = None;
             for (ck, c) in node.children.iter() {
-                if ck.module == key.module && keys.contains(&ck.name) {
+                if ck.id.is_empty() && ck.module == key.module && keys.contains(&ck.name) {
                     continue;
                 }
                 let s = match &cached {
                     Some((pk, s)) if pk.module == ck.module && pk.name == ck.name => s.clone(),
-                    _ => match schema::find_child(Some(schema), &ck.module, &ck.name) {
+                    _ => match schema::find_child_key(Some(schema), ck) {
                         Some(s) => {
-                            cached = Some((ck.clone(), s.clone()));
+                            if !ck.id.is_empty() {
+                                cached = Some((ck.clone(), s.clone()));
+                            }
                             s
                         }
                         None => continue,

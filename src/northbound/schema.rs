@@ -143,6 +143,27 @@ pub fn find_child(parent: Option<&Schema>, module: &str, name: &str) -> Option<S
     child_index(parent).get(module)?.get(name).cloned()
 }
 
+/// The schema of a data node's child `key`; shared keys hit a per-thread memo.
+pub fn find_child_key(
+    parent: Option<&Schema>,
+    key: &crate::datastore::tree::NodeKey,
+) -> Option<Schema> {
+    use std::cell::RefCell;
+    thread_local! {
+        static MEMO: RefCell<HashMap<(usize, usize), Option<Schema>>> = RefCell::new(HashMap::new());
+    }
+    let Some(kid) = key.shared_id() else {
+        return find_child(parent, &key.module, &key.name);
+    };
+    let pid = parent.map(|p| p.as_raw() as usize).unwrap_or(0);
+    if let Some(hit) = MEMO.with(|m| m.borrow().get(&(pid, kid)).cloned()) {
+        return hit;
+    }
+    let found = find_child(parent, &key.module, &key.name);
+    MEMO.with(|m| m.borrow_mut().insert((pid, kid), found.clone()));
+    found
+}
+
 /// Finds a child by its XML namespace and name.
 pub fn find_child_ns(parent: Option<&Schema>, ns: &str, name: &str) -> Option<Schema> {
     find_child(parent, module_of(ns)?, name)
