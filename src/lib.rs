@@ -5,6 +5,7 @@ pub mod agent;
 pub mod config;
 pub mod datastore;
 pub mod interfaces;
+pub mod mld;
 pub mod netconf;
 pub mod netio;
 pub mod northbound;
