@@ -1,0 +1,270 @@
+//! The MLD part of the data model (mldhb-mld): configuration read into router parameters, and
+//! router state printed as the model's operational nodes.
+
+use super::instance::{Config, FilterMode, Origin, Router, Time};
+use crate::datastore::tree::{Node, NodeKey};
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+const IF: &str = "ietf-interfaces";
+const MLD: &str = "mldhb-mld";
+
+/// MLD settings of one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceMld {
+    pub router: Config,
+    pub require_router_alert: bool,
+    pub track_vrrp6_vrid: Option<u8>,
+}
+
+fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
+    n.children
+        .get(&NodeKey::new(MLD, name))
+        .and_then(|l| l.value.as_deref())
+}
+
+fn num<T: std::str::FromStr>(n: &Node, name: &str, default: T) -> T {
+    leaf(n, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The MLD settings of an interface entry, when MLD is configured and enabled on it.
+pub fn interface_mld(entry: &Node) -> Option<InterfaceMld> {
+    let mld = entry.children.get(&NodeKey::new(MLD, "mld"))?;
+    if leaf(mld, "enable") != Some("true") {
+        return None;
+    }
+    let d = Config::default();
+    let mut static_groups = Vec::new();
+    for (k, _) in mld.children.iter() {
+        if k.name == "static-group" && k.id.len() == 2 {
+            let (Ok(g), Ok(s)) = (k.id[0].parse::<Ipv6Addr>(), k.id[1].parse::<Ipv6Addr>()) else {
+                continue;
+            };
+            static_groups.push((g, (!s.is_unspecified()).then_some(s)));
+        }
+    }
+    Some(InterfaceMld {
+        router: Config {
+            version: num(mld, "version", d.version),
+            robustness: num(mld, "robust-count", d.robustness),
+            query_interval_s: num(mld, "query-interval", d.query_interval_s),
+            max_response_s: num(mld, "max-response-time", d.max_response_s),
+            last_listener_interval_s: num(
+                mld,
+                "last-listener-query-interval",
+                d.last_listener_interval_s,
+            ),
+            other_querier_present_s: leaf(mld, "other-querier-present-interval")
+                .and_then(|v| v.parse().ok()),
+            max_entries: leaf(mld, "max-entries").and_then(|v| v.parse().ok()),
+            static_groups,
+        },
+        require_router_alert: leaf(mld, "require-router-alert") != Some("false"),
+        track_vrrp6_vrid: leaf(mld, "track-vrrp6-vrid").and_then(|v| v.parse().ok()),
+    })
+}
+
+/// Every interface with MLD enabled, by name.
+pub fn configured(root: &Node) -> BTreeMap<String, InterfaceMld> {
+    let mut out = BTreeMap::new();
+    let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) else {
+        return out;
+    };
+    for (k, entry) in ifs.children.iter() {
+        if k.name == "interface" && k.id.len() == 1 {
+            if let Some(m) = interface_mld(entry) {
+                out.insert(k.id[0].clone(), m);
+            }
+        }
+    }
+    out
+}
+
+fn put(n: &mut Node, name: &str, value: impl Into<String>) {
+    n.children
+        .insert(NodeKey::new(MLD, name), Arc::new(Node::leaf(value)));
+}
+
+fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
+    deadline.map_or(0, |d| (d.saturating_sub(now) / 1000) as u32)
+}
+
+/// Adds a router's state under `/interfaces/interface[name]/mld` of `tree`.
+pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
+    let ifs = Arc::make_mut(
+        tree.children
+            .entry(NodeKey::new(IF, "interfaces"))
+            .or_default(),
+    );
+    let entry = Arc::make_mut(
+        ifs.children
+            .entry(NodeKey::with_id(IF, "interface", vec![name.to_string()]))
+            .or_default(),
+    );
+    entry
+        .children
+        .entry(NodeKey::new(IF, "name"))
+        .or_insert_with(|| Arc::new(Node::leaf(name)));
+    let mld = Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default());
+    put(mld, "oper-status", "up");
+    let querier = match router.other_querier {
+        Some((addr, _)) if !router.querier => addr,
+        _ => router.own,
+    };
+    put(mld, "querier", querier.to_string());
+    put(mld, "is-querier", router.querier.to_string());
+    put(
+        mld,
+        "other-querier-expiry",
+        secs_left(router.other_querier.map(|o| o.1), now).to_string(),
+    );
+    put(mld, "group-count", router.groups.len().to_string());
+    let c = &router.counters;
+    let mut stats = Node::default();
+    put(&mut stats, "queries-sent", c.queries_sent.to_string());
+    put(
+        &mut stats,
+        "queries-received",
+        c.queries_received.to_string(),
+    );
+    put(&mut stats, "v1-reports-received", c.v1_reports.to_string());
+    put(&mut stats, "v2-reports-received", c.v2_reports.to_string());
+    put(&mut stats, "dones-received", c.dones.to_string());
+    let mut errors = Node::default();
+    put(&mut errors, "limit-exceeded", c.limit_exceeded.to_string());
+    stats
+        .children
+        .insert(NodeKey::new(MLD, "errors"), Arc::new(errors));
+    mld.children
+        .insert(NodeKey::new(MLD, "statistics"), Arc::new(stats));
+    for (addr, g) in &router.groups {
+        let mut e = Node::default();
+        put(&mut e, "address", addr.to_string());
+        let mode = match g.mode {
+            FilterMode::Include => "include",
+            FilterMode::Exclude => "exclude",
+        };
+        put(&mut e, "filter-mode", mode);
+        let version = if g.v1_host_until.is_some_and(|t| t > now) {
+            1
+        } else {
+            2
+        };
+        put(&mut e, "version", version.to_string());
+        let origin = match g.origin {
+            Origin::Local => "local",
+            Origin::Static => "static",
+            Origin::Peer => "peer",
+        };
+        put(&mut e, "origin", origin);
+        if let Some(r) = g.last_reporter {
+            put(&mut e, "last-reporter", r.to_string());
+        }
+        put(
+            &mut e,
+            "up-time",
+            (now.saturating_sub(g.since) / 1000).to_string(),
+        );
+        put(&mut e, "expiry", secs_left(g.filter_timer, now).to_string());
+        for (s, t) in &g.sources {
+            let mut se = Node::default();
+            put(&mut se, "address", s.to_string());
+            put(&mut se, "expiry", secs_left(*t, now).to_string());
+            e.children.insert(
+                NodeKey::with_id(MLD, "source", vec![s.to_string()]),
+                Arc::new(se),
+            );
+        }
+        mld.children.insert(
+            NodeKey::with_id(MLD, "group", vec![addr.to_string()]),
+            Arc::new(e),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mld::instance::Input;
+    use crate::mld::packet::{Message, Record, RecordType};
+    use crate::netconf::xml::parse;
+    use crate::northbound::edit::{apply, Operation};
+    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+    fn config(mld: &str) -> Node {
+        let x = format!(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><mld xmlns="urn:mldhb:yang:mldhb-mld">{mld}</mld></interface></interfaces></config>"#
+        );
+        let mut t = Node::default();
+        assert!(apply(
+            &mut t,
+            &parse(x.as_bytes()).unwrap(),
+            Operation::Merge,
+            false
+        )
+        .is_empty());
+        crate::northbound::validate::validate(&t).unwrap();
+        t
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert!(configured(&config("<enable>false</enable>")).is_empty());
+        let c = configured(&config("<enable>true</enable>"));
+        assert_eq!(c["eth1"].router, Config::default());
+        assert!(c["eth1"].require_router_alert);
+        let c = configured(&config(
+            "<enable>true</enable><version>1</version><robust-count>3</robust-count><query-interval>60</query-interval>\
+             <static-group><group>ff05::1</group><source>::</source></static-group>\
+             <static-group><group>ff05::2</group><source>2001:db8::1</source></static-group>",
+        ));
+        let r = &c["eth1"].router;
+        assert_eq!((r.version, r.robustness, r.query_interval_s), (1, 3, 60));
+        assert_eq!(
+            r.static_groups,
+            vec![
+                ("ff05::1".parse().unwrap(), None),
+                (
+                    "ff05::2".parse().unwrap(),
+                    Some("2001:db8::1".parse().unwrap())
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn state_fits_the_model() {
+        let own: Ipv6Addr = "fe80::2".parse().unwrap();
+        let mut r = Router::new(Config::default(), own, 0);
+        let rec = Record {
+            kind: RecordType::ModeIsInclude,
+            group: "ff05::1:3".parse().unwrap(),
+            sources: vec!["2001:db8:100::10".parse().unwrap()],
+            aux: vec![],
+        };
+        r.handle(
+            0,
+            Input::Received {
+                from: "fe80::10".parse().unwrap(),
+                msg: Message::V2Report { records: vec![rec] },
+            },
+        );
+        let mut tree = config("<enable>true</enable>");
+        merge_state(&mut tree, "eth1", &r, 5000);
+        let xml = crate::northbound::convert::to_xml(&tree);
+        assert!(xml.contains("<address>ff05::1:3</address>"), "{xml}");
+        assert!(xml.contains("<expiry>255</expiry>"), "{xml}");
+        // Every printed node exists in the schema with the right type.
+        DataTree::parse_string(
+            crate::yang::context(),
+            &xml,
+            DataFormat::XML,
+            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap();
+    }
+}
