@@ -193,7 +193,11 @@ pub struct Hub {
 impl Hub {
     /// A hub whose replay log lives in `tree` (None: no replay) and keeps `max` events.
     pub fn new(tree: Option<sled::Tree>, max: usize) -> Hub {
-        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        Self::with_capacity(tree, max, CHANNEL_CAPACITY)
+    }
+
+    fn with_capacity(tree: Option<sled::Tree>, max: usize, capacity: usize) -> Hub {
+        let (tx, _) = broadcast::channel(capacity);
         let log = tree.map(|tree| Log {
             tree,
             max: max.max(1),
@@ -474,10 +478,12 @@ pub struct Request {
     pub stop: Option<SystemTime>,
 }
 
+/// A parameter of create-subscription. Clients put `<filter>` in the notification namespace
+/// (RFC 5277) or in the base namespace (ncclient does); both are accepted.
 fn param<'a>(el: &'a Element, name: &str) -> Option<&'a Element> {
     el.children
         .iter()
-        .find(|c| c.name == name && (c.ns == NS_NOTIF || c.ns.is_empty()))
+        .find(|c| c.name == name && (c.ns == NS_NOTIF || c.ns.is_empty() || c.ns == super::NS_BASE))
 }
 
 fn bad(name: &str, msg: impl Into<String>) -> RpcError {
@@ -489,7 +495,8 @@ pub fn parse_request(rpc: &Element, el: &Element) -> Result<Request, RpcError> {
         if !matches!(
             c.name.as_str(),
             "stream" | "filter" | "startTime" | "stopTime"
-        ) {
+        ) || param(el, &c.name).is_none()
+        {
             return Err(RpcError::protocol(
                 ErrorTag::UnknownElement,
                 format!("<create-subscription> has no parameter <{}>", c.name),
@@ -499,14 +506,14 @@ pub fn parse_request(rpc: &Element, el: &Element) -> Result<Request, RpcError> {
     }
     if let Some(s) = param(el, "stream") {
         if s.trimmed_text() != STREAM {
-            return Err(bad(
-                "stream",
+            return Err(RpcError::protocol(
+                ErrorTag::InvalidValue,
                 format!(
                     "unknown stream '{}'; the only stream is {STREAM}",
                     s.trimmed_text()
                 ),
             )
-            .with_app_tag("invalid-value"));
+            .with_info("bad-element", "stream"));
         }
     }
     let time = |name: &str| -> Result<Option<SystemTime>, RpcError> {
@@ -533,7 +540,7 @@ pub fn parse_request(rpc: &Element, el: &Element) -> Result<Request, RpcError> {
                 ErrorTag::MissingElement,
                 "stopTime requires startTime",
             )
-            .with_info("bad-element", "startTime"));
+            .with_info("bad-element", "stopTime"));
         }
         (Some(a), Some(b)) if b < a => {
             return Err(bad("stopTime", "stopTime is earlier than startTime"));
@@ -861,6 +868,36 @@ mod tests {
         }
         assert!(XPath::parse("count(/n:a)", &scope).is_err());
         assert!(XPath::parse("/z:a", &scope).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_counted_and_keeps_its_subscription() {
+        let hub = Hub::with_capacity(None, 10, 4);
+        let mut sub = Subscription {
+            rx: hub.subscribe(),
+            filter: NotifFilter::None,
+            stop: None,
+            pending: VecDeque::new(),
+            replayed_upto: 0,
+        };
+        for i in 0..10 {
+            hub.publish(Element::with_text(NS_NCN, "x", i.to_string()));
+        }
+        // The oldest six were overwritten before the subscriber read anything.
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            match sub.next(&hub).await {
+                Wake::Message(m) => got.push(m),
+                Wake::Complete(_) => panic!("the subscription must go on"),
+            }
+        }
+        assert_eq!(hub.lagged.load(Ordering::Relaxed), 6);
+        assert!(
+            got[0].contains(">6</x>") && got[3].contains(">9</x>"),
+            "{got:?}"
+        );
+        hub.publish(Element::with_text(NS_NCN, "x", "10"));
+        assert!(matches!(sub.next(&hub).await, Wake::Message(m) if m.contains(">10</x>")));
     }
 
     #[test]
