@@ -150,11 +150,12 @@ impl Shared {
         }
     }
 
-    /// Publishes netconf-config-change for what the last write to running changed.
-    pub fn config_changed(&self, session: u32, changes: &[crate::datastore::tree::Change]) {
+    /// Publishes netconf-config-change for what a write to running changed; `session` None
+    /// means the server made the change on its own.
+    pub fn config_changed(&self, session: Option<u32>, changes: &[crate::datastore::tree::Change]) {
         if !changes.is_empty() {
-            let by = self.session_by(session);
-            self.publish(notify::config_change(&by, "running", changes));
+            let by = session.map(|id| self.session_by(id));
+            self.publish(notify::config_change(by.as_ref(), "running", changes));
         }
     }
 

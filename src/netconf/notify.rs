@@ -5,10 +5,13 @@
 //! sled (so replay survives restarts), and broadcast to the subscribed sessions. The only
 //! stream is `NETCONF`.
 //!
-//! Other modules publish with [`super::Shared::publish`]. The confirmed-commit code should, when
-//! a confirmed commit starts, is confirmed, extended, cancelled or times out, make one call:
-//! `shared.publish(notify::confirmed_commit(&by, "start" | "complete" | "extend" | "cancel" |
-//! "timeout", timeout_secs))`.
+//! Other modules publish with [`super::Shared::publish`]. Hooks left for other features:
+//! - confirmed commit, on each confirm event, makes one call:
+//!   `shared.publish(notify::confirmed_commit(by, event, timeout))` with `event` one of start,
+//!   cancel, timeout, extend, complete; `by` is `Some(&shared.session_by(id))` except for
+//!   timeout (None); `timeout` is the remaining seconds for start and extend (else None).
+//! - a rollback of running that no rpc asked for (confirmed-commit timeout) reports what it
+//!   changed with `shared.config_changed(None, &nb.take_running_changes())` (changed-by server).
 
 use super::error::{ErrorTag, RpcError};
 use super::monitoring::rfc3339;
@@ -247,13 +250,6 @@ impl Hub {
             .filter(|e| e.time >= start && stop.is_none_or(|s| e.time <= s))
             .collect()
     }
-
-    /// The time of the oldest logged event.
-    pub fn oldest(&self) -> Option<SystemTime> {
-        let log = self.log.as_ref()?;
-        let (k, v) = log.tree.first().ok()??;
-        Log::decode(&k, &v).map(|e| e.time)
-    }
 }
 
 /// A filter on notification content.
@@ -399,10 +395,16 @@ pub fn confirmed_commit(by: Option<&By>, event: &str, timeout_secs: Option<u32>)
 
 /// netconf-config-change for a write to `datastore`, one edit per change (at most
 /// [`MAX_EDITS`]).
-pub fn config_change(by: &By, datastore: &str, changes: &[Change]) -> Element {
+/// `by` None means the server itself made the change.
+pub fn config_change(by: Option<&By>, datastore: &str, changes: &[Change]) -> Element {
     let mut el = Element::new(NS_NCN, "netconf-config-change");
     let mut cb = Element::new(NS_NCN, "changed-by");
-    by.fill(&mut cb);
+    match by {
+        Some(by) => by.fill(&mut cb),
+        None => {
+            cb.push(Element::new(NS_NCN, "server"));
+        }
+    }
     el.push(cb);
     el.push(Element::with_text(NS_NCN, "datastore", datastore));
     for c in changes.iter().take(MAX_EDITS) {
@@ -868,6 +870,51 @@ mod tests {
         }
         assert!(XPath::parse("count(/n:a)", &scope).is_err());
         assert!(XPath::parse("/z:a", &scope).is_err());
+    }
+
+    #[test]
+    fn config_change_names_targets_as_instance_identifiers() {
+        let ifs = "ietf-interfaces";
+        let path = vec![
+            NodeKey::new(ifs, "interfaces"),
+            NodeKey::with_id(ifs, "interface", vec!["eth'1".into()]),
+            NodeKey::new(ifs, "description"),
+        ];
+        let ch = vec![
+            Change::Modified(path.clone(), Some("a".into()), Some("b".into())),
+            Change::Deleted(path[..2].to_vec(), Default::default()),
+        ];
+        let el = config_change(None, "running", &ch);
+        let xml = el.to_xml();
+        assert!(xml.contains("<changed-by><server/></changed-by>"), "{xml}");
+        let edits: Vec<(String, String)> = el
+            .children
+            .iter()
+            .filter(|e| e.name == "edit")
+            .map(|e| (e.children[0].text.clone(), e.children[1].text.clone()))
+            .collect();
+        let entry = "/ietf-interfaces:interfaces/ietf-interfaces:interface\
+                     [ietf-interfaces:name=\"eth'1\"]";
+        assert_eq!(
+            edits,
+            [
+                (
+                    format!("{entry}/ietf-interfaces:description"),
+                    "replace".into()
+                ),
+                (entry.to_string(), "delete".into()),
+            ]
+        );
+        let target = &el.children[2].children[0];
+        assert_eq!(
+            target.ns_decls,
+            [(
+                ifs.to_string(),
+                schema::namespace_of(ifs).unwrap().to_string()
+            )]
+        );
+        // The printed event parses back with the prefix bound.
+        assert!(xml::parse(xml.as_bytes()).is_ok());
     }
 
     #[tokio::test]

@@ -279,9 +279,9 @@ impl Northbound {
         }
         self.running = Arc::new(new);
         self.running_refs = refs;
-        if self.running_changes.len() < crate::netconf::notify::MAX_EDITS {
-            self.running_changes.extend(changes);
-        }
+        // Only as many as one event reports.
+        let room = crate::netconf::notify::MAX_EDITS.saturating_sub(self.running_changes.len());
+        self.running_changes.extend(changes.into_iter().take(room));
         if candidate_follows {
             self.candidate = Arc::clone(&self.running);
             self.candidate_valid = true;

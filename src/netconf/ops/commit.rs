@@ -11,6 +11,6 @@ pub fn run(op: &Op<'_>) -> OpResult {
     }
     nb.commit().map_err(fail)?;
     let changes = nb.take_running_changes();
-    op.shared.config_changed(op.session.id, &changes);
+    op.shared.config_changed(Some(op.session.id), &changes);
     Ok(Reply::Ok)
 }

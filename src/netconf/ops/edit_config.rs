@@ -104,7 +104,7 @@ pub fn run(op: &Op<'_>) -> OpResult {
                 all
             })?;
             let changes = nb.take_running_changes();
-            op.shared.config_changed(op.session.id, &changes);
+            op.shared.config_changed(Some(op.session.id), &changes);
         }
     }
     if errors.is_empty() {
