@@ -145,17 +145,24 @@ fn micros(t: SystemTime) -> u64 {
 struct Log {
     tree: sled::Tree,
     max: usize,
+    /// Entries in `tree` (sled's own count walks the whole tree).
+    len: std::sync::atomic::AtomicUsize,
 }
 
 impl Log {
     fn append(&self, ev: &Event) -> Result<(), sled::Error> {
         let mut v = micros(ev.time).to_be_bytes().to_vec();
         v.extend_from_slice(ev.content.to_xml().as_bytes());
-        self.tree.insert(ev.seq.to_be_bytes(), v)?;
-        while self.tree.len() > self.max {
+        // Callers are serialised by the hub, so the count needs no compare-and-swap.
+        if self.tree.insert(ev.seq.to_be_bytes(), v)?.is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+        while self.len.load(Ordering::Relaxed) > self.max {
             if self.tree.pop_min()?.is_none() {
+                self.len.store(0, Ordering::Relaxed);
                 break;
             }
+            self.len.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -202,6 +209,7 @@ impl Hub {
     fn with_capacity(tree: Option<sled::Tree>, max: usize, capacity: usize) -> Hub {
         let (tx, _) = broadcast::channel(capacity);
         let log = tree.map(|tree| Log {
+            len: std::sync::atomic::AtomicUsize::new(tree.len()),
             tree,
             max: max.max(1),
         });
