@@ -65,6 +65,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb,
         Limits {
             max_message: cfg.max_message_bytes,
+            replay_max: cfg.notification_replay_max,
         },
     );
     let key = netconf::ssh::host_key(&cfg.datastore)?;

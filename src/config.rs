@@ -30,6 +30,10 @@ fn default_max_message() -> usize {
     64 * 1024 * 1024
 }
 
+fn default_replay_max() -> usize {
+    10_000
+}
+
 fn default_true() -> bool {
     true
 }
@@ -50,6 +54,9 @@ pub struct AgentConfig {
     pub max_message_bytes: usize,
     #[serde(default = "default_auth_delay_ms")]
     pub auth_failure_delay_ms: u64,
+    /// Events kept in the notification replay log (oldest dropped first).
+    #[serde(default = "default_replay_max")]
+    pub notification_replay_max: usize,
     /// Apply ietf-interfaces configuration (admin state, addresses) to the kernel.
     #[serde(default = "default_true")]
     pub manage_interfaces: bool,

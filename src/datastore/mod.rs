@@ -144,6 +144,11 @@ impl Store {
         })
     }
 
+    /// The sled tree holding the notification replay log.
+    pub fn notification_log(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree("notifications")?)
+    }
+
     /// True when this store was created by this process (a first boot).
     pub fn is_new(&self) -> bool {
         self.fresh

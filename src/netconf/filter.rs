@@ -203,7 +203,7 @@ fn is_content_match(f: &Element) -> bool {
 }
 
 /// Filters data siblings by filter siblings.
-fn filter_siblings(data: &[Element], filter: &[Element]) -> Vec<Element> {
+pub(crate) fn filter_siblings(data: &[Element], filter: &[Element]) -> Vec<Element> {
     let mut out = Vec::new();
     for d in data {
         let relevant: Vec<&Element> = filter.iter().filter(|f| matches(f, d)).collect();

@@ -4,6 +4,7 @@ pub mod error;
 pub mod filter;
 pub mod framing;
 pub mod monitoring;
+pub mod notify;
 pub mod ops;
 pub mod password;
 pub mod session;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+use xml::Element;
 
 pub const NS_BASE: &str = "urn:ietf:params:xml:ns:netconf:base:1.0";
 pub const NS_WITH_DEFAULTS_MD: &str = "urn:ietf:params:xml:ns:netconf:default:1.0";
@@ -27,12 +29,15 @@ pub const CAP_BASE_11: &str = "urn:ietf:params:netconf:base:1.1";
 pub struct Limits {
     /// Largest message accepted, in bytes.
     pub max_message: usize,
+    /// Events kept in the notification replay log.
+    pub replay_max: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message: 64 * 1024 * 1024,
+            replay_max: 10_000,
         }
     }
 }
@@ -46,6 +51,9 @@ pub struct SessionInfo {
     pub in_bad_rpcs: AtomicU64,
     pub out_rpc_errors: AtomicU64,
     pub kill: tokio::sync::Notify,
+    /// The session that issued kill-session against this one (0: none).
+    pub killed_by: AtomicU32,
+    pub out_notifications: AtomicU64,
 }
 
 /// Server-wide counters of ietf-netconf-monitoring.
@@ -57,6 +65,7 @@ pub struct Statistics {
     pub in_rpcs: AtomicU64,
     pub in_bad_rpcs: AtomicU64,
     pub out_rpc_errors: AtomicU64,
+    pub out_notifications: AtomicU64,
 }
 
 /// State shared by every session of one agent.
@@ -66,12 +75,22 @@ pub struct Shared {
     pub stats: Statistics,
     pub limits: Limits,
     pub start_time: SystemTime,
+    pub notifications: notify::Hub,
     next_session: AtomicU32,
 }
 
 impl Shared {
     pub fn new(nb: Northbound, limits: Limits) -> Arc<Shared> {
+        let log = match nb.store().notification_log() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "no notification replay log");
+                None
+            }
+        };
+        let notifications = notify::Hub::new(log, limits.replay_max);
         Arc::new(Shared {
+            notifications,
             nb: Mutex::new(nb),
             sessions: Mutex::new(HashMap::new()),
             stats: Statistics::default(),
@@ -95,6 +114,8 @@ impl Shared {
             in_bad_rpcs: AtomicU64::new(0),
             out_rpc_errors: AtomicU64::new(0),
             kill: tokio::sync::Notify::new(),
+            killed_by: AtomicU32::new(0),
+            out_notifications: AtomicU64::new(0),
         });
         self.sessions
             .lock()
@@ -111,6 +132,31 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
         self.northbound().release_session(id);
+    }
+
+    /// Sends an event (the content element of a `<notification>`) to every subscriber and
+    /// into the replay log.
+    pub fn publish(&self, event: Element) {
+        self.notifications.publish(event);
+    }
+
+    /// Who a session is, for RFC 6470 events.
+    pub fn session_by(&self, id: u32) -> notify::By {
+        let info = self.session(id);
+        notify::By {
+            user: info.as_ref().map(|i| i.user.clone()).unwrap_or_default(),
+            session_id: id,
+            source_host: info.and_then(|i| i.source_host.clone()),
+        }
+    }
+
+    /// Publishes netconf-config-change for what a write to running changed; `session` None
+    /// means the server made the change on its own.
+    pub fn config_changed(&self, session: Option<u32>, changes: &[crate::datastore::tree::Change]) {
+        if !changes.is_empty() {
+            let by = session.map(|id| self.session_by(id));
+            self.publish(notify::config_change(by.as_ref(), "running", changes));
+        }
     }
 
     pub fn session(&self, id: u32) -> Option<Arc<SessionInfo>> {
@@ -133,6 +179,8 @@ pub fn capabilities() -> Vec<String> {
         "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
         "urn:ietf:params:netconf:capability:startup:1.0",
         "urn:ietf:params:netconf:capability:xpath:1.0",
+        notify::CAP_NOTIFICATION,
+        notify::CAP_INTERLEAVE,
     ]
     .iter()
     .map(|s| s.to_string())

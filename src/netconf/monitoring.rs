@@ -212,7 +212,10 @@ fn netconf_state(shared: &Shared, tree: &mut Node) {
                     "out-rpc-errors",
                     info.out_rpc_errors.load(Ordering::Relaxed).to_string(),
                 )
-                .leaf("out-notifications", "0");
+                .leaf(
+                    "out-notifications",
+                    info.out_notifications.load(Ordering::Relaxed).to_string(),
+                );
         }
     }
     {
@@ -240,7 +243,10 @@ fn netconf_state(shared: &Shared, tree: &mut Node) {
                 "out-rpc-errors",
                 c.out_rpc_errors.load(Ordering::Relaxed).to_string(),
             )
-            .leaf("out-notifications", "0");
+            .leaf(
+                "out-notifications",
+                c.out_notifications.load(Ordering::Relaxed).to_string(),
+            );
     }
 }
 

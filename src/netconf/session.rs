@@ -2,6 +2,7 @@
 
 use super::error::{ErrorTag, ErrorType, RpcError};
 use super::framing::{self, FrameDecoder, FrameError, Framing};
+use super::notify;
 use super::ops::{self, Reply};
 use super::xml::{self, Element};
 use super::{Shared, CAP_BASE_10, CAP_BASE_11, NS_BASE};
@@ -15,6 +16,8 @@ pub struct SessionState {
     pub id: u32,
     pub user: String,
     pub base11: bool,
+    /// The RFC 5277 subscription, once create-subscription succeeded.
+    pub subscription: Option<super::notify::Subscription>,
 }
 
 fn hello(session_id: u32) -> String {
@@ -37,6 +40,14 @@ pub fn reply_xml(rpc_attrs: &[xml::Attr], body: Vec<Element>) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     reply.write_xml(&mut s, "");
     s
+}
+
+/// The next message of the session's subscription; never ready without one.
+async fn next_event(sub: &mut Option<notify::Subscription>, shared: &Shared) -> notify::Wake {
+    match sub {
+        Some(s) => s.next(&shared.notifications).await,
+        None => std::future::pending().await,
+    }
 }
 
 enum Next {
@@ -71,7 +82,10 @@ async fn run_registered<S>(
         id,
         user,
         base11: false,
+        subscription: None,
     };
+    // The RFC 6470 termination-reason, as far as the loop below knows it.
+    let mut reason = "dropped";
     let mut decoder = FrameDecoder::new(shared.limits.max_message);
     let mut got_hello = false;
     let mut buf = vec![0u8; 64 * 1024];
@@ -83,7 +97,10 @@ async fn run_registered<S>(
                 let msg = match decoder.next_message() {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
-                    Err(e) => return framing_failure(&mut wr, &state, e).await,
+                    Err(e) => {
+                        reason = "other";
+                        return framing_failure(&mut wr, &state, e).await;
+                    }
                 };
                 if !got_hello {
                     match parse_hello(&msg) {
@@ -94,10 +111,12 @@ async fn run_registered<S>(
                                 decoder.set_mode(Framing::Chunked);
                             }
                             debug!(base11, "hello received");
+                            shared.publish(notify::session_start(&shared.session_by(id)));
                             continue;
                         }
                         Err(e) => {
                             shared.stats.in_bad_hellos.fetch_add(1, Ordering::Relaxed);
+                            reason = "bad-hello";
                             return Err(format!("bad hello: {e}"));
                         }
                     }
@@ -107,28 +126,62 @@ async fn run_registered<S>(
                     (Some(reply), next) => {
                         write_msg(&mut wr, mode, reply.as_bytes()).await?;
                         if let Next::Close = next {
+                            reason = "closed";
                             return Ok(());
                         }
                     }
-                    (None, Next::Close) => return Ok(()),
+                    (None, Next::Close) => {
+                        reason = "closed";
+                        return Ok(());
+                    }
                     (None, Next::Continue) => {}
                 }
             }
+            // Interleave: replies and notifications share the session, one whole message at a
+            // time; a notification is only written between two replies.
             let n = tokio::select! {
                 r = rd.read(&mut buf) => r.map_err(|e| e.to_string())?,
-                _ = info.kill.notified() => return Err("killed by kill-session".to_string()),
+                _ = info.kill.notified() => {
+                    reason = "killed";
+                    return Err("killed by kill-session".to_string());
+                }
+                wake = next_event(&mut state.subscription, &shared) => {
+                    let (msg, done) = match wake {
+                        notify::Wake::Message(m) => (m, false),
+                        notify::Wake::Complete(m) => (m, true),
+                    };
+                    if done {
+                        state.subscription = None;
+                    }
+                    write_msg(&mut wr, decoder.mode(), msg.as_bytes()).await?;
+                    info.out_notifications.fetch_add(1, Ordering::Relaxed);
+                    shared.stats.out_notifications.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
             };
             if n == 0 {
                 return Ok(());
             }
             if let Err(e) = decoder.push(&buf[..n]) {
+                reason = "other";
                 return framing_failure(&mut wr, &state, e).await;
             }
         }
     }
     .await;
     let _ = wr.shutdown().await;
+    let by = shared.session_by(id);
     shared.unregister(id);
+    let killed_by = match info.killed_by.load(Ordering::Relaxed) {
+        0 => None,
+        k => Some(k),
+    };
+    let reason = if killed_by.is_some() {
+        "killed"
+    } else {
+        reason
+    };
+    shared.publish(notify::session_end(&by, reason, killed_by));
     match outcome {
         Ok(()) => info!("session ended"),
         Err(reason) => {

@@ -28,6 +28,8 @@ pub struct Northbound {
     running_refs: usize,
     candidate_refs: Option<usize>,
     locks: HashMap<Datastore, (u32, std::time::SystemTime)>,
+    /// What the writes to running since the last `take_running_changes` changed.
+    running_changes: Vec<crate::datastore::tree::Change>,
     providers: Vec<Box<dyn ConfigProvider>>,
     oper: Vec<Arc<dyn OperProvider>>,
 }
@@ -67,6 +69,7 @@ impl Northbound {
             running_refs,
             candidate_refs,
             locks: HashMap::new(),
+            running_changes: Vec::new(),
             providers: Vec::new(),
             oper: Vec::new(),
         })
@@ -90,6 +93,15 @@ impl Northbound {
     /// The operational-state providers, to call without holding the northbound lock.
     pub fn oper_providers(&self) -> Vec<Arc<dyn OperProvider>> {
         self.oper.clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The changes made to running since the last call (for netconf-config-change).
+    pub fn take_running_changes(&mut self) -> Vec<crate::datastore::tree::Change> {
+        std::mem::take(&mut self.running_changes)
     }
 
     pub fn get(&self, ds: Datastore) -> Arc<Node> {
@@ -267,6 +279,9 @@ impl Northbound {
         }
         self.running = Arc::new(new);
         self.running_refs = refs;
+        // Only as many as one event reports.
+        let room = crate::netconf::notify::MAX_EDITS.saturating_sub(self.running_changes.len());
+        self.running_changes.extend(changes.into_iter().take(room));
         if candidate_follows {
             self.candidate = Arc::clone(&self.running);
             self.candidate_valid = true;

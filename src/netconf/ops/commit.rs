@@ -10,5 +10,7 @@ pub fn run(op: &Op<'_>) -> OpResult {
         nb.check_writable(ds, op.session.id).map_err(fail)?;
     }
     nb.commit().map_err(fail)?;
+    let changes = nb.take_running_changes();
+    op.shared.config_changed(Some(op.session.id), &changes);
     Ok(Reply::Ok)
 }

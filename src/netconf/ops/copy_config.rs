@@ -17,5 +17,7 @@ pub fn run(op: &Op<'_>) -> OpResult {
     let mut nb = op.shared.northbound();
     nb.check_writable(target, op.session.id).map_err(fail)?;
     nb.set(target, (*tree).clone(), true).map_err(fail)?;
+    let changes = nb.take_running_changes();
+    op.shared.config_changed(Some(op.session.id), &changes);
     Ok(Reply::Ok)
 }

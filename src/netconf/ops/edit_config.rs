@@ -103,6 +103,8 @@ pub fn run(op: &Op<'_>) -> OpResult {
                 all.push(e);
                 all
             })?;
+            let changes = nb.take_running_changes();
+            op.shared.config_changed(Some(op.session.id), &changes);
         }
     }
     if errors.is_empty() {

@@ -29,6 +29,9 @@ pub fn run(op: &Op<'_>) -> OpResult {
                 .with_info("bad-element", "session-id"),
         ));
     };
+    target
+        .killed_by
+        .store(op.session.id, std::sync::atomic::Ordering::Relaxed);
     target.kill.notify_one();
     // Locks go now, whatever the killed session is doing.
     op.shared.northbound().release_session(id);

@@ -3,6 +3,7 @@
 mod close_session;
 mod commit;
 mod copy_config;
+mod create_subscription;
 mod delete_config;
 mod discard_changes;
 mod edit_config;
@@ -70,6 +71,10 @@ pub fn dispatch(shared: &Shared, session: &mut SessionState, rpc: &Element) -> O
             )))
         }
     };
+    if el.ns == super::notify::NS_NOTIF && el.name == "create-subscription" {
+        // The one operation that changes the session's own state.
+        return create_subscription::run(shared, session, rpc, el);
+    }
     let op = Op {
         shared,
         session,
