@@ -53,6 +53,20 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         Some(p) if store.is_new() => Some(load_startup(p)?),
         _ => None,
     };
+    // A new datastore gets the agent configuration's NACM rules unless startup brings its own.
+    let user_groups = cfg.user_groups();
+    let nacm_seed = netconf::nacm::seed(&user_groups);
+    let startup = if store.is_new() {
+        let mut tree = startup.unwrap_or_default();
+        for (k, v) in &nacm_seed.children {
+            if !tree.children.contains_key(k) {
+                tree.children.insert(k.clone(), v.clone());
+            }
+        }
+        Some(tree)
+    } else {
+        startup
+    };
     let mut nb = Northbound::open(store, startup)?;
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
@@ -61,10 +75,17 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
-    let shared = Shared::new(
+    let fallback = nacm_seed.children.values().next().cloned();
+    let shared = Shared::with_nacm(
         nb,
         Limits {
             max_message: cfg.max_message_bytes,
+        },
+        netconf::nacm::Settings {
+            enforce: true,
+            user_groups,
+            recovery_user: cfg.recovery_user.clone(),
+            fallback,
         },
     );
     let key = netconf::ssh::host_key(&cfg.datastore)?;

@@ -4,6 +4,7 @@ pub mod error;
 pub mod filter;
 pub mod framing;
 pub mod monitoring;
+pub mod nacm;
 pub mod ops;
 pub mod password;
 pub mod session;
@@ -66,17 +67,25 @@ pub struct Shared {
     pub stats: Statistics,
     pub limits: Limits,
     pub start_time: SystemTime,
+    /// Access control (RFC 8341) settings, compiled rules and denial counters.
+    pub nacm: nacm::Nacm,
     next_session: AtomicU32,
 }
 
 impl Shared {
+    /// Without access control (embedded uses and tests); the agent uses `with_nacm`.
     pub fn new(nb: Northbound, limits: Limits) -> Arc<Shared> {
+        Self::with_nacm(nb, limits, nacm::Settings::default())
+    }
+
+    pub fn with_nacm(nb: Northbound, limits: Limits, nacm: nacm::Settings) -> Arc<Shared> {
         Arc::new(Shared {
             nb: Mutex::new(nb),
             sessions: Mutex::new(HashMap::new()),
             stats: Statistics::default(),
             limits,
             start_time: SystemTime::now(),
+            nacm: nacm::Nacm::new(nacm),
             next_session: AtomicU32::new(1),
         })
     }
