@@ -144,7 +144,10 @@ impl Nacm {
         let mut applicable = Vec::new();
         if !groups.is_empty() {
             for (lgroups, lrules) in &rules.lists {
-                if lgroups.iter().any(|g| g == "*" || groups.contains(&g.as_str())) {
+                if lgroups
+                    .iter()
+                    .any(|g| g == "*" || groups.contains(&g.as_str()))
+                {
                     applicable.extend(lrules.iter().cloned());
                 }
             }
@@ -214,7 +217,9 @@ impl Nacm {
 /// Whether `user` may receive `notification` (the `<notification>` wrapper or the event element
 /// itself) under the rules in running; a denial is counted. For the notification sender.
 pub fn may_receive(shared: &super::Shared, user: &str, notification: &Element) -> bool {
-    let running = shared.northbound().get(crate::datastore::Datastore::Running);
+    let running = shared
+        .northbound()
+        .get(crate::datastore::Datastore::Running);
     let access = shared.nacm.access(&running, user);
     let ok = access.may_receive(notification);
     if !ok {
@@ -572,7 +577,10 @@ fn compile_rule(r: &Node) -> Rule {
     } else if let Some(v) = leaf(r, "path") {
         let parsed = parse_path(v);
         if parsed.is_none() {
-            tracing::warn!(path = v, "NACM rule path not understood; the rule never matches");
+            tracing::warn!(
+                path = v,
+                "NACM rule path not understood; the rule never matches"
+            );
         }
         Target::Path(parsed)
     } else {
@@ -612,6 +620,54 @@ fn module_by_prefix(prefix: &str) -> Option<String> {
     })
     .get(prefix)
     .cloned()
+}
+
+/// The stored form of a rule path: every prefix becomes its module name, whether the client
+/// used a module name, a prefix declared on the `<path>` element or a module's YANG prefix.
+/// A prefix none of these resolve is kept (validation then refuses the value).
+pub fn store_path(text: &str, decls: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut quote = None;
+    let mut word = String::new();
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            None if c == '\'' || c == '"' => {
+                out.push_str(&word);
+                word.clear();
+                out.push(c);
+                quote = Some(c);
+                continue;
+            }
+            None => {}
+        }
+        if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
+            word.push(c);
+            continue;
+        }
+        if c == ':' && !word.is_empty() {
+            let module = if schema::namespace_of(&word).is_some() {
+                Some(word.clone())
+            } else if let Some((_, ns)) = decls.iter().rev().find(|(p, _)| *p == word) {
+                schema::module_of(ns).map(str::to_string)
+            } else {
+                module_by_prefix(&word)
+            };
+            out.push_str(module.as_deref().unwrap_or(&word));
+        } else {
+            out.push_str(&word);
+        }
+        word.clear();
+        out.push(c);
+    }
+    out.push_str(&word);
+    out
 }
 
 fn resolve_module(prefix: &str) -> Option<String> {
@@ -950,7 +1006,11 @@ mod tests {
         ];
         let mut edited = running.clone();
         edited.insert(
-            &[b[0].clone(), b[1].clone(), NodeKey::new("ietf-interfaces", "description")],
+            &[
+                b[0].clone(),
+                b[1].clone(),
+                NodeKey::new("ietf-interfaces", "description"),
+            ],
             Arc::new(Node::leaf("new")),
         );
         assert!(n.check_write(&u, &running, &edited).is_ok());
@@ -974,6 +1034,16 @@ mod tests {
         assert_eq!(p[1].preds[1], ("y".into(), "c".into()));
         assert!(parse_path("/nope:x").is_none());
         assert!(parse_path("/").unwrap().is_empty());
+        assert_eq!(
+            store_path(
+                "/if:interfaces/x:interface[x:name='a:b']",
+                &[(
+                    "x".into(),
+                    "urn:ietf:params:xml:ns:yang:ietf-interfaces".into()
+                )]
+            ),
+            "/ietf-interfaces:interfaces/ietf-interfaces:interface[ietf-interfaces:name='a:b']"
+        );
     }
 
     #[test]
