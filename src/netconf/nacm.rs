@@ -181,7 +181,10 @@ impl Nacm {
 
     /// Checks every change from `old` to `new`; counts a denial.
     pub fn check_write(&self, access: &Access, old: &Node, new: &Node) -> Result<(), RpcError> {
-        if access.bypass {
+        if [CREATE, UPDATE, DELETE]
+            .iter()
+            .all(|op| matches!(access.uniform(*op), Ok(Some(true))))
+        {
             return Ok(());
         }
         let changes = crate::datastore::tree::diff(old, new);
@@ -1024,6 +1027,39 @@ mod tests {
             Arc::new(Node::leaf("new")),
         );
         assert!(n.check_write(&u, &running, &edited).is_err());
+    }
+
+    #[test]
+    fn notifications_follow_rules_and_defaults() {
+        let n = nacm(&[("u", &["g"])]);
+        let running = tree(&format!(
+            "<nacm xmlns=\"{NS_ACM}\"><rule-list><name>l</name><group>g</group>\
+             <rule><name>r</name><module-name>ietf-netconf-notifications</module-name>\
+             <notification-name>netconf-session-start</notification-name>\
+             <access-operations>read</access-operations><action>deny</action></rule>\
+             </rule-list></nacm>"
+        ));
+        let u = n.access(&running, "u");
+        let ncn = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications";
+        let wrap = |name: &str, ns: &str| {
+            parse(
+                format!(
+                    "<notification xmlns=\"urn:ietf:params:xml:ns:netconf:notification:1.0\">\
+                     <eventTime>2026-01-01T00:00:00Z</eventTime><{name} xmlns=\"{ns}\"/></notification>"
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        assert!(!u.may_receive(&wrap("netconf-session-start", ncn)));
+        assert!(u.may_receive(&wrap("netconf-session-end", ncn)));
+        assert!(u.may_receive(&wrap(
+            "replayComplete",
+            "urn:ietf:params:xml:ns:netmod:notification"
+        )));
+        assert!(n
+            .access(&running, "root")
+            .may_receive(&wrap("netconf-session-start", ncn)));
     }
 
     #[test]

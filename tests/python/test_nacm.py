@@ -307,3 +307,14 @@ def test_seed_lists_config_users_in_groups(nacm_agent):
         assert admins == ["admin"]
         assert operators == ["operator"]
         assert NS_RBS  # the modules are all loaded
+
+
+def test_seeded_rules_apply_while_running_has_no_nacm(nacm_agent):
+    with nacm_agent.quiet() as admin:
+        assert_ok(admin.copy_config(source=BASE, target="running"))
+        assert not get_config(admin).xpath("//*[local-name()='nacm']")
+        assert_ok(admin.edit_config(target="running", config=config(interfaces(interface("dn1", "still admin")))))
+    with nacm_agent.quiet(user="operator", password="operator") as op:
+        e = one_error(dispatch(op, edit("running", config(interfaces(interface("dn1", "x"))))))
+        assert e["tag"] == "access-denied"
+        assert iface_names(get_config(op)) == ["dn1", "dn2"]
