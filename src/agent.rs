@@ -53,21 +53,22 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         Some(p) if store.is_new() => Some(load_startup(p)?),
         _ => None,
     };
-    // A new datastore gets the agent configuration's NACM rules unless startup brings its own.
+    let is_new = store.is_new();
+    let mut nb = Northbound::open(store, startup)?;
+    // A new datastore's running gets the agent configuration's NACM rules (unless the startup
+    // file brings its own); startup stays what the file says.
     let user_groups = cfg.user_groups();
     let nacm_seed = netconf::nacm::seed(&user_groups);
-    let startup = if store.is_new() {
-        let mut tree = startup.unwrap_or_default();
+    let running = nb.get(crate::datastore::Datastore::Running);
+    if is_new && nacm_seed.children.keys().all(|k| !running.children.contains_key(k)) {
+        let mut seeded = (*running).clone();
         for (k, v) in &nacm_seed.children {
-            if !tree.children.contains_key(k) {
-                tree.children.insert(k.clone(), v.clone());
-            }
+            seeded.children.insert(k.clone(), v.clone());
         }
-        Some(tree)
-    } else {
-        startup
-    };
-    let mut nb = Northbound::open(store, startup)?;
+        nb.set(crate::datastore::Datastore::Running, seeded, true)
+            .map_err(|e| AgentError::Startup("NACM rules".into(), e.message))?;
+    }
+    drop(running);
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
         let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;

@@ -311,7 +311,7 @@ def test_seed_lists_config_users_in_groups(nacm_agent):
 
 def test_seeded_rules_apply_while_running_has_no_nacm(nacm_agent):
     with nacm_agent.quiet() as admin:
-        assert_ok(admin.copy_config(source=BASE, target="running"))
+        assert_ok(dispatch(admin, edit("running", BASE, default_operation="replace")))
         assert not get_config(admin).xpath("//*[local-name()='nacm']")
         assert_ok(admin.edit_config(target="running", config=config(interfaces(interface("dn1", "still admin")))))
     with nacm_agent.quiet(user="operator", password="operator") as op:
