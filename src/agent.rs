@@ -60,7 +60,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     let user_groups = cfg.user_groups();
     let nacm_seed = netconf::nacm::seed(&user_groups);
     let running = nb.get(crate::datastore::Datastore::Running);
-    if is_new && nacm_seed.children.keys().all(|k| !running.children.contains_key(k)) {
+    if is_new
+        && nacm_seed
+            .children
+            .keys()
+            .all(|k| !running.children.contains_key(k))
+    {
         let mut seeded = (*running).clone();
         for (k, v) in &nacm_seed.children {
             seeded.children.insert(k.clone(), v.clone());
