@@ -53,7 +53,27 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         Some(p) if store.is_new() => Some(load_startup(p)?),
         _ => None,
     };
+    let is_new = store.is_new();
     let mut nb = Northbound::open(store, startup)?;
+    // A new datastore's running gets the agent configuration's NACM rules (unless the startup
+    // file brings its own); startup stays what the file says.
+    let user_groups = cfg.user_groups();
+    let nacm_seed = netconf::nacm::seed(&user_groups);
+    let running = nb.get(crate::datastore::Datastore::Running);
+    if is_new
+        && nacm_seed
+            .children
+            .keys()
+            .all(|k| !running.children.contains_key(k))
+    {
+        let mut seeded = (*running).clone();
+        for (k, v) in &nacm_seed.children {
+            seeded.children.insert(k.clone(), v.clone());
+        }
+        nb.set(crate::datastore::Datastore::Running, seeded, true)
+            .map_err(|e| AgentError::Startup("NACM rules".into(), e.message))?;
+    }
+    drop(running);
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
         let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;
@@ -61,11 +81,18 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
-    let shared = Shared::new(
+    let fallback = nacm_seed.children.values().next().cloned();
+    let shared = Shared::with_nacm(
         nb,
         Limits {
             max_message: cfg.max_message_bytes,
             replay_max: cfg.notification_replay_max,
+        },
+        netconf::nacm::Settings {
+            enforce: true,
+            user_groups,
+            recovery_user: cfg.recovery_user.clone(),
+            fallback,
         },
     );
     let key = netconf::ssh::host_key(&cfg.datastore)?;

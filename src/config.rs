@@ -16,6 +16,9 @@ pub struct User {
     /// OpenSSH public keys (`ssh-ed25519 AAAA... comment`).
     #[serde(default)]
     pub authorized_keys: Vec<String>,
+    /// NACM groups (RFC 8341) the user belongs to, besides those in `/nacm/groups`.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -64,6 +67,8 @@ pub struct AgentConfig {
     pub startup_config: Option<PathBuf>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// A user whose sessions bypass NACM (the RFC 8341 recovery session).
+    pub recovery_user: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +99,15 @@ impl AgentConfig {
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)
     }
+
+    /// Each user's NACM groups from this file.
+    pub fn user_groups(&self) -> std::collections::HashMap<String, Vec<String>> {
+        self.users
+            .iter()
+            .filter(|u| !u.groups.is_empty())
+            .map(|u| (u.name.clone(), u.groups.clone()))
+            .collect()
+    }
 }
 
 impl User {
@@ -122,6 +136,9 @@ mod tests {
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8830");
         assert!(cfg.user("admin").unwrap().password_ok("admin"));
         assert!(!cfg.user("admin").unwrap().password_ok("wrong"));
+        assert_eq!(cfg.user("admin").unwrap().groups, ["admin"]);
+        assert!(cfg.user("operator").unwrap().password_ok("operator"));
+        assert_eq!(cfg.user("operator").unwrap().groups, ["operator"]);
     }
 
     #[test]

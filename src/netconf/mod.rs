@@ -4,6 +4,7 @@ pub mod error;
 pub mod filter;
 pub mod framing;
 pub mod monitoring;
+pub mod nacm;
 pub mod notify;
 pub mod ops;
 pub mod password;
@@ -76,11 +77,18 @@ pub struct Shared {
     pub limits: Limits,
     pub start_time: SystemTime,
     pub notifications: notify::Hub,
+    /// Access control (RFC 8341) settings, compiled rules and denial counters.
+    pub nacm: nacm::Nacm,
     next_session: AtomicU32,
 }
 
 impl Shared {
+    /// Without access control (embedded uses and tests); the agent uses `with_nacm`.
     pub fn new(nb: Northbound, limits: Limits) -> Arc<Shared> {
+        Self::with_nacm(nb, limits, nacm::Settings::default())
+    }
+
+    pub fn with_nacm(nb: Northbound, limits: Limits, nacm: nacm::Settings) -> Arc<Shared> {
         let log = match nb.store().notification_log() {
             Ok(t) => Some(t),
             Err(e) => {
@@ -96,6 +104,7 @@ impl Shared {
             stats: Statistics::default(),
             limits,
             start_time: SystemTime::now(),
+            nacm: nacm::Nacm::new(nacm),
             next_session: AtomicU32::new(1),
         })
     }

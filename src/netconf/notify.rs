@@ -300,8 +300,9 @@ pub enum Wake {
 }
 
 impl Subscription {
-    /// Waits for the next message for this subscriber.
-    pub async fn next(&mut self, hub: &Hub) -> Wake {
+    /// Waits for the next message for this subscriber that `allowed` (access control) lets
+    /// through.
+    pub async fn next(&mut self, hub: &Hub, allowed: impl Fn(&Element) -> bool) -> Wake {
         if let Some(m) = self.pending.pop_front() {
             return Wake::Message(m);
         }
@@ -320,7 +321,10 @@ impl Subscription {
             };
             match ev {
                 Ok(ev) => {
-                    if ev.seq <= self.replayed_upto || !self.filter.matches(&ev.content) {
+                    if ev.seq <= self.replayed_upto
+                        || !self.filter.matches(&ev.content)
+                        || !allowed(&ev.content)
+                    {
                         continue;
                     }
                     if self.stop.is_some_and(|s| ev.time > s) {
@@ -941,7 +945,7 @@ mod tests {
         // The oldest six were overwritten before the subscriber read anything.
         let mut got = Vec::new();
         for _ in 0..4 {
-            match sub.next(&hub).await {
+            match sub.next(&hub, |_| true).await {
                 Wake::Message(m) => got.push(m),
                 Wake::Complete(_) => panic!("the subscription must go on"),
             }
@@ -952,7 +956,9 @@ mod tests {
             "{got:?}"
         );
         hub.publish(Element::with_text(NS_NCN, "x", "10"));
-        assert!(matches!(sub.next(&hub).await, Wake::Message(m) if m.contains(">10</x>")));
+        assert!(
+            matches!(sub.next(&hub, |_| true).await, Wake::Message(m) if m.contains(">10</x>"))
+        );
     }
 
     #[test]

@@ -43,9 +43,18 @@ pub fn reply_xml(rpc_attrs: &[xml::Attr], body: Vec<Element>) -> String {
 }
 
 /// The next message of the session's subscription; never ready without one.
-async fn next_event(sub: &mut Option<notify::Subscription>, shared: &Shared) -> notify::Wake {
+async fn next_event(
+    sub: &mut Option<notify::Subscription>,
+    shared: &Shared,
+    user: &str,
+) -> notify::Wake {
     match sub {
-        Some(s) => s.next(&shared.notifications).await,
+        Some(s) => {
+            s.next(&shared.notifications, |c| {
+                super::nacm::may_receive(shared, user, c)
+            })
+            .await
+        }
         None => std::future::pending().await,
     }
 }
@@ -145,7 +154,7 @@ async fn run_registered<S>(
                     reason = "killed";
                     return Err("killed by kill-session".to_string());
                 }
-                wake = next_event(&mut state.subscription, &shared) => {
+                wake = next_event(&mut state.subscription, &shared, &state.user) => {
                     let (msg, done) = match wake {
                         notify::Wake::Message(m) => (m, false),
                         notify::Wake::Complete(m) => (m, true),

@@ -32,10 +32,8 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
     match schema::kind(schema) {
         Kind::Leaf | Kind::LeafList => {
             let v = node.value.clone().unwrap_or_default();
-            if let Some((m, _)) = v.split_once(':') {
-                if let Some(mns) = schema::namespace_of(m) {
-                    el.ns_decls.push((m.to_string(), mns.to_string()));
-                }
+            for (m, mns) in value_prefixes(&v) {
+                el.ns_decls.push((m.to_string(), mns.to_string()));
             }
             el.text = v;
         }
@@ -61,6 +59,45 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
         Kind::Container => el.children = to_elements(node, Some(schema)),
     }
     el
+}
+
+/// The module prefixes a stored value uses, with their namespaces: the prefix of an identity
+/// (`module:name`), or every prefix of an absolute path (`/m:a/m:b[m:k='v']`, NACM rule paths).
+fn value_prefixes(v: &str) -> Vec<(&str, &'static str)> {
+    if !v.starts_with('/') {
+        return v
+            .split_once(':')
+            .and_then(|(m, _)| Some((m, schema::namespace_of(m)?)))
+            .into_iter()
+            .collect();
+    }
+    let mut out: Vec<(&str, &'static str)> = Vec::new();
+    let mut quote = None;
+    let mut start = None;
+    for (i, c) in v.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == ':' => {
+                if let Some(s) = start {
+                    let m = &v[s..i];
+                    if let Some(ns) = schema::namespace_of(m) {
+                        if !out.iter().any(|(p, _)| *p == m) {
+                            out.push((m, ns));
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        if quote.is_none() && (c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            start.get_or_insert(i);
+        } else {
+            start = None;
+        }
+    }
+    out
 }
 
 fn find_or(parent: &Schema, key: &NodeKey) -> Schema {
@@ -115,14 +152,12 @@ pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, 
         Kind::Leaf | Kind::LeafList => {
             open_tag(&key.name, ns, parent_ns, out);
             let v = node.value.as_deref().unwrap_or_default();
-            if let Some((m, _)) = v.split_once(':') {
-                if let Some(mns) = schema::namespace_of(m) {
-                    out.push_str(" xmlns:");
-                    out.push_str(m);
-                    out.push_str("=\"");
-                    out.push_str(mns);
-                    out.push('"');
-                }
+            for (m, mns) in value_prefixes(v) {
+                out.push_str(" xmlns:");
+                out.push_str(m);
+                out.push_str("=\"");
+                out.push_str(mns);
+                out.push('"');
             }
             if v.is_empty() {
                 out.push_str("/>");

@@ -295,6 +295,9 @@ fn check_value(path: &str, value: &str) -> Result<(), RpcError> {
 /// (`iana-if-type:ethernetCsmacd`), whatever prefix the client bound.
 pub fn leaf_value(schema: &Schema, el: &Element) -> String {
     let text = el.text.trim();
+    if schema.name() == "path" && schema.module().name() == "ietf-netconf-acm" {
+        return crate::netconf::nacm::store_path(text, &el.ns_decls);
+    }
     if let (Some(ns), Some((_, local))) = (&el.text_ns, text.split_once(':')) {
         let is_identity = schema.leaf_type().is_some_and(|t| {
             matches!(

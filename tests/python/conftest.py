@@ -52,7 +52,7 @@ class Agent:
                 # Agents in the host namespace never touch its interfaces.
                 "manage_interfaces = false\n"
                 f"{extra_config}\n"
-                '[[users]]\nname = "admin"\npassword = "admin"\n'
+                '[[users]]\nname = "admin"\npassword = "admin"\ngroups = ["admin"]\n'
             )
         self.proc = None
         self.log = os.path.join(workdir, "agent.log")

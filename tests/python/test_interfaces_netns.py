@@ -30,7 +30,7 @@ class NsAgent:
         with open(self.config, "w") as f:
             f.write(
                 f'listen = "127.0.0.1:{self.port}"\ndatastore = "{workdir}/ds"\n'
-                '[[users]]\nname = "admin"\npassword = "admin"\n'
+                '[[users]]\nname = "admin"\npassword = "admin"\ngroups = ["admin"]\n'
             )
         self.log = open(os.path.join(workdir, "agent.log"), "ab")
         self.proc = None

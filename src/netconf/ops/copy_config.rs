@@ -16,6 +16,7 @@ pub fn run(op: &Op<'_>) -> OpResult {
     let tree = source_tree(op)?;
     let mut nb = op.shared.northbound();
     nb.check_writable(target, op.session.id).map_err(fail)?;
+    op.check_write(&nb.get(target), &tree)?;
     nb.set(target, (*tree).clone(), true).map_err(fail)?;
     let changes = nb.take_running_changes();
     op.shared.config_changed(Some(op.session.id), &changes);

@@ -24,7 +24,9 @@ pub fn run(shared: &Shared, session: &mut SessionState, rpc: &Element, el: &Elem
     if let Some(start) = req.start {
         for ev in shared.notifications.replay(start, req.stop) {
             replayed_upto = replayed_upto.max(ev.seq);
-            if req.filter.matches(&ev.content) {
+            if req.filter.matches(&ev.content)
+                && crate::netconf::nacm::may_receive(shared, &session.user, &ev.content)
+            {
                 pending.push_back(ev.to_xml());
             }
         }

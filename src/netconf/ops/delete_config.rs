@@ -22,6 +22,7 @@ pub fn run(op: &Op<'_>) -> OpResult {
     }
     let mut nb = op.shared.northbound();
     nb.check_writable(ds, op.session.id).map_err(fail)?;
+    op.check_write(&nb.get(ds), &Node::default())?;
     nb.set(ds, Node::default(), false).map_err(fail)?;
     Ok(Reply::Ok)
 }

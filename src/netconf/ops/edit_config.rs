@@ -91,6 +91,9 @@ pub fn run(op: &Op<'_>) -> OpResult {
     if !errors.is_empty() && on_error != ErrorOption::Continue {
         return Err(errors);
     }
+    // Access control covers every node the edit creates, changes or deletes; any denial
+    // leaves the target untouched, whatever the error-option.
+    op.check_write(&nb.get(target), &new)?;
     match test {
         TestOption::TestOnly => {
             validate::validate(&new).map_err(fail)?;

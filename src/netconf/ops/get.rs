@@ -14,6 +14,8 @@ pub fn run(op: &Op<'_>) -> OpResult {
         p.merge_state(&mut tree);
     }
     monitoring::merge_state(op.shared, &mut tree);
+    op.shared.nacm.merge_state(&mut tree);
+    op.access.prune(&mut tree);
     let filter = filter::Filter::from_op(op.rpc, op.el).map_err(fail)?;
     let data = filter.apply(&tree).map_err(fail)?;
     Ok(Reply::Data(data))

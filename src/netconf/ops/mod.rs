@@ -39,6 +39,8 @@ pub struct Op<'a> {
     pub rpc: &'a Element,
     /// The operation element (the single child of `<rpc>`).
     pub el: &'a Element,
+    /// What the session's user may do (RFC 8341), under the rules when the rpc arrived.
+    pub access: super::nacm::Access,
 }
 
 impl Op<'_> {
@@ -51,6 +53,31 @@ impl Op<'_> {
 
     pub fn opt(&self, name: &str) -> Option<&Element> {
         self.el.child(NS_BASE, name)
+    }
+
+    /// `tree` without what the user may not read (the same tree when nothing is hidden).
+    pub fn readable(
+        &self,
+        tree: std::sync::Arc<crate::datastore::tree::Node>,
+    ) -> std::sync::Arc<crate::datastore::tree::Node> {
+        if self.access.reads_everything() {
+            return tree;
+        }
+        let mut pruned = (*tree).clone();
+        self.access.prune(&mut pruned);
+        std::sync::Arc::new(pruned)
+    }
+
+    /// Fails with access-denied unless the user may make every change from `old` to `new`.
+    pub fn check_write(
+        &self,
+        old: &crate::datastore::tree::Node,
+        new: &crate::datastore::tree::Node,
+    ) -> Result<(), Vec<RpcError>> {
+        self.shared
+            .nacm
+            .check_write(&self.access, old, new)
+            .map_err(fail)
     }
 }
 
@@ -71,6 +98,12 @@ pub fn dispatch(shared: &Shared, session: &mut SessionState, rpc: &Element) -> O
             )))
         }
     };
+    let running = shared
+        .northbound()
+        .get(crate::datastore::Datastore::Running);
+    let access = shared.nacm.access(&running, &session.user);
+    drop(running);
+    shared.nacm.check_exec(&access, el).map_err(fail)?;
     if el.ns == super::notify::NS_NOTIF && el.name == "create-subscription" {
         // The one operation that changes the session's own state.
         return create_subscription::run(shared, session, rpc, el);
@@ -80,6 +113,7 @@ pub fn dispatch(shared: &Shared, session: &mut SessionState, rpc: &Element) -> O
         session,
         rpc,
         el,
+        access,
     };
     match (el.ns.as_str(), el.name.as_str()) {
         (NS_BASE, "get") => get::run(&op),
@@ -107,6 +141,7 @@ pub fn dispatch(shared: &Shared, session: &mut SessionState, rpc: &Element) -> O
 }
 
 /// The tree named by a `<source>` parameter: a datastore, or inline `<config>`.
+/// A datastore is pruned to what the user may read.
 pub fn source_tree(
     op: &Op<'_>,
 ) -> Result<std::sync::Arc<crate::datastore::tree::Node>, Vec<RpcError>> {
@@ -121,7 +156,8 @@ pub fn source_tree(
         )));
     }
     let ds = crate::northbound::datastore_of(src, "source").map_err(fail)?;
-    Ok(op.shared.northbound().get(ds))
+    let tree = op.shared.northbound().get(ds);
+    Ok(op.readable(tree))
 }
 
 /// Builds a complete tree from inline `<config>` content.
