@@ -61,12 +61,24 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
+    // A confirmed commit whose session died with the previous run, or whose time ran out
+    // meanwhile, is rolled back now that the runtimes are up.
+    nb.expire_confirmed(std::time::SystemTime::now());
     let shared = Shared::new(
         nb,
         Limits {
             max_message: cfg.max_message_bytes,
         },
     );
+    let timer = Arc::clone(&shared);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            timer
+                .northbound()
+                .expire_confirmed(std::time::SystemTime::now());
+        }
+    });
     let key = netconf::ssh::host_key(&cfg.datastore)?;
     let listener = TcpListener::bind(cfg.listen)
         .await

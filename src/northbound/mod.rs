@@ -1,6 +1,7 @@
 //! The northbound core: datastore contents, locks, the commit pipeline and runtime providers.
 
 pub mod commit;
+pub mod confirmed;
 pub mod convert;
 pub mod edit;
 pub mod incremental;
@@ -30,6 +31,9 @@ pub struct Northbound {
     locks: HashMap<Datastore, (u32, std::time::SystemTime)>,
     providers: Vec<Box<dyn ConfigProvider>>,
     oper: Vec<Arc<dyn OperProvider>>,
+    /// The pending confirmed commit (see `confirmed`).
+    confirmed: Option<confirmed::Pending>,
+    confirmed_hook: Option<confirmed::Hook>,
 }
 
 fn store_err(e: StoreError) -> RpcError {
@@ -57,7 +61,7 @@ impl Northbound {
         } else {
             (Arc::new(stored_candidate), true, None)
         };
-        Ok(Northbound {
+        let mut nb = Northbound {
             store,
             running,
             candidate,
@@ -69,7 +73,11 @@ impl Northbound {
             locks: HashMap::new(),
             providers: Vec::new(),
             oper: Vec::new(),
-        })
+            confirmed: None,
+            confirmed_hook: None,
+        };
+        nb.load_confirmed()?;
+        Ok(nb)
     }
 
     pub fn add_provider(&mut self, p: Box<dyn ConfigProvider>) -> Result<(), String> {
@@ -181,6 +189,7 @@ impl Northbound {
         for ds in held {
             let _ = self.unlock(ds, session);
         }
+        self.confirmed_session_ended(session);
     }
 
     /// Replaces a datastore's content (edit-config result, copy-config, delete-config).
