@@ -68,6 +68,9 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb,
         Limits {
             max_message: cfg.max_message_bytes,
+            max_sessions: cfg.max_sessions,
+            idle_timeout: (cfg.idle_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(cfg.idle_timeout_secs)),
         },
     );
     let timer = Arc::clone(&shared);

@@ -12,7 +12,7 @@ pub mod xml;
 
 use crate::northbound::Northbound;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -27,12 +27,18 @@ pub const CAP_BASE_11: &str = "urn:ietf:params:netconf:base:1.1";
 pub struct Limits {
     /// Largest message accepted, in bytes.
     pub max_message: usize,
+    /// Most NETCONF sessions open at once; more are refused at SSH channel open.
+    pub max_sessions: usize,
+    /// A session that sends nothing for this long is closed (`None`: never).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message: 64 * 1024 * 1024,
+            max_sessions: 64,
+            idle_timeout: Some(std::time::Duration::from_secs(3600)),
         }
     }
 }
@@ -67,6 +73,8 @@ pub struct Shared {
     pub limits: Limits,
     pub start_time: SystemTime,
     next_session: AtomicU32,
+    /// Session slots taken (sessions running or starting), at most `limits.max_sessions`.
+    slots: AtomicUsize,
 }
 
 impl Shared {
@@ -78,7 +86,26 @@ impl Shared {
             limits,
             start_time: SystemTime::now(),
             next_session: AtomicU32::new(1),
+            slots: AtomicUsize::new(0),
         })
+    }
+
+    /// True while every session slot is taken.
+    pub fn sessions_full(&self) -> bool {
+        self.slots.load(Ordering::Relaxed) >= self.limits.max_sessions
+    }
+
+    /// Takes a session slot unless all are taken; give it back with `release_slot`.
+    pub fn take_slot(&self) -> bool {
+        self.slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limits.max_sessions).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release_slot(&self) {
+        self.slots.fetch_sub(1, Ordering::AcqRel);
     }
 
     pub fn northbound(&self) -> std::sync::MutexGuard<'_, Northbound> {

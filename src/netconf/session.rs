@@ -15,6 +15,9 @@ pub struct SessionState {
     pub id: u32,
     pub user: String,
     pub base11: bool,
+    /// Set while the session has an active notification subscription: such a session is
+    /// never closed for being idle (`idle_timeout`).
+    pub subscription_active: bool,
 }
 
 fn hello(session_id: u32) -> String {
@@ -71,6 +74,7 @@ async fn run_registered<S>(
         id,
         user,
         base11: false,
+        subscription_active: false,
     };
     let mut decoder = FrameDecoder::new(shared.limits.max_message);
     let mut got_hello = false;
@@ -114,9 +118,17 @@ async fn run_registered<S>(
                     (None, Next::Continue) => {}
                 }
             }
+            let idle = match shared.limits.idle_timeout {
+                Some(t) if !state.subscription_active => t,
+                _ => std::time::Duration::MAX,
+            };
             let n = tokio::select! {
                 r = rd.read(&mut buf) => r.map_err(|e| e.to_string())?,
                 _ = info.kill.notified() => return Err("killed by kill-session".to_string()),
+                _ = idle_for(idle) => {
+                    info!(idle_secs = idle.as_secs(), "closing an idle session");
+                    return Err("idle timeout".to_string());
+                }
             };
             if n == 0 {
                 return Ok(());
@@ -139,6 +151,14 @@ async fn run_registered<S>(
             warn!(%reason, "session dropped");
         }
     }
+}
+
+/// Completes after `d` (never, for `Duration::MAX`).
+async fn idle_for(d: std::time::Duration) {
+    if d == std::time::Duration::MAX {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(d).await;
 }
 
 async fn write_msg<W: AsyncWrite + Unpin>(
