@@ -3,6 +3,7 @@
 pub mod commit;
 pub mod confirmed;
 pub mod convert;
+pub mod defaults;
 pub mod edit;
 pub mod incremental;
 pub mod schema;
