@@ -248,6 +248,102 @@ impl Northbound {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datastore::{Datastore, Store};
+
+    fn tree(names: &[&str]) -> Node {
+        let entries: String = names
+            .iter()
+            .map(|n| {
+                format!("<interface><name>{n}</name><type>t:ethernetCsmacd</type></interface>")
+            })
+            .collect();
+        let xml = format!(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type">{entries}</interfaces></config>"#
+        );
+        crate::netconf::ops::inline_config(&crate::netconf::xml::parse(xml.as_bytes()).unwrap())
+            .unwrap()
+    }
+
+    fn open(dir: &std::path::Path) -> Northbound {
+        Northbound::open(Store::open(dir).unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn persistent_commit_survives_reopen_and_expires() {
+        let dir = std::env::temp_dir().join(format!("mldhb-confirmed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let deadline;
+        {
+            let mut nb = open(&dir);
+            nb.set(Datastore::Running, tree(&["a"]), true).unwrap();
+            nb.set(Datastore::Candidate, tree(&["a", "b"]), true)
+                .unwrap();
+            let req = Request {
+                session: 7,
+                confirmed: Some(Duration::from_secs(600)),
+                persist: Some("p".into()),
+                persist_id: None,
+            };
+            let e = nb.commit_confirmed(&req).unwrap();
+            assert_eq!(
+                e,
+                Some(Event::Start {
+                    session: 7,
+                    timeout: Duration::from_secs(600)
+                })
+            );
+            deadline = nb.confirmed().unwrap().deadline;
+        }
+        let mut nb = open(&dir);
+        let p = nb.confirmed().unwrap().clone();
+        assert_eq!(p.session, None);
+        assert_eq!(p.persist.as_deref(), Some("p"));
+        // Stored with millisecond precision.
+        let drift = deadline
+            .duration_since(p.deadline)
+            .unwrap_or_else(|e| e.duration());
+        assert!(drift < Duration::from_millis(1));
+        assert_eq!(*p.rollback, tree(&["a"]));
+        assert_eq!(*nb.get(Datastore::Running), tree(&["a", "b"]));
+        // Not before the deadline; after it, running is back to before the commit.
+        assert_eq!(nb.expire_confirmed(SystemTime::now()), None);
+        let later = p.deadline + Duration::from_secs(1);
+        assert_eq!(nb.expire_confirmed(later), Some(Event::Timeout));
+        assert_eq!(*nb.get(Datastore::Running), tree(&["a"]));
+        assert!(nb.confirmed().is_none());
+        drop(nb);
+        let nb = open(&dir);
+        assert!(nb.confirmed().is_none());
+        assert_eq!(*nb.get(Datastore::Running), tree(&["a"]));
+        drop(nb);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn session_bound_commit_ends_with_its_session() {
+        let dir = std::env::temp_dir().join(format!("mldhb-confirmed-s-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut nb = open(&dir);
+        nb.set(Datastore::Candidate, tree(&["x"]), true).unwrap();
+        let req = Request {
+            session: 3,
+            confirmed: Some(DEFAULT_TIMEOUT),
+            ..Default::default()
+        };
+        nb.commit_confirmed(&req).unwrap();
+        let other = Request {
+            session: 4,
+            ..Default::default()
+        };
+        assert_eq!(nb.cancel_commit(&other).unwrap_err().tag, ErrorTag::InUse);
+        nb.release_session(4);
+        assert_eq!(*nb.get(Datastore::Running), tree(&["x"]));
+        nb.release_session(3);
+        assert_eq!(*nb.get(Datastore::Running), Node::default());
+        assert!(nb.confirmed().is_none());
+        drop(nb);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn record_round_trips() {

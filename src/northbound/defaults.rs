@@ -186,3 +186,61 @@ pub fn with_tagging<T>(on: bool, f: impl FnOnce() -> T) -> T {
 pub fn is_default_value(s: &Schema, value: &str) -> bool {
     leaf_default(s) == Some(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::northbound::convert;
+
+    fn tree() -> Node {
+        let xml = br#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type">
+            <interface><name>a</name><type>t:ethernetCsmacd</type></interface>
+            <interface><name>b</name><type>t:ethernetCsmacd</type><enabled>true</enabled></interface>
+            <interface><name>c</name><type>t:ethernetCsmacd</type><enabled>false</enabled></interface>
+          </interfaces></config>"#;
+        crate::netconf::ops::inline_config(&crate::netconf::xml::parse(xml).unwrap()).unwrap()
+    }
+
+    fn enabled(t: &Node, name: &str) -> Option<String> {
+        let path = [
+            NodeKey::new("ietf-interfaces", "interfaces"),
+            NodeKey::with_id("ietf-interfaces", "interface", vec![name.to_string()]),
+            NodeKey::new("ietf-interfaces", "enabled"),
+        ];
+        t.get(&path).and_then(|n| n.value.clone())
+    }
+
+    #[test]
+    fn modes_transform_the_tree() {
+        let t = Arc::new(tree());
+        assert!(Arc::ptr_eq(&Mode::Explicit.apply(&t, true), &t));
+        let all = Mode::ReportAll.apply(&t, true);
+        assert_eq!(enabled(&all, "a").as_deref(), Some("true"));
+        assert_eq!(enabled(&all, "c").as_deref(), Some("false"));
+        let trimmed = Mode::Trim.apply(&t, true);
+        assert_eq!(enabled(&trimmed, "a"), None);
+        assert_eq!(enabled(&trimmed, "b"), None);
+        assert_eq!(enabled(&trimmed, "c").as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn both_printers_tag_the_same_leaves() {
+        let t = Mode::ReportAllTagged.apply(&Arc::new(tree()), true);
+        let (direct, via_elements) = with_tagging(true, || {
+            let mut s = String::new();
+            for e in convert::to_elements(&t, None) {
+                e.write_xml(&mut s, "");
+            }
+            (convert::to_xml(&t), s)
+        });
+        assert_eq!(direct, via_elements);
+        // a and b (set to the default) are tagged; c is not.
+        assert_eq!(
+            direct.matches("wd:default=\"true\">true</enabled>").count(),
+            2
+        );
+        assert!(direct.contains("<enabled>false</enabled>"));
+        assert!(!tagging());
+        assert!(!convert::to_xml(&t).contains("wd:default"));
+    }
+}
