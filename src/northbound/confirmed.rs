@@ -168,14 +168,26 @@ impl Northbound {
             Some(p) => Arc::clone(&p.rollback),
             None => Arc::clone(&self.running),
         };
-        self.commit()?;
         let p = Pending {
             session: Some(req.session),
             persist: req.persist.clone(),
             rollback,
             deadline: SystemTime::now() + timeout,
         };
-        self.save(&p, pending.is_none())?;
+        if pending.is_none() {
+            // The rollback point is durable before running changes: a crash in between
+            // leaves a pending commit whose rollback is a no-op, never an unguarded change.
+            self.save(&p, true)?;
+            if let Err(e) = self.commit() {
+                if let Err(se) = self.store.clear_confirmed() {
+                    tracing::error!(error = %se, "could not clear the confirmed-commit record");
+                }
+                return Err(e);
+            }
+        } else {
+            self.commit()?;
+            self.save(&p, false)?;
+        }
         self.confirmed = Some(p);
         let event = if pending.is_some() {
             Event::Extend {

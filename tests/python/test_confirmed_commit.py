@@ -266,3 +266,22 @@ def test_ncclient_confirmed_commit_api(agent):
         assert running(m) == ["api"]
         m.cancel_commit(persist_id="nc")
         assert running(m) == []
+
+
+def test_failed_confirmed_commit_leaves_nothing_pending(agent):
+    with agent.quiet() as m:
+        seed(m)
+        # No <type>: invalid, accepted into the candidate only with test-option set.
+        bad = config('<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface><name>bad</name></interface></interfaces>')
+        assert_ok(dispatch(m, edit("candidate", bad, test_option="set")))
+        err = one_error(commit(m, confirmed=True, timeout=600))
+        assert err["type"] == "application"
+        assert running(m) == ["base"]
+        err = one_error(cancel(m))
+        assert (err["type"], err["tag"]) == ("protocol", "operation-failed")
+    agent.stop()
+    agent.start()
+    with agent.quiet() as m:
+        assert running(m) == ["base"]
+        err = one_error(cancel(m))
+        assert err["tag"] == "operation-failed"
