@@ -110,3 +110,14 @@ def test_yangcli_sees_the_capabilities(agent, tmp_path):
         assert c in caps
     assert "Default with-defaults behavior: explicit" in r.stdout
     assert "Additional with-defaults behavior: report-all,report-all-tagged,trim" in r.stdout
+    # yangcli fetches every module the YANG library lists; each one is served.
+    assert "Checking Server Modules" in r.stdout
+    assert "no schema" not in r.stdout
+
+
+def test_builtin_modules_are_served(agent):
+    """yangcli fetches the modules libyang brings with it (listed in the YANG library)."""
+    with agent.connect() as m:
+        for name in ("ietf-yang-schema-mount", "yang"):
+            text = m.get_schema(name).data
+            assert text.lstrip().startswith(f"module {name} "), text[:200]
