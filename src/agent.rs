@@ -72,6 +72,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         }
         nb.set(crate::datastore::Datastore::Running, seeded, true)
             .map_err(|e| AgentError::Startup("NACM rules".into(), e.message))?;
+        // Seeding is part of creating the datastore, not a change anyone made.
+        let _ = nb.take_running_changes();
     }
     drop(running);
     if cfg.manage_interfaces {
@@ -81,12 +83,18 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
+    // A confirmed commit whose session died with the previous run, or whose time ran out
+    // meanwhile, is rolled back now that the runtimes are up.
+    nb.expire_confirmed(std::time::SystemTime::now());
     let fallback = nacm_seed.children.values().next().cloned();
     let shared = Shared::with_nacm(
         nb,
         Limits {
             max_message: cfg.max_message_bytes,
             replay_max: cfg.notification_replay_max,
+            max_sessions: cfg.max_sessions,
+            idle_timeout: (cfg.idle_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(cfg.idle_timeout_secs)),
         },
         netconf::nacm::Settings {
             enforce: true,
@@ -95,6 +103,13 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
             fallback,
         },
     );
+    let timer = Arc::clone(&shared);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            timer.expire_confirmed();
+        }
+    });
     let key = netconf::ssh::host_key(&cfg.datastore)?;
     let listener = TcpListener::bind(cfg.listen)
         .await

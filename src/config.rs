@@ -45,6 +45,14 @@ fn default_auth_delay_ms() -> u64 {
     1000
 }
 
+fn default_max_sessions() -> usize {
+    64
+}
+
+fn default_idle_timeout_secs() -> u64 {
+    3600
+}
+
 /// The agent configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +68,12 @@ pub struct AgentConfig {
     /// Events kept in the notification replay log (oldest dropped first).
     #[serde(default = "default_replay_max")]
     pub notification_replay_max: usize,
+    /// Most NETCONF sessions open at once; more are refused at SSH channel open.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Seconds without a message after which a session is closed; 0 turns this off.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
     /// Apply ietf-interfaces configuration (admin state, addresses) to the kernel.
     #[serde(default = "default_true")]
     pub manage_interfaces: bool,
@@ -134,11 +148,19 @@ mod tests {
     fn example_config_parses() {
         let cfg = AgentConfig::parse(include_str!("../examples/agent.toml")).unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8830");
+        assert_eq!(cfg.max_sessions, 64);
+        assert_eq!(cfg.idle_timeout_secs, 3600);
         assert!(cfg.user("admin").unwrap().password_ok("admin"));
         assert!(!cfg.user("admin").unwrap().password_ok("wrong"));
         assert_eq!(cfg.user("admin").unwrap().groups, ["admin"]);
         assert!(cfg.user("operator").unwrap().password_ok("operator"));
         assert_eq!(cfg.user("operator").unwrap().groups, ["operator"]);
+    }
+
+    #[test]
+    fn session_limits_default() {
+        let cfg = AgentConfig::parse("").unwrap();
+        assert_eq!((cfg.max_sessions, cfg.idle_timeout_secs), (64, 3600));
     }
 
     #[test]

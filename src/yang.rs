@@ -69,6 +69,7 @@ const IMPLEMENT: &[(&str, &[&str])] = &[
         &[
             "writable-running",
             "candidate",
+            "confirmed-commit",
             "rollback-on-error",
             "validate",
             "startup",
@@ -416,7 +417,8 @@ mod tests {
         ] {
             assert!(nc.3.iter().any(|x| x == f), "ietf-netconf feature {f}");
         }
-        assert!(!nc.3.iter().any(|x| x == "confirmed-commit" || x == "url"));
+        assert!(nc.3.iter().any(|x| x == "confirmed-commit"));
+        assert!(!nc.3.iter().any(|x| x == "url"));
         assert_eq!(find("ietf-interfaces").3, ["pre-provisioning", "if-mib"]);
         assert!(all
             .iter()

@@ -49,6 +49,8 @@ pub struct Store {
     db: sled::Db,
     trees: [sled::Tree; 3],
     meta: sled::Tree,
+    /// The running configuration a pending confirmed commit rolls back to.
+    rollback: sled::Tree,
     fresh: bool,
 }
 
@@ -135,11 +137,13 @@ impl Store {
             db.open_tree("startup")?,
         ];
         let meta = db.open_tree("meta")?;
+        let rollback = db.open_tree("confirmed-rollback")?;
         let fresh = meta.get("initialized")?.is_none();
         Ok(Store {
             db,
             trees,
             meta,
+            rollback,
             fresh,
         })
     }
@@ -167,27 +171,45 @@ impl Store {
 
     /// Reads a whole datastore.
     pub fn load(&self, ds: Datastore) -> Result<Node, StoreError> {
-        let mut root = Node::default();
-        for item in self.tree(ds).iter() {
-            let (k, v) = item?;
-            let path = decode_path(&k)?;
-            let value = match v.first() {
-                Some(&LEAF) => Some(
-                    String::from_utf8(v[1..].to_vec())
-                        .map_err(|_| StoreError::Corrupt("value is not UTF-8"))?,
-                ),
-                Some(&INNER) => None,
-                _ => return Err(StoreError::Corrupt("unknown node record")),
-            };
-            let (last, parents) = path.split_last().ok_or(StoreError::Corrupt("empty path"))?;
-            let mut cur = &mut root;
-            for p in parents {
-                cur = Arc::make_mut(cur.children.entry(p.clone()).or_default());
+        load_tree(self.tree(ds))
+    }
+
+    /// Records a pending confirmed commit durably: `state` (opaque to the store) and, when
+    /// given, the configuration to roll back to (kept from the first confirmed commit on).
+    pub fn save_confirmed(&self, state: &[u8], rollback: Option<&Node>) -> Result<(), StoreError> {
+        if let Some(tree) = rollback {
+            // The marker goes last so that a crash never leaves a marker with half a tree.
+            self.meta.remove("confirmed")?;
+            self.db.flush()?;
+            self.rollback.clear()?;
+            let mut batch = sled::Batch::default();
+            let mut path = Vec::new();
+            for (k, c) in &tree.children {
+                path.push(k.clone());
+                insert_subtree(&mut batch, &mut path, c);
+                path.pop();
             }
-            let slot = Arc::make_mut(cur.children.entry(last.clone()).or_default());
-            slot.value = value;
+            self.rollback.apply_batch(batch)?;
         }
-        Ok(root)
+        self.meta.insert("confirmed", state)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The pending confirmed commit, if any: its state and rollback configuration.
+    pub fn load_confirmed(&self) -> Result<Option<(Vec<u8>, Node)>, StoreError> {
+        match self.meta.get("confirmed")? {
+            None => Ok(None),
+            Some(state) => Ok(Some((state.to_vec(), load_tree(&self.rollback)?))),
+        }
+    }
+
+    /// Forgets the pending confirmed commit.
+    pub fn clear_confirmed(&self) -> Result<(), StoreError> {
+        self.meta.remove("confirmed")?;
+        self.db.flush()?;
+        self.rollback.clear()?;
+        Ok(())
     }
 
     /// Applies `changes` to a datastore atomically and makes them durable.
@@ -233,6 +255,31 @@ impl Store {
     pub fn replace(&self, ds: Datastore, old: &Node, new: &Node) -> Result<(), StoreError> {
         self.write_changes(ds, &tree::diff(old, new))
     }
+}
+
+/// Reads every node record of a sled tree into a data tree.
+fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
+    let mut root = Node::default();
+    for item in tree.iter() {
+        let (k, v) = item?;
+        let path = decode_path(&k)?;
+        let value = match v.first() {
+            Some(&LEAF) => Some(
+                String::from_utf8(v[1..].to_vec())
+                    .map_err(|_| StoreError::Corrupt("value is not UTF-8"))?,
+            ),
+            Some(&INNER) => None,
+            _ => return Err(StoreError::Corrupt("unknown node record")),
+        };
+        let (last, parents) = path.split_last().ok_or(StoreError::Corrupt("empty path"))?;
+        let mut cur = &mut root;
+        for p in parents {
+            cur = Arc::make_mut(cur.children.entry(p.clone()).or_default());
+        }
+        let slot = Arc::make_mut(cur.children.entry(last.clone()).or_default());
+        slot.value = value;
+    }
+    Ok(root)
 }
 
 /// One sled batch holding every node record a change list adds, rewrites or removes.

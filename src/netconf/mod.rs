@@ -14,7 +14,7 @@ pub mod xml;
 
 use crate::northbound::Northbound;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use xml::Element;
@@ -32,6 +32,10 @@ pub struct Limits {
     pub max_message: usize,
     /// Events kept in the notification replay log.
     pub replay_max: usize,
+    /// Most NETCONF sessions open at once; more are refused at SSH channel open.
+    pub max_sessions: usize,
+    /// A session that sends nothing for this long is closed (`None`: never).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
@@ -39,6 +43,8 @@ impl Default for Limits {
         Limits {
             max_message: 64 * 1024 * 1024,
             replay_max: 10_000,
+            max_sessions: 64,
+            idle_timeout: Some(std::time::Duration::from_secs(3600)),
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct Shared {
     /// Access control (RFC 8341) settings, compiled rules and denial counters.
     pub nacm: nacm::Nacm,
     next_session: AtomicU32,
+    /// Session slots taken (sessions running or starting), at most `limits.max_sessions`.
+    slots: AtomicUsize,
 }
 
 impl Shared {
@@ -106,7 +114,26 @@ impl Shared {
             start_time: SystemTime::now(),
             nacm: nacm::Nacm::new(nacm),
             next_session: AtomicU32::new(1),
+            slots: AtomicUsize::new(0),
         })
+    }
+
+    /// True while every session slot is taken.
+    pub fn sessions_full(&self) -> bool {
+        self.slots.load(Ordering::Relaxed) >= self.limits.max_sessions
+    }
+
+    /// Takes a session slot unless all are taken; give it back with `release_slot`.
+    pub fn take_slot(&self) -> bool {
+        self.slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limits.max_sessions).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release_slot(&self) {
+        self.slots.fetch_sub(1, Ordering::AcqRel);
     }
 
     pub fn northbound(&self) -> std::sync::MutexGuard<'_, Northbound> {
@@ -141,6 +168,35 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
         self.northbound().release_session(id);
+    }
+
+    /// Publishes netconf-confirmed-commit (RFC 6470) for what happened to a confirmed commit.
+    pub fn confirmed_event(&self, ev: &crate::northbound::confirmed::Event) {
+        use crate::northbound::confirmed::Event;
+        let (session, name, timeout) = match ev {
+            Event::Start { session, timeout } => (Some(*session), "start", Some(timeout)),
+            Event::Extend { session, timeout } => (Some(*session), "extend", Some(timeout)),
+            Event::Complete { session } => (Some(*session), "complete", None),
+            Event::Cancel { session } => (Some(*session), "cancel", None),
+            Event::Timeout => (None, "timeout", None),
+        };
+        let by = session.map(|id| self.session_by(id));
+        let secs = timeout.map(|t| t.as_secs().min(u32::MAX as u64) as u32);
+        self.publish(notify::confirmed_commit(by.as_ref(), name, secs));
+    }
+
+    /// Rolls back a confirmed commit whose time ran out or whose session is gone, and tells
+    /// subscribers (the agent calls this on a timer).
+    pub fn expire_confirmed(&self) {
+        let (ev, changes) = {
+            let mut nb = self.northbound();
+            let ev = nb.expire_confirmed(SystemTime::now());
+            (ev, nb.take_running_changes())
+        };
+        if let Some(ev) = ev {
+            self.config_changed(None, &changes);
+            self.confirmed_event(&ev);
+        }
     }
 
     /// Sends an event (the content element of a `<notification>`) to every subscriber and
@@ -184,12 +240,14 @@ pub fn capabilities() -> Vec<String> {
         CAP_BASE_11,
         "urn:ietf:params:netconf:capability:writable-running:1.0",
         "urn:ietf:params:netconf:capability:candidate:1.0",
+        "urn:ietf:params:netconf:capability:confirmed-commit:1.1",
         "urn:ietf:params:netconf:capability:validate:1.1",
         "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
         "urn:ietf:params:netconf:capability:startup:1.0",
         "urn:ietf:params:netconf:capability:xpath:1.0",
         notify::CAP_NOTIFICATION,
         notify::CAP_INTERLEAVE,
+        "urn:ietf:params:netconf:capability:with-defaults:1.0?basic-mode=explicit&also-supported=report-all,report-all-tagged,trim",
     ]
     .iter()
     .map(|s| s.to_string())

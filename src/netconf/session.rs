@@ -16,7 +16,8 @@ pub struct SessionState {
     pub id: u32,
     pub user: String,
     pub base11: bool,
-    /// The RFC 5277 subscription, once create-subscription succeeded.
+    /// The RFC 5277 subscription, once create-subscription succeeded; a session with one is
+    /// never closed for being idle (`idle_timeout`).
     pub subscription: Option<super::notify::Subscription>,
 }
 
@@ -148,11 +149,20 @@ async fn run_registered<S>(
             }
             // Interleave: replies and notifications share the session, one whole message at a
             // time; a notification is only written between two replies.
+            let idle = match shared.limits.idle_timeout {
+                Some(t) if state.subscription.is_none() => t,
+                _ => std::time::Duration::MAX,
+            };
             let n = tokio::select! {
                 r = rd.read(&mut buf) => r.map_err(|e| e.to_string())?,
                 _ = info.kill.notified() => {
                     reason = "killed";
                     return Err("killed by kill-session".to_string());
+                }
+                _ = idle_for(idle) => {
+                    info!(idle_secs = idle.as_secs(), "closing an idle session");
+                    reason = "timeout";
+                    return Err("idle timeout".to_string());
                 }
                 wake = next_event(&mut state.subscription, &shared, &state.user) => {
                     let (msg, done) = match wake {
@@ -201,6 +211,14 @@ async fn run_registered<S>(
             warn!(%reason, "session dropped");
         }
     }
+}
+
+/// Completes after `d` (never, for `Duration::MAX`).
+async fn idle_for(d: std::time::Duration) {
+    if d == std::time::Duration::MAX {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(d).await;
 }
 
 async fn write_msg<W: AsyncWrite + Unpin>(

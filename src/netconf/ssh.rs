@@ -182,6 +182,14 @@ impl russh::server::Handler for Connection {
         channel: Channel<Msg>,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
+        if self.shared.sessions_full() {
+            warn!(
+                peer = %self.peer,
+                max_sessions = self.shared.limits.max_sessions,
+                "session channel refused: the session limit is reached"
+            );
+            return Ok(false);
+        }
         self.channels.insert(channel.id(), channel);
         Ok(true)
     }
@@ -200,12 +208,25 @@ impl russh::server::Handler for Connection {
             session.channel_failure(channel_id)?;
             return Ok(());
         };
+        // Channels opened together may all have passed the check at channel open.
+        if !self.shared.take_slot() {
+            warn!(
+                peer = %self.peer,
+                user,
+                max_sessions = self.shared.limits.max_sessions,
+                "netconf subsystem refused: the session limit is reached"
+            );
+            session.channel_failure(channel_id)?;
+            let _ = channel.close().await;
+            return Ok(());
+        }
         session.channel_success(channel_id)?;
         let shared = Arc::clone(&self.shared);
         let peer = self.peer.ip().to_string();
         tokio::spawn(async move {
             let stream = channel.into_stream();
-            session::run(stream, shared, user, Some(peer)).await;
+            session::run(stream, Arc::clone(&shared), user, Some(peer)).await;
+            shared.release_slot();
         });
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Conversions between data trees and XML: printing with schema order (list keys first) and
 //! module-qualified identities.
 
+use super::defaults;
 use super::schema::{self, Kind, Schema};
 use crate::datastore::tree::{Node, NodeKey};
 use crate::netconf::xml::Element;
@@ -34,6 +35,13 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
             let v = node.value.clone().unwrap_or_default();
             for (m, mns) in value_prefixes(&v) {
                 el.ns_decls.push((m.to_string(), mns.to_string()));
+            }
+            if defaults::tagging() && defaults::is_default_value(schema, &v) {
+                el.attrs.push(crate::netconf::xml::Attr {
+                    ns: crate::netconf::NS_WITH_DEFAULTS_MD.to_string(),
+                    name: "default".to_string(),
+                    value: "true".to_string(),
+                });
             }
             el.text = v;
         }
@@ -158,6 +166,11 @@ pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, 
                 out.push_str("=\"");
                 out.push_str(mns);
                 out.push('"');
+            }
+            if defaults::tagging() && defaults::is_default_value(schema, v) {
+                out.push_str(" xmlns:wd=\"");
+                out.push_str(crate::netconf::NS_WITH_DEFAULTS_MD);
+                out.push_str("\" wd:default=\"true\"");
             }
             if v.is_empty() {
                 out.push_str("/>");

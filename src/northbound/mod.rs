@@ -1,7 +1,9 @@
 //! The northbound core: datastore contents, locks, the commit pipeline and runtime providers.
 
 pub mod commit;
+pub mod confirmed;
 pub mod convert;
+pub mod defaults;
 pub mod edit;
 pub mod incremental;
 pub mod schema;
@@ -32,6 +34,9 @@ pub struct Northbound {
     running_changes: Vec<crate::datastore::tree::Change>,
     providers: Vec<Box<dyn ConfigProvider>>,
     oper: Vec<Arc<dyn OperProvider>>,
+    /// The pending confirmed commit (see `confirmed`).
+    confirmed: Option<confirmed::Pending>,
+    confirmed_hook: Option<confirmed::Hook>,
 }
 
 fn store_err(e: StoreError) -> RpcError {
@@ -59,7 +64,7 @@ impl Northbound {
         } else {
             (Arc::new(stored_candidate), true, None)
         };
-        Ok(Northbound {
+        let mut nb = Northbound {
             store,
             running,
             candidate,
@@ -72,7 +77,11 @@ impl Northbound {
             running_changes: Vec::new(),
             providers: Vec::new(),
             oper: Vec::new(),
-        })
+            confirmed: None,
+            confirmed_hook: None,
+        };
+        nb.load_confirmed()?;
+        Ok(nb)
     }
 
     pub fn add_provider(&mut self, p: Box<dyn ConfigProvider>) -> Result<(), String> {
@@ -193,6 +202,7 @@ impl Northbound {
         for ds in held {
             let _ = self.unlock(ds, session);
         }
+        self.confirmed_session_ended(session);
     }
 
     /// Replaces a datastore's content (edit-config result, copy-config, delete-config).

@@ -133,3 +133,31 @@ def test_admin_state_addresses_and_preprovisioning(ns, workdir):
     m.close_session()
     assert has_addr(ns, "v0", "2001:db8:1::2/64")
     agent.kill9()
+
+
+def test_confirmed_commit_rollback_reaches_the_kernel(ns, workdir):
+    """A confirmed commit that runs out, or is cancelled, is undone in the kernel too: the
+    rollback goes through the runtimes like any commit."""
+    ns.run("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    agent = NsAgent(ns, workdir)
+    m = agent.start()
+    try:
+        m.edit_config(target="running", config=iface("v0", True, [("2001:db8:1::1", 64)]))
+        assert has_addr(ns, "v0", "2001:db8:1::1/64")
+
+        m.edit_config(target="candidate", config=iface("v0", True, [("2001:db8:1::5", 64)]))
+        m.commit(confirmed=True, timeout="2")
+        assert has_addr(ns, "v0", "2001:db8:1::5/64")
+        assert wait_for(lambda: not has_addr(ns, "v0", "2001:db8:1::5/64"), timeout=60)
+        assert has_addr(ns, "v0", "2001:db8:1::1/64")
+
+        m.edit_config(target="candidate", config=iface("v0", False, [("2001:db8:1::6", 64)]))
+        m.commit(confirmed=True, timeout="600")
+        assert link_state(ns, "v0") is False
+        assert has_addr(ns, "v0", "2001:db8:1::6/64")
+        m.cancel_commit()
+        assert link_state(ns, "v0") is True
+        assert not has_addr(ns, "v0", "2001:db8:1::6/64")
+    finally:
+        m.close_session()
+    agent.kill9()

@@ -133,7 +133,10 @@ def test_config_change_live_exact_content(agent):
         # copy-config to running is a write to running too.
         assert_ok(m.copy_config(source=f'<source xmlns="{NS_BASE}">{eth("eth9")}</source>', target="running"))
         n = take_named(watcher, "netconf-config-change")
-        assert sorted(n.edits()) == sorted([(if_entry("eth1"), "delete"), (if_entry("eth9"), "create")])
+        # The whole datastore is replaced, so the seeded access-control rules go too.
+        assert sorted(n.edits()) == sorted(
+            [(if_entry("eth1"), "delete"), (if_entry("eth9"), "create"), ("/ietf-netconf-acm:nacm", "delete")]
+        )
 
         # Writes that change nothing in running send nothing.
         assert_ok(m.edit_config(target="candidate", config=eth("eth7")))
@@ -411,3 +414,26 @@ def test_interleave_framing_keeps_messages_whole(agent, base11):
             if n.name == "netconf-config-change":
                 changes += 1
     raw.close()
+
+
+def test_confirmed_commit_events(agent):
+    """netconf-confirmed-commit: start with its timeout and the committing session, the timeout
+    rollback with no session, and cancel-commit naming the cancelling session."""
+    with agent.quiet() as sub, agent.quiet() as m:
+        assert_ok(subscribe(sub))
+        assert_ok(m.edit_config(target="candidate", config=eth("eth7")))
+        assert_ok(dispatch(m, f'<commit xmlns="{NS_BASE}"><confirmed/><confirm-timeout>2</confirm-timeout></commit>'))
+        start = take_named(sub, "netconf-confirmed-commit")
+        assert start.text("n:confirm-event") == "start"
+        assert start.text("n:timeout") == "2"
+        assert start.text("n:session-id") == str(m.session_id)
+        timeout = take_named(sub, "netconf-confirmed-commit", timeout=15)
+        assert timeout.text("n:confirm-event") == "timeout"
+        assert timeout.content.find(f"{{{NS_NCN}}}session-id") is None
+        assert_ok(m.edit_config(target="candidate", config=eth("eth8")))
+        assert_ok(dispatch(m, f'<commit xmlns="{NS_BASE}"><confirmed/></commit>'))
+        assert take_named(sub, "netconf-confirmed-commit").text("n:confirm-event") == "start"
+        assert_ok(dispatch(m, f'<cancel-commit xmlns="{NS_BASE}"/>'))
+        cancel = take_named(sub, "netconf-confirmed-commit")
+        assert cancel.text("n:confirm-event") == "cancel"
+        assert cancel.text("n:session-id") == str(m.session_id)

@@ -13,7 +13,10 @@ pub fn run(op: &Op<'_>) -> OpResult {
         )));
     }
     let target = datastore_of(target_el, "target").map_err(fail)?;
-    let tree = source_tree(op)?;
+    // Into a datastore, report-all(-tagged) stores the defaults explicitly and trim drops the
+    // leaves that hold their default (tags cannot be stored).
+    let mode = crate::northbound::defaults::Mode::from_op(op.el).map_err(fail)?;
+    let tree = mode.apply(&source_tree(op)?, true);
     let mut nb = op.shared.northbound();
     nb.check_writable(target, op.session.id).map_err(fail)?;
     op.check_write(&nb.get(target), &tree)?;

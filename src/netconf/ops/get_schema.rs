@@ -40,13 +40,21 @@ pub fn run(op: &Op<'_>) -> OpResult {
             data.text = one.text.to_string();
             Ok(Reply::Body(vec![data]))
         }
-        [] => Err(fail(
-            RpcError::protocol(
-                ErrorTag::InvalidValue,
-                format!("no schema '{id}' with that version"),
-            )
-            .with_info("bad-element", "identifier"),
-        )),
+        // libyang's built-in modules (listed in the YANG library) are printed by libyang.
+        [] => match crate::yang::schema_text(&id, version.as_deref()) {
+            Some(text) => {
+                let mut data = Element::new(NS_MONITORING, "data");
+                data.text = text.into_owned();
+                Ok(Reply::Body(vec![data]))
+            }
+            None => Err(fail(
+                RpcError::protocol(
+                    ErrorTag::InvalidValue,
+                    format!("no schema '{id}' with that version"),
+                )
+                .with_info("bad-element", "identifier"),
+            )),
+        },
         _ => Err(fail(
             RpcError::protocol(
                 ErrorTag::OperationFailed,

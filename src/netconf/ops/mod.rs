@@ -1,5 +1,6 @@
 //! NETCONF operations: dispatch by element name, one module per operation.
 
+mod cancel_commit;
 mod close_session;
 mod commit;
 mod copy_config;
@@ -124,6 +125,7 @@ pub fn dispatch(shared: &Shared, session: &mut SessionState, rpc: &Element) -> O
         (NS_BASE, "lock") => lock::lock(&op),
         (NS_BASE, "unlock") => lock::unlock(&op),
         (NS_BASE, "commit") => commit::run(&op),
+        (NS_BASE, "cancel-commit") => cancel_commit::run(&op),
         (NS_BASE, "discard-changes") => discard_changes::run(&op),
         (NS_BASE, "validate") => validate::run(&op),
         (NS_BASE, "close-session") => close_session::run(&op),
