@@ -392,3 +392,40 @@ def service_ports(data):
 def canonical(data):
     """A datastore's content in a form that compares equal when the content is equal."""
     return etree.tostring(data, method="c14n")
+
+
+# ---------------------------------------------------------------- shared by the operation suites
+
+BASE_CONFIG = config(
+    interfaces(
+        interface("dn1", "downstream one", [("2001:db8:1::1", 64)]),
+        interface("dn2", "downstream two", [("2001:db8:2::1", 64), ("2001:db8:2::2", 64)]),
+        interface("up1", "uplink"),
+    ),
+    remote_backup(rbs_service("rbs1", 2046), rbs_service("rbs2", 2047, peer="2001:db8::3")),
+)
+
+
+@pytest.fixture
+def m(agent):
+    """An ncclient session that returns rpc-errors instead of raising them."""
+    with agent.quiet() as mgr:
+        yield mgr
+
+
+@pytest.fixture
+def seeded(agent, m):
+    """An agent whose running (and candidate) hold BASE_CONFIG."""
+    assert_ok(m.edit_config(target="running", config=BASE_CONFIG))
+    return m
+
+
+def descriptions(data):
+    return {
+        i.findtext(f"{{{NS_IF}}}name"): i.findtext(f"{{{NS_IF}}}description")
+        for i in xp(data, "//if:interfaces/if:interface")
+    }
+
+
+def addresses(data, name):
+    return sorted(xp(data, f"//if:interface[if:name='{name}']/ip:ipv6/ip:address/ip:ip/text()"))

@@ -67,7 +67,9 @@ def test_explicit_reports_what_was_set(m):
         assert enabled(data, "e0") == []
         assert [e.text for e in enabled(data, "e1")] == ["true"]
         assert [e.text for e in enabled(data, "e2")] == ["false"]
-        assert data.xpath("//nacm:nacm", namespaces=NS) == []
+        # The seeded access rules are there, but not the defaults nobody set.
+        assert data.xpath("//nacm:nacm/nacm:rule-list", namespaces=NS)
+        assert data.xpath("//nacm:nacm/nacm:write-default", namespaces=NS) == []
 
 
 def test_report_all_adds_defaults(m):
@@ -99,7 +101,8 @@ def test_trim_removes_default_values(m):
     assert enabled(data, "e0") == []
     assert enabled(data, "e1") == []
     assert [e.text for e in enabled(data, "e2")] == ["false"]
-    assert data.xpath("//nacm:nacm", namespaces=NS) == []
+    assert data.xpath("//nacm:nacm/nacm:write-default", namespaces=NS) == []
+    assert data.xpath("//nacm:nacm/nacm:enable-nacm", namespaces=NS) == []
 
 
 def test_get_honours_with_defaults(m):
