@@ -132,10 +132,11 @@ impl Group {
     /// Whether traffic from `source` is wanted on this link.
     pub fn forwards(&self, source: &Ipv6Addr, now: Time) -> bool {
         match self.mode {
+            // A static (S,G) has a source without a timer.
             FilterMode::Include => self
                 .sources
                 .get(source)
-                .is_some_and(|t| t.is_some_and(|t| t > now)),
+                .is_some_and(|t| t.is_none_or(|t| t > now)),
             FilterMode::Exclude => !self.stopped(now).contains(source),
         }
     }
@@ -174,6 +175,17 @@ pub struct Counters {
     pub v2_reports: u64,
     pub dones: u64,
     pub limit_exceeded: u64,
+    pub errors: ErrorCounters,
+}
+
+/// Received messages dropped by the receive rules, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCounters {
+    pub checksum: u64,
+    pub hop_limit: u64,
+    pub no_router_alert: u64,
+    pub bad_source: u64,
+    pub too_short: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,16 +228,61 @@ impl Router {
             next_general: now,
             pending: Vec::new(),
         };
-        for (g, s) in r.cfg.static_groups.clone() {
-            let mut grp = Group::new(now, Origin::Static);
-            if let Some(s) = s {
-                grp.sources.insert(s, None);
-            } else {
-                grp.mode = FilterMode::Exclude;
-            }
-            r.groups.insert(g, grp);
-        }
+        let cfg = std::mem::take(&mut r.cfg.static_groups);
+        let full = Config {
+            static_groups: cfg,
+            ..r.cfg.clone()
+        };
+        r.reconfigure(full, now);
         r
+    }
+
+    /// Applies new parameters without losing learned state: static groups are added and
+    /// removed to match, the next general query follows the new interval.
+    pub fn reconfigure(&mut self, cfg: Config, now: Time) -> Vec<Action> {
+        let mut out = Vec::new();
+        let old: BTreeSet<_> = self.cfg.static_groups.iter().map(|x| x.0).collect();
+        let new: BTreeSet<_> = cfg.static_groups.iter().map(|x| x.0).collect();
+        for g in old.difference(&new) {
+            if self
+                .groups
+                .get(g)
+                .is_some_and(|x| x.origin == Origin::Static)
+            {
+                self.groups.remove(g);
+                out.push(Action::GroupRemoved(*g));
+            }
+        }
+        for g in &new {
+            let mut grp = Group::new(now, Origin::Static);
+            for (_, s) in cfg.static_groups.iter().filter(|x| x.0 == *g) {
+                match s {
+                    Some(s) => {
+                        grp.sources.insert(*s, None);
+                    }
+                    None => grp.mode = FilterMode::Exclude,
+                }
+            }
+            if grp.mode == FilterMode::Exclude {
+                grp.sources.clear();
+            }
+            let same = self.groups.get(g).is_some_and(|x| {
+                x.origin == Origin::Static && x.mode == grp.mode && x.sources == grp.sources
+            });
+            if !same {
+                if let Some(prev) = self.groups.get(g) {
+                    grp.since = prev.since;
+                }
+                self.groups.insert(*g, grp);
+                out.push(Action::GroupUpdated(*g));
+            }
+        }
+        if self.cfg.query_interval_s != cfg.query_interval_s && self.querier {
+            let next = now + cfg.query_interval_s as Time * 1000;
+            self.next_general = self.next_general.min(next);
+        }
+        self.cfg = cfg;
+        out
     }
 
     /// The earliest time the router needs a `Tick`.
@@ -1253,5 +1310,28 @@ mod tests {
         r.handle(10 * MALI, Input::Tick);
         assert_eq!(r.groups[&g()].origin, Origin::Static);
         assert!(r.groups[&g()].forwards(&a("2001:db8::1"), 10 * MALI));
+    }
+
+    #[test]
+    fn reconfigure_keeps_learned_groups_and_syncs_static_ones() {
+        let ssm = a("ff3e::1");
+        let cfg = Config {
+            static_groups: vec![(ssm, Some(a("2001:db8::1"))), (ssm, Some(a("2001:db8::2")))],
+            ..Config::default()
+        };
+        let mut r = Router::new(cfg, a("fe80::2"), 0);
+        assert!(r.groups[&ssm].forwards(&a("2001:db8::2"), 10 * MALI));
+        assert!(!r.groups[&ssm].forwards(&a("2001:db8::3"), 0));
+        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        let acts = r.reconfigure(
+            Config {
+                robustness: 3,
+                ..Config::default()
+            },
+            10,
+        );
+        assert_eq!(acts, vec![Action::GroupRemoved(ssm)]);
+        assert_eq!(r.cfg.robustness, 3);
+        assert!(r.groups.contains_key(&g()));
     }
 }

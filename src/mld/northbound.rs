@@ -134,6 +134,15 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
     put(&mut stats, "v2-reports-received", c.v2_reports.to_string());
     put(&mut stats, "dones-received", c.dones.to_string());
     let mut errors = Node::default();
+    put(&mut errors, "checksum", c.errors.checksum.to_string());
+    put(&mut errors, "hop-limit", c.errors.hop_limit.to_string());
+    put(
+        &mut errors,
+        "no-router-alert",
+        c.errors.no_router_alert.to_string(),
+    );
+    put(&mut errors, "bad-source", c.errors.bad_source.to_string());
+    put(&mut errors, "too-short", c.errors.too_short.to_string());
     put(&mut errors, "limit-exceeded", c.limit_exceeded.to_string());
     stats
         .children

@@ -1,0 +1,57 @@
+//! A simulated data plane: the MIF and MFC tables a kernel would hold, and what it would do
+//! with a packet, for deterministic tests.
+
+use super::FwdAction;
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimDataPlane {
+    /// MIF → interface index.
+    pub mifs: BTreeMap<u16, u32>,
+    /// (source, group) → (parent MIF, outgoing MIFs).
+    pub mfc: BTreeMap<(Ipv6Addr, Ipv6Addr), (u16, Vec<u16>)>,
+}
+
+impl SimDataPlane {
+    pub fn apply(&mut self, actions: &[FwdAction]) {
+        for a in actions {
+            match a {
+                FwdAction::AddMif { mifi, ifindex } => {
+                    self.mifs.insert(*mifi, *ifindex);
+                }
+                FwdAction::DelMif { mifi } => {
+                    self.mifs.remove(mifi);
+                    for (parent, oifs) in self.mfc.values_mut() {
+                        oifs.retain(|m| m != mifi);
+                        let _ = parent;
+                    }
+                }
+                FwdAction::SetMfc {
+                    source,
+                    group,
+                    parent,
+                    oifs,
+                } => {
+                    self.mfc.insert((*source, *group), (*parent, oifs.clone()));
+                }
+                FwdAction::DelMfc { source, group, .. } => {
+                    self.mfc.remove(&(*source, *group));
+                }
+            }
+        }
+    }
+
+    /// Where a packet arriving on interface `ifindex` goes: Err(()) when it has no entry
+    /// (the kernel would upcall NOCACHE), otherwise the interfaces it is sent out of.
+    pub fn forward(&self, source: Ipv6Addr, group: Ipv6Addr, ifindex: u32) -> Result<Vec<u32>, ()> {
+        let (parent, oifs) = self.mfc.get(&(source, group)).ok_or(())?;
+        if self.mifs.get(parent) != Some(&ifindex) {
+            return Ok(Vec::new());
+        }
+        Ok(oifs
+            .iter()
+            .filter_map(|m| self.mifs.get(m).copied())
+            .collect())
+    }
+}
