@@ -61,6 +61,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
+    if cfg.manage_multicast {
+        let mld = crate::mld::tasks::MldRuntime::start().map_err(AgentError::Runtime)?;
+        nb.add_oper_provider(Arc::new(mld.clone()));
+        nb.add_provider(Box::new(mld))
+            .map_err(AgentError::Runtime)?;
+    }
     let shared = Shared::new(
         nb,
         Limits {

@@ -41,8 +41,13 @@ pub struct MfcCounters {
     pub wrong_if: u64,
 }
 
+/// The kernel prints addresses in full (`%pI6`, with colons); older kernels without them.
 fn hex_addr(s: &str) -> Option<Ipv6Addr> {
-    u128::from_str_radix(s, 16).ok().map(Ipv6Addr::from)
+    let hex: String = s.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok().map(Ipv6Addr::from)
 }
 
 /// Parses `/proc/net/ip6_mr_cache`: (source, group) → counters.
@@ -50,7 +55,7 @@ pub fn parse_mr_cache(text: &str) -> HashMap<(Ipv6Addr, Ipv6Addr), MfcCounters> 
     let mut out = HashMap::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 6 || f[0].len() != 32 {
+        if f.len() < 6 {
             continue;
         }
         let (Some(g), Some(s)) = (hex_addr(f[0]), hex_addr(f[1])) else {
@@ -82,7 +87,8 @@ mod tests {
     #[test]
     fn mr_cache_lines() {
         let t = "Group                            Origin                           Iif      Pkts  Bytes     Wrong  Oifs\n\
-                 ff0e00000000000000000000000000aa 20010db8000000000000000000000001 0         3      300        1  1:1 \n";
+                 ff0e00000000000000000000000000aa 20010db8000000000000000000000001 0         3      300        1  1:1 \n\
+                 ff0e:0000:0000:0000:0000:0000:0000:00bb 2001:0db8:0000:0000:0000:0000:0000:0001 0 4 400 0 1:1\n";
         let c = parse_mr_cache(t);
         let k = ("2001:db8::1".parse().unwrap(), "ff0e::aa".parse().unwrap());
         assert_eq!(
@@ -93,5 +99,7 @@ mod tests {
                 wrong_if: 1
             }
         );
+        let k = ("2001:db8::1".parse().unwrap(), "ff0e::bb".parse().unwrap());
+        assert_eq!(c[&k].packets, 4);
     }
 }

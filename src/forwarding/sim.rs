@@ -42,16 +42,17 @@ impl SimDataPlane {
         }
     }
 
-    /// Where a packet arriving on interface `ifindex` goes: Err(()) when it has no entry
-    /// (the kernel would upcall NOCACHE), otherwise the interfaces it is sent out of.
-    pub fn forward(&self, source: Ipv6Addr, group: Ipv6Addr, ifindex: u32) -> Result<Vec<u32>, ()> {
-        let (parent, oifs) = self.mfc.get(&(source, group)).ok_or(())?;
+    /// Where a packet arriving on interface `ifindex` goes: None when it has no entry (the
+    /// kernel would upcall NOCACHE), otherwise the interfaces it is sent out of.
+    pub fn forward(&self, source: Ipv6Addr, group: Ipv6Addr, ifindex: u32) -> Option<Vec<u32>> {
+        let (parent, oifs) = self.mfc.get(&(source, group))?;
         if self.mifs.get(parent) != Some(&ifindex) {
-            return Ok(Vec::new());
+            return Some(Vec::new());
         }
-        Ok(oifs
-            .iter()
-            .filter_map(|m| self.mifs.get(m).copied())
-            .collect())
+        Some(
+            oifs.iter()
+                .filter_map(|m| self.mifs.get(m).copied())
+                .collect(),
+        )
     }
 }

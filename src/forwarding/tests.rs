@@ -53,7 +53,7 @@ fn nocache_installs_rpf_entry_towards_listeners() {
     let (mut f, mut dp) = setup();
     let (s, g, other) = (a("2001:db8:100::10"), a("ff0e::1"), a("ff0e::2"));
     let l = listeners(&[("ff0e::1", DOWN1), ("ff0e::1", DOWN2)]);
-    assert!(dp.forward(s, g, UP).is_err());
+    assert!(dp.forward(s, g, UP).is_none());
     let up_mif = f.mif_of(UP).unwrap();
     dp.apply(&f.on_nocache(0, s, g, up_mif, &routes(), &l));
     assert_eq!(dp.forward(s, g, UP).unwrap(), vec![DOWN1, DOWN2]);

@@ -92,8 +92,7 @@ fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
     deadline.map_or(0, |d| (d.saturating_sub(now) / 1000) as u32)
 }
 
-/// Adds a router's state under `/interfaces/interface[name]/mld` of `tree`.
-pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
+fn mld_node<'a>(tree: &'a mut Node, name: &str) -> &'a mut Node {
     let ifs = Arc::make_mut(
         tree.children
             .entry(NodeKey::new(IF, "interfaces"))
@@ -108,7 +107,18 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
         .children
         .entry(NodeKey::new(IF, "name"))
         .or_insert_with(|| Arc::new(Node::leaf(name)));
-    let mld = Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default());
+    Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default())
+}
+
+/// Marks MLD down on an interface where it is enabled but cannot run (absent, down, or
+/// without a link-local address).
+pub fn merge_down(tree: &mut Node, name: &str) {
+    put(mld_node(tree, name), "oper-status", "down");
+}
+
+/// Adds a router's state under `/interfaces/interface[name]/mld` of `tree`.
+pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
+    let mld = mld_node(tree, name);
     put(mld, "oper-status", "up");
     let querier = match router.other_querier {
         Some((addr, _)) if !router.querier => addr,

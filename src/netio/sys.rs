@@ -2,6 +2,8 @@
 //! no safe wrapper covers. IPv6 multicast routing (`linux/mroute6.h`: MRT6_INIT, MIF and MFC
 //! entries), the ICMPv6 type filter and the sticky hop-by-hop options header. Each function
 //! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`.
+//! Also the registration of the raw socket with tokio's reactor, which tokio marks unsafe
+//! because it cannot see who owns the descriptor.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -161,6 +163,15 @@ pub fn del_mfc(
         MRT6_DEL_MFC,
         &mfc(origin, group, parent, &[]),
     )
+}
+
+/// Registers the raw socket with the tokio reactor (must run inside a runtime).
+pub fn register(
+    sock: super::icmp6::Icmp6Socket,
+) -> io::Result<tokio::io::unix::AsyncFd<super::icmp6::Icmp6Socket>> {
+    // SAFETY: Icmp6Socket owns its descriptor and closes it only when dropped, which the
+    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
 /// Lets only the given ICMPv6 types through to the socket (`struct icmp6_filter`).
