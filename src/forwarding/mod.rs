@@ -175,7 +175,13 @@ pub struct Forwarding {
     mifs: BTreeMap<u32, u16>,
     /// Kernel entries installed: (group, source) → parent MIF.
     installed: BTreeMap<Key, u16>,
+    /// Per installed entry: the kernel's packet count when last seen changing, and when.
+    activity: BTreeMap<Key, (u64, Time)>,
 }
+
+/// How long an (S,G) entry stays without traffic before it is removed (PIM's keepalive
+/// period, RFC 7761 §4.11), so that sources that stopped do not fill the kernel table.
+pub const IDLE_TIMEOUT: Time = 210_000;
 
 impl Forwarding {
     pub fn enabled(&self) -> bool {
@@ -197,6 +203,7 @@ impl Forwarding {
             return self.sync_links(links);
         }
         let mut out = Vec::new();
+        self.activity.clear();
         for ((group, source), parent) in std::mem::take(&mut self.installed) {
             out.push(FwdAction::DelMfc {
                 source,
@@ -268,7 +275,41 @@ impl Forwarding {
         let iif = rpf::rpf_interface(routes, &source);
         let oifs = self.oifs_for(&group, &source, iif, listeners);
         self.mfib.set((group, source), iif, oifs, now);
+        self.activity.insert((group, source), (0, now));
         self.install((group, source), mif)
+    }
+
+    /// Removes the (S,G) entries whose kernel packet count (`packets`) has not moved for
+    /// `idle`; a later packet from the source makes a new upcall and a fresh entry.
+    pub fn age(
+        &mut self,
+        now: Time,
+        packets: impl Fn(&Key) -> Option<u64>,
+        idle: Time,
+    ) -> Vec<FwdAction> {
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (key, (count, since)) in self.activity.iter_mut() {
+            let seen = packets(key).unwrap_or(*count);
+            if seen != *count {
+                *count = seen;
+                *since = now;
+            } else if now.saturating_sub(*since) >= idle {
+                gone.push(*key);
+            }
+        }
+        for key in gone {
+            self.activity.remove(&key);
+            self.mfib.remove(&key);
+            if let Some(parent) = self.installed.remove(&key) {
+                out.push(FwdAction::DelMfc {
+                    source: key.1,
+                    group: key.0,
+                    parent,
+                });
+            }
+        }
+        out
     }
 
     /// Listener changes for a group: recompute (*,G) and every (S,G) of it.

@@ -152,3 +152,27 @@ fn link_scope_groups_are_never_routed_and_disable_clears_everything() {
     assert_eq!(dp, SimDataPlane::default());
     assert!(f.mfib.is_empty());
 }
+
+#[test]
+fn idle_entries_age_out_and_busy_ones_stay() {
+    let (mut f, mut dp) = setup();
+    let m = f.mif_of(UP).unwrap();
+    let l = listeners(&[("ff0e::1", DOWN1)]);
+    let s = a("2001:db8:100::10");
+    let (busy, idle) = (a("ff0e::1"), a("ff0e::2"));
+    dp.apply(&f.on_nocache(0, s, busy, m, &routes(), &l));
+    dp.apply(&f.on_nocache(0, s, idle, m, &routes(), &l));
+    let counts = |t: u64| move |k: &Key| Some(if k.0 == busy { t } else { 0 });
+    assert!(f.age(100_000, counts(5), IDLE_TIMEOUT).is_empty());
+    dp.apply(&f.age(IDLE_TIMEOUT, counts(9), IDLE_TIMEOUT));
+    assert!(dp.forward(s, idle, UP).is_none());
+    assert!(f.mfib.get(&(idle, s)).is_none());
+    assert_eq!(dp.forward(s, busy, UP).unwrap(), vec![DOWN1]);
+    // The busy one goes only after a full idle period without packets.
+    assert!(f
+        .age(IDLE_TIMEOUT + 100_000, counts(9), IDLE_TIMEOUT)
+        .is_empty());
+    dp.apply(&f.age(2 * IDLE_TIMEOUT, counts(9), IDLE_TIMEOUT));
+    assert!(dp.forward(s, busy, UP).is_none());
+    assert!(f.mfib.is_empty());
+}

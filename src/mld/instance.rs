@@ -208,6 +208,9 @@ pub struct Router {
     startup_left: u8,
     next_general: Time,
     pending: Vec<PendingQuery>,
+    /// A lower bound of every group and source timer (None: none runs), so that receiving a
+    /// report and finding the next deadline cost what the report touches, not the table size.
+    group_deadline: Option<Time>,
 }
 
 fn src_set(v: &[Ipv6Addr]) -> BTreeSet<Ipv6Addr> {
@@ -227,6 +230,7 @@ impl Router {
             counters: Counters::default(),
             next_general: now,
             pending: Vec::new(),
+            group_deadline: None,
         };
         let cfg = std::mem::take(&mut r.cfg.static_groups);
         let full = Config {
@@ -298,21 +302,21 @@ impl Router {
         for p in &self.pending {
             take(p.next);
         }
-        for g in self.groups.values() {
-            if g.origin == Origin::Static {
-                continue;
-            }
-            if let Some(t) = g.filter_timer {
-                take(t);
-            }
-            if let Some(t) = g.v1_host_until {
-                take(t);
-            }
-            for t in g.sources.values().flatten() {
-                take(*t);
-            }
+        if let Some(t) = self.group_deadline {
+            take(t);
         }
         d
+    }
+
+    /// Recomputes the group timer bound; call after changing `groups` from outside.
+    pub fn refresh_deadlines(&mut self) {
+        self.group_deadline = self.groups.values().filter_map(group_min).min();
+    }
+
+    fn note_group(&mut self, group: &Ipv6Addr) {
+        if let Some(t) = self.groups.get(group).and_then(group_min) {
+            self.group_deadline = Some(self.group_deadline.map_or(t, |d| d.min(t)));
+        }
     }
 
     pub fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
@@ -320,19 +324,25 @@ impl Router {
         match input {
             Input::Tick => self.expire(now, &mut out),
             Input::Received { from, msg } => match msg {
-                Message::Query(q) => self.on_query(now, from, &q, &mut out),
+                Message::Query(q) => {
+                    self.on_query(now, from, &q, &mut out);
+                    self.note_group(&q.group);
+                }
                 Message::V1Report { group } => {
                     self.counters.v1_reports += 1;
                     self.on_v1(now, from, group, RecordType::ModeIsExclude, &mut out);
+                    self.note_group(&group);
                 }
                 Message::V1Done { group } => {
                     self.counters.dones += 1;
                     self.on_v1(now, from, group, RecordType::ChangeToInclude, &mut out);
+                    self.note_group(&group);
                 }
                 Message::V2Report { records } => {
                     self.counters.v2_reports += 1;
                     for r in records {
                         self.on_record(now, from, &r, &mut out);
+                        self.note_group(&r.group);
                     }
                 }
             },
@@ -412,6 +422,9 @@ impl Router {
                 self.counters.queries_sent += 1;
             }
         }
+        if self.group_deadline.is_none_or(|t| t > now) {
+            return;
+        }
         let mut removed = Vec::new();
         let mut changed = Vec::new();
         for (addr, g) in self.groups.iter_mut() {
@@ -431,6 +444,12 @@ impl Router {
                     }
                 }
                 FilterMode::Exclude => {
+                    // A requested source whose timer ran out is excluded from now on.
+                    for t in g.sources.values_mut() {
+                        if t.is_some_and(|x| x <= now) {
+                            *t = None;
+                        }
+                    }
                     if g.filter_timer.is_some_and(|t| t <= now) {
                         // §7.5: to INCLUDE with the sources still requested, or gone.
                         g.sources.retain(|_, t| t.is_some_and(|t| t > now));
@@ -452,6 +471,7 @@ impl Router {
             out.push(Action::GroupRemoved(a));
         }
         out.extend(changed.into_iter().map(Action::GroupUpdated));
+        self.refresh_deadlines();
     }
 
     fn on_query(&mut self, now: Time, from: Ipv6Addr, q: &Query, out: &mut Vec<Action>) {
@@ -564,11 +584,9 @@ impl Router {
                 return;
             }
             if let Some(limit) = self.cfg.max_entries {
-                let learned = self
-                    .groups
-                    .values()
-                    .filter(|g| g.origin != Origin::Static)
-                    .count();
+                // Every configured static group is in the table; the rest were learned.
+                let statics: BTreeSet<_> = self.cfg.static_groups.iter().map(|x| x.0).collect();
+                let learned = self.groups.len().saturating_sub(statics.len());
                 if learned >= limit {
                     self.counters.limit_exceeded += 1;
                     return;
@@ -717,6 +735,20 @@ impl Router {
             out.push(Action::GroupUpdated(group));
         }
     }
+}
+
+/// The earliest timer of a learned group.
+fn group_min(g: &Group) -> Option<Time> {
+    if g.origin == Origin::Static {
+        return None;
+    }
+    g.sources
+        .values()
+        .flatten()
+        .chain(g.filter_timer.iter())
+        .chain(g.v1_host_until.iter())
+        .min()
+        .copied()
 }
 
 /// Solicited-node and link-scope groups are never forwarded, so never tracked.
@@ -1112,6 +1144,34 @@ mod tests {
                 vec![(a("2001:db8::3"), Some(5000 + MALI))]
             )
         );
+    }
+
+    #[test]
+    fn exclude_mode_source_timer_expiry_stops_forwarding_the_source() {
+        let mut r = router();
+        exclude_x1_y2(&mut r);
+        assert!(r.groups[&g()].forwards(&a("2001:db8::1"), MALI - 1));
+        assert_eq!(
+            r.next_deadline(),
+            Some(Config::default().startup_interval())
+        );
+        let second = Config::default().startup_interval() + 125_000;
+        r.handle(Config::default().startup_interval(), Input::Tick);
+        assert_eq!(r.next_deadline(), Some(second));
+        r.handle(second, Input::Tick);
+        assert_eq!(r.next_deadline(), Some(MALI));
+        let acts = r.handle(MALI, Input::Tick);
+        assert!(acts.contains(&Action::GroupUpdated(g())));
+        assert_eq!(
+            state(&r),
+            (
+                FilterMode::Exclude,
+                Some(1000 + MALI),
+                vec![(a("2001:db8::1"), None), (a("2001:db8::2"), None)]
+            )
+        );
+        assert!(!r.groups[&g()].forwards(&a("2001:db8::1"), MALI));
+        assert_eq!(r.next_deadline(), Some(1000 + MALI));
     }
 
     #[test]

@@ -29,6 +29,8 @@ const MC: &str = "mldhb-multicast";
 const LINK_POLL: Time = 1000;
 /// How long a routing-table snapshot serves RPF look-ups.
 const ROUTES_TTL: Time = 1000;
+/// How often idle forwarding entries are looked for.
+const AGE_EVERY: Time = 10_000;
 
 /// MLD running on one interface.
 struct Running {
@@ -124,11 +126,23 @@ fn listeners<'a>(
 impl Driver {
     async fn run(self) {
         let mut next_poll: Time = 0;
+        let mut next_age: Time = AGE_EVERY;
         loop {
             let now = self.shared.now();
             if now >= next_poll {
                 self.reconcile();
                 next_poll = self.shared.now() + LINK_POLL;
+            }
+            if now >= next_age {
+                let counters = kernel::read_counters();
+                let mut st = self.shared.lock();
+                let acts = st.fwd.age(
+                    now,
+                    |(g, s)| counters.get(&(*s, *g)).map(|c| c.packets),
+                    forwarding::IDLE_TIMEOUT,
+                );
+                self.program(&acts);
+                next_age = now + AGE_EVERY;
             }
             let now = self.shared.now();
             self.tick(now);

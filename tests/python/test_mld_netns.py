@@ -219,3 +219,71 @@ def test_kernel_host_joins_and_traffic_follows(topo, workdir, version):
     finally:
         m.close_session()
         agent.kill9()
+
+
+def test_receive_rules_count_drops_by_reason(topo, workdir):
+    agent = NsAgent(topo.r, workdir)
+    m = agent.start()
+    ns = {"if": NS_IF, "mld": NS_MLD}
+
+    def errors():
+        data = m.get(filter=("subtree", f'<interfaces xmlns="{NS_IF}"/>')).data
+        e = data.xpath("//if:interface[if:name='rd']/mld:mld/mld:statistics/mld:errors",
+                       namespaces=ns)
+        return {c.tag.split("}")[1]: int(c.text) for c in e[0]} if e else {}
+
+    try:
+        m.edit_config(target="running", config=mld_config())
+        assert wait_for(lambda: errors() != {}, 10), "MLD did not start on rd"
+        report = bytes([143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0]) + socket.inet_pton(
+            socket.AF_INET6, "ff0e::db8:5")
+        with topo.h.entered():
+            ifindex = socket.if_nametoindex("hd")
+            # Hop limit 2 (and no Router Alert: hop limit is checked first).
+            s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 2)
+            s.sendto(report, ("ff02::16", 0, 0, ifindex))
+            # Hop limit 1 without Router Alert.
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+            s.sendto(report, ("ff02::16", 0, 0, ifindex))
+            s.close()
+            # A global source address.
+            s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+            s.bind(("2001:db8:1::2", 0))
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+            s.sendto(report, ("ff02::16", 0, 0, ifindex))
+            s.close()
+        assert wait_for(lambda: errors().get("bad-source") == 1, 5), errors()
+        e = errors()
+        assert (e["hop-limit"], e["no-router-alert"], e["bad-source"]) == (1, 1, 1), e
+        assert e["checksum"] == 0 and e["too-short"] == 0
+        # None of them created the group.
+        assert "ff0e::db8:5" not in groups_seen(m)[0]
+    finally:
+        m.close_session()
+        agent.kill9()
+
+
+def test_mld_on_an_interface_that_appears_later(topo, workdir):
+    agent = NsAgent(topo.r, workdir)
+    m = agent.start()
+    ns = {"if": NS_IF, "mld": NS_MLD}
+
+    def status():
+        data = m.get(filter=("subtree", f'<interfaces xmlns="{NS_IF}"/>')).data
+        return data.xpath("//if:interface[if:name='late']/mld:mld/mld:oper-status/text()",
+                          namespaces=ns)
+
+    try:
+        # Accepted before the interface exists (pre-provisioning), reported down meanwhile.
+        m.edit_config(target="running", config=mld_config().replace("<name>rd<", "<name>late<"))
+        assert wait_for(lambda: status() == ["down"], 5), status()
+        topo.r.run("ip", "link", "add", "late", "type", "veth", "peer", "name", "late-p")
+        topo.r.run("ip", "link", "set", "late", "up")
+        topo.r.run("ip", "link", "set", "late-p", "up")
+        assert wait_for(lambda: status() == ["up"], 10), status()
+    finally:
+        m.close_session()
+        agent.kill9()
