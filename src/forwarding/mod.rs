@@ -343,7 +343,13 @@ impl Forwarding {
         out
     }
 
-    /// Activates or parks a domain and rewrites the kernel entries that use it.
+    /// Activates or parks a domain and rewrites the kernel entries that use it: one kernel
+    /// call per entry, fine for configuration changes but not for a switchover. For that the
+    /// kernel backend can give each standby domain its own MIF slot, listed in the prepared
+    /// entries' outgoing sets, and bind the slot to a dummy device while standby; activation
+    /// then re-binds the slot to the real interface (MRT6_DEL_MIF + MRT6_ADD_MIF), because the
+    /// kernel keeps an entry's per-slot thresholds across that and checks only the device
+    /// when forwarding.
     pub fn set_domain_active(&mut self, d: Domain, active: bool) -> Vec<FwdAction> {
         self.mfib.set_domain_active(d, active);
         let keys: Vec<Key> = self

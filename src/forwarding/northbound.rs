@@ -90,3 +90,60 @@ pub fn merge_state(
     mc.children
         .insert(NodeKey::new(MC, "forwarding"), Arc::new(fwd));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forwarding::{Domain, Mfib};
+    use std::collections::BTreeMap;
+    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+    #[test]
+    fn state_fits_the_model() {
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        let mut mfib = Mfib::default();
+        let (g, s) = (a("ff0e::1"), a("2001:db8::1"));
+        mfib.set(
+            (g, s),
+            Some(2),
+            BTreeMap::from([(3, Domain::ALWAYS), (4, Domain(9))]),
+            0,
+        );
+        mfib.set(
+            (g, Ipv6Addr::UNSPECIFIED),
+            None,
+            BTreeMap::from([(3, Domain::ALWAYS)]),
+            0,
+        );
+        mfib.set_domain_active(Domain(9), false);
+        let names = HashMap::from([(2, "up0".to_string()), (3, "down0".to_string())]);
+        let counters = HashMap::from([(
+            (s, g),
+            MfcCounters {
+                packets: 7,
+                bytes: 700,
+                wrong_if: 1,
+            },
+        )]);
+        let mut tree = Node::default();
+        merge_state(&mut tree, &mfib, &names, &counters, 5000);
+        let xml = crate::northbound::convert::to_xml(&tree);
+        for want in [
+            "<entry-count>2</entry-count>",
+            "<incoming-interface>up0</incoming-interface>",
+            "<name>if4</name><state>standby</state>",
+            "<packets>7</packets>",
+            "<up-time>5</up-time>",
+        ] {
+            assert!(xml.contains(want), "{want} in {xml}");
+        }
+        DataTree::parse_string(
+            crate::yang::context(),
+            &xml,
+            DataFormat::XML,
+            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap();
+    }
+}

@@ -92,7 +92,10 @@ impl MldRuntime {
             sock,
             nl,
         };
-        tokio::spawn(driver.run());
+        tokio::spawn(tracing::Instrument::instrument(
+            driver.run(),
+            tracing::info_span!("mld"),
+        ));
         Ok(MldRuntime { shared })
     }
 }
@@ -127,6 +130,7 @@ impl Driver {
     async fn run(self) {
         let mut next_poll: Time = 0;
         let mut next_age: Time = AGE_EVERY;
+        let mut buf = vec![0u8; 65536];
         loop {
             let now = self.shared.now();
             if now >= next_poll {
@@ -161,7 +165,7 @@ impl Driver {
                     Ok(mut guard) => {
                         // Drain what is queued, at most a batch before timers get a turn.
                         for _ in 0..1024 {
-                            match guard.try_io(|s| s.get_ref().recv()) {
+                            match guard.try_io(|s| s.get_ref().recv(&mut buf)) {
                                 Ok(Ok(m)) => self.incoming(m),
                                 Ok(Err(e)) => {
                                     tracing::debug!(error = %e, "MLD socket receive");
@@ -493,7 +497,7 @@ impl OperProvider for MldRuntime {
                 None => super::northbound::merge_down(tree, name),
             }
         }
-        if st.fwd.enabled() || !st.fwd.mfib.is_empty() {
+        if st.fwd.enabled() {
             forwarding::northbound::merge_state(tree, &st.fwd.mfib, &st.names, &counters, now);
         }
     }

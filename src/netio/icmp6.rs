@@ -164,12 +164,12 @@ impl Icmp6Socket {
         }
     }
 
-    /// Receives one message; `WouldBlock` when none is queued.
-    pub fn recv(&self) -> io::Result<Incoming> {
-        let mut buf = vec![0u8; 65536];
+    /// Receives one message using `buf` as scratch space (64 KiB holds any); `WouldBlock` when
+    /// none is queued.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Incoming> {
         let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, [u8; 256]);
         let (n, src, dst, ifindex, hop_limit, router_alert) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut iov = [IoSliceMut::new(buf)];
             let msg = recvmsg::<SockaddrIn6>(
                 self.sock.as_raw_fd(),
                 &mut iov,
@@ -199,9 +199,9 @@ impl Icmp6Socket {
             }
             (msg.bytes, src, dst, ifindex, hop, ra)
         };
-        buf.truncate(n);
+        let buf = &buf[..n];
         if buf.first() == Some(&0) {
-            return parse_upcall(&buf)
+            return parse_upcall(buf)
                 .map(Incoming::Upcall)
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short upcall"));
         }
@@ -211,7 +211,7 @@ impl Icmp6Socket {
             ifindex,
             hop_limit,
             router_alert,
-            payload: buf,
+            payload: buf.to_vec(),
         }))
     }
 

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from ncclient.operations.rpc import RPCError
 
 from conftest import NS_BASE, NS_IANAIFT, NS_IF
 from netns import Netns, require_root
@@ -284,6 +285,11 @@ def test_mld_on_an_interface_that_appears_later(topo, workdir):
         topo.r.run("ip", "link", "set", "late", "up")
         topo.r.run("ip", "link", "set", "late-p", "up")
         assert wait_for(lambda: status() == ["up"], 10), status()
+        # What cannot be applied is refused, and running keeps the previous configuration.
+        bad = mld_config("<static-group><group>ff02::5</group><source>::</source></static-group>")
+        with pytest.raises(RPCError, match="link-scope"):
+            m.edit_config(target="running", config=bad.replace("<name>rd<", "<name>late<"))
+        assert "ff02::5" not in m.get_config(source="running").data_xml
     finally:
         m.close_session()
         agent.kill9()
