@@ -345,11 +345,13 @@ impl Forwarding {
 
     /// Activates or parks a domain and rewrites the kernel entries that use it: one kernel
     /// call per entry, fine for configuration changes but not for a switchover. For that the
-    /// kernel backend can give each standby domain its own MIF slot, listed in the prepared
-    /// entries' outgoing sets, and bind the slot to a dummy device while standby; activation
-    /// then re-binds the slot to the real interface (MRT6_DEL_MIF + MRT6_ADD_MIF), because the
-    /// kernel keeps an entry's per-slot thresholds across that and checks only the device
-    /// when forwarding.
+    /// kernel backend can give each (standby domain, interface) its own MIF slot, listed in the
+    /// prepared entries' outgoing sets, and bind the slot to a parking device while standby
+    /// (one end of a veth pair whose other end stays down: this kernel has no dummy driver);
+    /// activation re-binds the slot to the real interface (MRT6_DEL_MIF + MRT6_ADD_MIF). The
+    /// kernel keeps an entry's per-slot thresholds across that and looks only at the slot's
+    /// current device when forwarding (checked on this kernel: traffic starts and stops with
+    /// the re-binding, the MFC entry untouched).
     pub fn set_domain_active(&mut self, d: Domain, active: bool) -> Vec<FwdAction> {
         self.mfib.set_domain_active(d, active);
         let keys: Vec<Key> = self
