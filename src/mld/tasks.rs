@@ -1,21 +1,20 @@
 //! The MLD runtime on Linux: one tokio task that owns the raw ICMPv6 / multicast routing
-//! socket, runs a [`Router`] per MLD-enabled interface (fed by the socket, ticked at its next
-//! deadline), sends the queries it asks for and keeps the kernel's multicast forwarding in step
-//! with the listeners. The commit pipeline reaches it as a config provider (MLD and
-//! multicast-routing configuration) and `<get>` as an oper provider.
+//! socket and drives an [`MldNode`]: received messages and upcalls in, ticks at the next
+//! deadline, links and addresses polled from netlink, and the node's [`Out`]s carried out as
+//! packets and kernel multicast routing calls. The commit pipeline reaches it as a config
+//! provider (MLD and multicast-routing configuration) and `<get>` as an oper provider.
 
-use super::instance::{Action, Input, Router, Time};
-use super::network::accept;
+use super::events::{LinkInfo, MldNode, Out};
+use super::instance::Time;
 use super::northbound::{interface_mld, InterfaceMld};
-use super::packet::encode;
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::forwarding::rpf::Route;
-use crate::forwarding::{self, kernel, Domain, Forwarding, FwdAction};
+use crate::forwarding::{self, kernel};
 use crate::netio::icmp6::{Icmp6Socket, Incoming, UpcallKind};
 use crate::netio::netlink::Netlink;
 use crate::northbound::commit::{ConfigProvider, OperProvider};
-use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv6Addr};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
@@ -32,24 +31,11 @@ const ROUTES_TTL: Time = 1000;
 /// How often idle forwarding entries are looked for.
 const AGE_EVERY: Time = 10_000;
 
-/// MLD running on one interface.
-struct Running {
-    index: u32,
-    own: Ipv6Addr,
-    require_router_alert: bool,
-    router: Router,
-}
-
 #[derive(Default)]
 struct Inner {
-    /// Applied configuration: MLD interfaces by name, and the routing switch.
-    cfg: BTreeMap<String, InterfaceMld>,
-    routing: bool,
+    node: MldNode,
+    /// Prepared by a commit: MLD interfaces and the routing switch.
     pending: Option<(BTreeMap<String, InterfaceMld>, bool)>,
-    running: BTreeMap<String, Running>,
-    fwd: Forwarding,
-    /// Every link's name by index.
-    names: HashMap<u32, String>,
     routes: Vec<Route>,
     routes_at: Option<Time>,
 }
@@ -106,26 +92,6 @@ struct Driver {
     nl: Netlink,
 }
 
-/// The interfaces that want (S,G): MLD interfaces with a group record forwarding S (any
-/// record at all when S is unspecified).
-fn listeners<'a>(
-    running: &'a BTreeMap<String, Running>,
-    now: Time,
-) -> impl Fn(&Ipv6Addr, &Ipv6Addr) -> BTreeMap<u32, Domain> + 'a {
-    move |g: &Ipv6Addr, s: &Ipv6Addr| {
-        running
-            .values()
-            .filter(|r| {
-                r.router
-                    .groups
-                    .get(g)
-                    .is_some_and(|grp| s.is_unspecified() || grp.forwards(s, now))
-            })
-            .map(|r| (r.index, Domain::ALWAYS))
-            .collect()
-    }
-}
-
 impl Driver {
     async fn run(self) {
         let mut next_poll: Time = 0;
@@ -139,26 +105,25 @@ impl Driver {
             }
             if now >= next_age {
                 let counters = kernel::read_counters();
-                let mut st = self.shared.lock();
-                let acts = st.fwd.age(
+                let out = self.shared.lock().node.age(
                     now,
                     |(g, s)| counters.get(&(*s, *g)).map(|c| c.packets),
                     forwarding::IDLE_TIMEOUT,
                 );
-                self.program(&acts);
+                self.carry_out(&out);
                 next_age = now + AGE_EVERY;
             }
             let now = self.shared.now();
-            self.tick(now);
-            let deadline = {
-                let st = self.shared.lock();
-                st.running
-                    .values()
-                    .filter_map(|r| r.router.next_deadline())
-                    .min()
-                    .unwrap_or(Time::MAX)
-                    .min(next_poll)
-            };
+            let out = self.shared.lock().node.tick(now);
+            self.carry_out(&out);
+            let deadline = self
+                .shared
+                .lock()
+                .node
+                .next_deadline()
+                .unwrap_or(Time::MAX)
+                .min(next_poll)
+                .min(next_age);
             let wait = Duration::from_millis(deadline.saturating_sub(now));
             tokio::select! {
                 r = self.sock.readable() => match r {
@@ -189,22 +154,8 @@ impl Driver {
         let now = self.shared.now();
         match m {
             Incoming::Mld(rx) => {
-                let mut st = self.shared.lock();
-                let Some((name, r)) = st.running.iter_mut().find(|(_, r)| r.index == rx.ifindex)
-                else {
-                    return;
-                };
-                let name = name.clone();
-                match accept(&rx, r.require_router_alert) {
-                    Ok(msg) => {
-                        let acts = r.router.handle(now, Input::Received { from: rx.src, msg });
-                        self.actions(&mut st, &name, now, acts);
-                    }
-                    Err(e) => {
-                        tracing::debug!(interface = %name, from = %rx.src, reason = ?e, "MLD message dropped");
-                        e.count(&mut r.router.counters.errors);
-                    }
-                }
+                let out = self.shared.lock().node.packet(now, &rx);
+                self.carry_out(&out);
             }
             Incoming::Upcall(u) if u.kind == UpcallKind::NoCache => {
                 let fresh = {
@@ -217,161 +168,76 @@ impl Driver {
                     st.routes = r;
                     st.routes_at = Some(now);
                 }
-                let Inner {
-                    running,
-                    fwd,
-                    routes,
-                    ..
-                } = &mut *st;
-                let acts =
-                    fwd.on_nocache(now, u.src, u.group, u.mif, routes, &listeners(running, now));
-                self.program(&acts);
+                let Inner { node, routes, .. } = &mut *st;
+                let out = node.nocache(now, u.src, u.group, u.mif, routes);
+                drop(st);
+                self.carry_out(&out);
             }
             Incoming::Upcall(_) => {}
         }
     }
 
-    fn program(&self, acts: &[FwdAction]) {
-        if !acts.is_empty() {
-            kernel::apply(self.sock.get_ref(), acts);
-        }
-    }
-
-    /// Carries out a router's actions: packets out, forwarding updated for changed groups.
-    fn actions(&self, st: &mut Inner, name: &str, now: Time, acts: Vec<Action>) {
-        for a in acts {
-            match a {
-                Action::Send { dst, msg } => {
-                    let Some(r) = st.running.get(name) else {
-                        continue;
-                    };
-                    if let Err(e) = self.sock.get_ref().send(r.index, r.own, dst, &encode(&msg)) {
-                        tracing::warn!(interface = %name, error = %e, "sending MLD query failed");
+    fn carry_out(&self, out: &[Out]) {
+        let sock = self.sock.get_ref();
+        let mut fwd = Vec::new();
+        for o in out {
+            match o {
+                Out::Send {
+                    ifindex,
+                    src,
+                    dst,
+                    payload,
+                } => {
+                    if let Err(e) = sock.send(*ifindex, *src, *dst, payload) {
+                        tracing::warn!(ifindex, error = %e, "sending MLD message failed");
                     }
                 }
-                Action::GroupUpdated(g) | Action::GroupRemoved(g) => {
-                    let Inner { running, fwd, .. } = &mut *st;
-                    let fa = fwd.refresh_group(now, g, &listeners(running, now));
-                    self.program(&fa);
+                Out::Join(i) => {
+                    if let Err(e) = sock.join_router_groups(*i) {
+                        tracing::warn!(ifindex = i, error = %e, "joining router groups failed");
+                    }
                 }
-                Action::QuerierChanged { querier } => {
-                    tracing::info!(interface = %name, querier, "MLD querier changed");
-                }
+                Out::Leave(i) => sock.leave_router_groups(*i),
+                Out::Fwd(f) => fwd.push(f.clone()),
             }
         }
-    }
-
-    fn tick(&self, now: Time) {
-        let mut st = self.shared.lock();
-        let due: Vec<String> = st
-            .running
-            .iter()
-            .filter(|(_, r)| r.router.next_deadline().is_some_and(|d| d <= now))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in due {
-            let Some(r) = st.running.get_mut(&name) else {
-                continue;
-            };
-            let acts = r.router.handle(now, Input::Tick);
-            self.actions(&mut st, &name, now, acts);
+        if !fwd.is_empty() {
+            kernel::apply(sock, &fwd);
         }
     }
 
-    /// Brings running routers and MIFs in line with configuration, links and addresses.
+    /// Reads links and the link-local addresses of configured interfaces, and lets the node
+    /// bring routers and multicast interfaces in line.
     fn reconcile(&self) {
         let Ok(links) = self.nl.links() else {
             return;
         };
-        let wanted: Vec<(String, InterfaceMld)> = {
-            let st = self.shared.lock();
-            st.cfg.iter().map(|(n, c)| (n.clone(), c.clone())).collect()
-        };
-        // Link-local address of each configured interface that is up.
-        let mut ready: BTreeMap<String, (u32, Ipv6Addr)> = BTreeMap::new();
-        for (name, _) in &wanted {
-            let Some(l) = links.iter().find(|l| &l.name == name && l.up) else {
-                continue;
-            };
-            let ll = self.nl.addrs(l.index).ok().and_then(|addrs| {
-                addrs.iter().find_map(|a| match a.ip {
-                    IpAddr::V6(ip) if ip.is_unicast_link_local() => Some(ip),
-                    _ => None,
-                })
-            });
-            if let Some(ll) = ll {
-                ready.insert(name.clone(), (l.index, ll));
-            }
-        }
+        let configured: Vec<String> = self.shared.lock().node.cfg.keys().cloned().collect();
+        let infos: Vec<LinkInfo> = links
+            .iter()
+            .map(|l| {
+                let link_local = if l.up && configured.contains(&l.name) {
+                    self.nl.addrs(l.index).ok().and_then(|addrs| {
+                        addrs.iter().find_map(|a| match a.ip {
+                            IpAddr::V6(ip) if ip.is_unicast_link_local() => Some(ip),
+                            _ => None,
+                        })
+                    })
+                } else {
+                    None
+                };
+                LinkInfo {
+                    index: l.index,
+                    name: l.name.clone(),
+                    up: l.up,
+                    link_local,
+                    loopback: l.name == "lo",
+                }
+            })
+            .collect();
         let now = self.shared.now();
-        let mut st = self.shared.lock();
-        st.names = links.iter().map(|l| (l.index, l.name.clone())).collect();
-        let mut changed_groups: Vec<Ipv6Addr> = Vec::new();
-        // Stop routers whose interface went, lost its address or lost its configuration.
-        let stop: Vec<String> = st
-            .running
-            .iter()
-            .filter(|(n, r)| ready.get(*n) != Some(&(r.index, r.own)))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in stop {
-            if let Some(r) = st.running.remove(&n) {
-                tracing::info!(interface = %n, "MLD stopped");
-                self.sock.get_ref().leave_router_groups(r.index);
-                changed_groups.extend(r.router.groups.keys());
-            }
-        }
-        for (name, c) in &wanted {
-            let Some(&(index, own)) = ready.get(name) else {
-                continue;
-            };
-            match st.running.get_mut(name) {
-                Some(r) => {
-                    r.require_router_alert = c.require_router_alert;
-                    if r.router.cfg != c.router {
-                        let acts = r.router.reconfigure(c.router.clone(), now);
-                        self.actions(&mut st, name, now, acts);
-                    }
-                }
-                None => {
-                    if let Err(e) = self.sock.get_ref().join_router_groups(index) {
-                        tracing::warn!(interface = %name, error = %e, "joining router groups failed");
-                        continue;
-                    }
-                    tracing::info!(interface = %name, %own, "MLD started");
-                    let router = Router::new(c.router.clone(), own, now);
-                    changed_groups.extend(router.groups.keys());
-                    st.running.insert(
-                        name.clone(),
-                        Running {
-                            index,
-                            own,
-                            require_router_alert: c.require_router_alert,
-                            router,
-                        },
-                    );
-                }
-            }
-        }
-        // Multicast interfaces: every link but loopback, while routing is on.
-        let mif_links: Vec<u32> = links
-            .iter()
-            .filter(|l| l.name != "lo")
-            .map(|l| l.index)
-            .collect();
-        let routing = st.routing;
-        let acts = if st.fwd.enabled() != routing {
-            tracing::info!(enabled = routing, "IPv6 multicast routing");
-            st.fwd.set_enabled(routing, &mif_links)
-        } else {
-            st.fwd.sync_links(&mif_links)
-        };
-        self.program(&acts);
-        let Inner { running, fwd, .. } = &mut *st;
-        for g in changed_groups {
-            let fa = fwd.refresh_group(now, g, &listeners(running, now));
-            self.program(&fa);
-        }
+        let out = self.shared.lock().node.links(now, &infos);
+        self.carry_out(&out);
     }
 }
 
@@ -428,6 +294,7 @@ impl ConfigProvider for MldRuntime {
 
     fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
         let mut st = self.shared.lock();
+        let (applied, applied_routing) = (st.node.cfg.clone(), st.node.routing);
         let (cfg, routing) = match touched(changes) {
             None => (
                 super::northbound::configured(new),
@@ -438,7 +305,7 @@ impl ConfigProvider for MldRuntime {
                     st.pending = None;
                     return Ok(());
                 }
-                let mut cfg = st.cfg.clone();
+                let mut cfg = applied.clone();
                 for n in names {
                     let entry = new.get(&[
                         NodeKey::new(IF, "interfaces"),
@@ -456,13 +323,13 @@ impl ConfigProvider for MldRuntime {
                 let routing = if routing_touched {
                     forwarding::northbound::routing_enabled(new)
                 } else {
-                    st.routing
+                    applied_routing
                 };
                 (cfg, routing)
             }
         };
         for (n, m) in &cfg {
-            if st.cfg.get(n) != Some(m) {
+            if applied.get(n) != Some(m) {
                 check(n, m)?;
             }
         }
@@ -473,8 +340,8 @@ impl ConfigProvider for MldRuntime {
     fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
         let mut st = self.shared.lock();
         if let Some((cfg, routing)) = st.pending.take() {
-            st.cfg = cfg;
-            st.routing = routing;
+            st.node.cfg = cfg;
+            st.node.routing = routing;
             drop(st);
             self.shared.wake.notify_one();
         }
@@ -491,14 +358,15 @@ impl OperProvider for MldRuntime {
         let now = self.shared.now();
         let counters = kernel::read_counters();
         let st = self.shared.lock();
-        for name in st.cfg.keys() {
-            match st.running.get(name) {
+        let node = &st.node;
+        for name in node.cfg.keys() {
+            match node.running.get(name) {
                 Some(r) => super::northbound::merge_state(tree, name, &r.router, now),
                 None => super::northbound::merge_down(tree, name),
             }
         }
-        if st.fwd.enabled() {
-            forwarding::northbound::merge_state(tree, &st.fwd.mfib, &st.names, &counters, now);
+        if node.fwd.enabled() {
+            forwarding::northbound::merge_state(tree, &node.fwd.mfib, &node.names, &counters, now);
         }
     }
 }
