@@ -20,12 +20,10 @@ impl SimDataPlane {
                 FwdAction::AddMif { mifi, ifindex } => {
                     self.mifs.insert(*mifi, *ifindex);
                 }
+                // Like the kernel, entries keep the slot: a MIF added again in the same slot
+                // is forwarded to by every entry that lists it.
                 FwdAction::DelMif { mifi } => {
                     self.mifs.remove(mifi);
-                    for (parent, oifs) in self.mfc.values_mut() {
-                        oifs.retain(|m| m != mifi);
-                        let _ = parent;
-                    }
                 }
                 FwdAction::SetMfc {
                     source,
