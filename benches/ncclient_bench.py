@@ -55,6 +55,7 @@ class Agent:
             f.write(
                 f'listen = "127.0.0.1:{self.port}"\n'
                 "auth_failure_delay_ms = 300\n"
+                "manage_multicast = false\n"
                 '[[users]]\nname = "admin"\npassword = "admin"\ngroups = ["admin"]\n'
             )
         self.log = os.path.join(self.dir, "agent.log")

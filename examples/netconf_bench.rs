@@ -91,7 +91,7 @@ impl Agent {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\nauth_failure_delay_ms = 300\n\
-                 [[users]]\nname = \"admin\"\npassword = \"admin\"\ngroups = [\"admin\"]\n"
+                 manage_multicast = false\n[[users]]\nname = \"admin\"\npassword = \"admin\"\ngroups = [\"admin\"]\n"
             ),
         )?;
         let log = std::fs::File::create(dir.join("agent.log"))?;

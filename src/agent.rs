@@ -83,6 +83,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
+    if cfg.manage_multicast {
+        let mld = crate::mld::tasks::MldRuntime::start().map_err(AgentError::Runtime)?;
+        nb.add_oper_provider(Arc::new(mld.clone()));
+        nb.add_provider(Box::new(mld))
+            .map_err(AgentError::Runtime)?;
+    }
     // A confirmed commit whose session died with the previous run, or whose time ran out
     // meanwhile, is rolled back now that the runtimes are up.
     nb.expire_confirmed(std::time::SystemTime::now());

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod config;
 pub mod datastore;
+pub mod forwarding;
 pub mod interfaces;
 pub mod mld;
 pub mod netconf;

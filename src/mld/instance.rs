@@ -132,10 +132,11 @@ impl Group {
     /// Whether traffic from `source` is wanted on this link.
     pub fn forwards(&self, source: &Ipv6Addr, now: Time) -> bool {
         match self.mode {
+            // A static (S,G) has a source without a timer.
             FilterMode::Include => self
                 .sources
                 .get(source)
-                .is_some_and(|t| t.is_some_and(|t| t > now)),
+                .is_some_and(|t| t.is_none_or(|t| t > now)),
             FilterMode::Exclude => !self.stopped(now).contains(source),
         }
     }
@@ -174,6 +175,17 @@ pub struct Counters {
     pub v2_reports: u64,
     pub dones: u64,
     pub limit_exceeded: u64,
+    pub errors: ErrorCounters,
+}
+
+/// Received messages dropped by the receive rules, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorCounters {
+    pub checksum: u64,
+    pub hop_limit: u64,
+    pub no_router_alert: u64,
+    pub bad_source: u64,
+    pub too_short: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +208,9 @@ pub struct Router {
     startup_left: u8,
     next_general: Time,
     pending: Vec<PendingQuery>,
+    /// A lower bound of every group and source timer (None: none runs), so that receiving a
+    /// report and finding the next deadline cost what the report touches, not the table size.
+    group_deadline: Option<Time>,
 }
 
 fn src_set(v: &[Ipv6Addr]) -> BTreeSet<Ipv6Addr> {
@@ -215,17 +230,63 @@ impl Router {
             counters: Counters::default(),
             next_general: now,
             pending: Vec::new(),
+            group_deadline: None,
         };
-        for (g, s) in r.cfg.static_groups.clone() {
-            let mut grp = Group::new(now, Origin::Static);
-            if let Some(s) = s {
-                grp.sources.insert(s, None);
-            } else {
-                grp.mode = FilterMode::Exclude;
-            }
-            r.groups.insert(g, grp);
-        }
+        let cfg = std::mem::take(&mut r.cfg.static_groups);
+        let full = Config {
+            static_groups: cfg,
+            ..r.cfg.clone()
+        };
+        r.reconfigure(full, now);
         r
+    }
+
+    /// Applies new parameters without losing learned state: static groups are added and
+    /// removed to match, the next general query follows the new interval.
+    pub fn reconfigure(&mut self, cfg: Config, now: Time) -> Vec<Action> {
+        let mut out = Vec::new();
+        let old: BTreeSet<_> = self.cfg.static_groups.iter().map(|x| x.0).collect();
+        let new: BTreeSet<_> = cfg.static_groups.iter().map(|x| x.0).collect();
+        for g in old.difference(&new) {
+            if self
+                .groups
+                .get(g)
+                .is_some_and(|x| x.origin == Origin::Static)
+            {
+                self.groups.remove(g);
+                out.push(Action::GroupRemoved(*g));
+            }
+        }
+        for g in &new {
+            let mut grp = Group::new(now, Origin::Static);
+            for (_, s) in cfg.static_groups.iter().filter(|x| x.0 == *g) {
+                match s {
+                    Some(s) => {
+                        grp.sources.insert(*s, None);
+                    }
+                    None => grp.mode = FilterMode::Exclude,
+                }
+            }
+            if grp.mode == FilterMode::Exclude {
+                grp.sources.clear();
+            }
+            let same = self.groups.get(g).is_some_and(|x| {
+                x.origin == Origin::Static && x.mode == grp.mode && x.sources == grp.sources
+            });
+            if !same {
+                if let Some(prev) = self.groups.get(g) {
+                    grp.since = prev.since;
+                }
+                self.groups.insert(*g, grp);
+                out.push(Action::GroupUpdated(*g));
+            }
+        }
+        if self.cfg.query_interval_s != cfg.query_interval_s && self.querier {
+            let next = now + cfg.query_interval_s as Time * 1000;
+            self.next_general = self.next_general.min(next);
+        }
+        self.cfg = cfg;
+        out
     }
 
     /// The earliest time the router needs a `Tick`.
@@ -241,21 +302,21 @@ impl Router {
         for p in &self.pending {
             take(p.next);
         }
-        for g in self.groups.values() {
-            if g.origin == Origin::Static {
-                continue;
-            }
-            if let Some(t) = g.filter_timer {
-                take(t);
-            }
-            if let Some(t) = g.v1_host_until {
-                take(t);
-            }
-            for t in g.sources.values().flatten() {
-                take(*t);
-            }
+        if let Some(t) = self.group_deadline {
+            take(t);
         }
         d
+    }
+
+    /// Recomputes the group timer bound; call after changing `groups` from outside.
+    pub fn refresh_deadlines(&mut self) {
+        self.group_deadline = self.groups.values().filter_map(group_min).min();
+    }
+
+    fn note_group(&mut self, group: &Ipv6Addr) {
+        if let Some(t) = self.groups.get(group).and_then(group_min) {
+            self.group_deadline = Some(self.group_deadline.map_or(t, |d| d.min(t)));
+        }
     }
 
     pub fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
@@ -263,19 +324,25 @@ impl Router {
         match input {
             Input::Tick => self.expire(now, &mut out),
             Input::Received { from, msg } => match msg {
-                Message::Query(q) => self.on_query(now, from, &q, &mut out),
+                Message::Query(q) => {
+                    self.on_query(now, from, &q, &mut out);
+                    self.note_group(&q.group);
+                }
                 Message::V1Report { group } => {
                     self.counters.v1_reports += 1;
                     self.on_v1(now, from, group, RecordType::ModeIsExclude, &mut out);
+                    self.note_group(&group);
                 }
                 Message::V1Done { group } => {
                     self.counters.dones += 1;
                     self.on_v1(now, from, group, RecordType::ChangeToInclude, &mut out);
+                    self.note_group(&group);
                 }
                 Message::V2Report { records } => {
                     self.counters.v2_reports += 1;
                     for r in records {
                         self.on_record(now, from, &r, &mut out);
+                        self.note_group(&r.group);
                     }
                 }
             },
@@ -355,6 +422,9 @@ impl Router {
                 self.counters.queries_sent += 1;
             }
         }
+        if self.group_deadline.is_none_or(|t| t > now) {
+            return;
+        }
         let mut removed = Vec::new();
         let mut changed = Vec::new();
         for (addr, g) in self.groups.iter_mut() {
@@ -374,6 +444,12 @@ impl Router {
                     }
                 }
                 FilterMode::Exclude => {
+                    // A requested source whose timer ran out is excluded from now on.
+                    for t in g.sources.values_mut() {
+                        if t.is_some_and(|x| x <= now) {
+                            *t = None;
+                        }
+                    }
                     if g.filter_timer.is_some_and(|t| t <= now) {
                         // §7.5: to INCLUDE with the sources still requested, or gone.
                         g.sources.retain(|_, t| t.is_some_and(|t| t > now));
@@ -395,6 +471,7 @@ impl Router {
             out.push(Action::GroupRemoved(a));
         }
         out.extend(changed.into_iter().map(Action::GroupUpdated));
+        self.refresh_deadlines();
     }
 
     fn on_query(&mut self, now: Time, from: Ipv6Addr, q: &Query, out: &mut Vec<Action>) {
@@ -507,11 +584,9 @@ impl Router {
                 return;
             }
             if let Some(limit) = self.cfg.max_entries {
-                let learned = self
-                    .groups
-                    .values()
-                    .filter(|g| g.origin != Origin::Static)
-                    .count();
+                // Every configured static group is in the table; the rest were learned.
+                let statics: BTreeSet<_> = self.cfg.static_groups.iter().map(|x| x.0).collect();
+                let learned = self.groups.len().saturating_sub(statics.len());
                 if learned >= limit {
                     self.counters.limit_exceeded += 1;
                     return;
@@ -660,6 +735,20 @@ impl Router {
             out.push(Action::GroupUpdated(group));
         }
     }
+}
+
+/// The earliest timer of a learned group.
+fn group_min(g: &Group) -> Option<Time> {
+    if g.origin == Origin::Static {
+        return None;
+    }
+    g.sources
+        .values()
+        .flatten()
+        .chain(g.filter_timer.iter())
+        .chain(g.v1_host_until.iter())
+        .min()
+        .copied()
 }
 
 /// Solicited-node and link-scope groups are never forwarded, so never tracked.
@@ -1058,6 +1147,34 @@ mod tests {
     }
 
     #[test]
+    fn exclude_mode_source_timer_expiry_stops_forwarding_the_source() {
+        let mut r = router();
+        exclude_x1_y2(&mut r);
+        assert!(r.groups[&g()].forwards(&a("2001:db8::1"), MALI - 1));
+        assert_eq!(
+            r.next_deadline(),
+            Some(Config::default().startup_interval())
+        );
+        let second = Config::default().startup_interval() + 125_000;
+        r.handle(Config::default().startup_interval(), Input::Tick);
+        assert_eq!(r.next_deadline(), Some(second));
+        r.handle(second, Input::Tick);
+        assert_eq!(r.next_deadline(), Some(MALI));
+        let acts = r.handle(MALI, Input::Tick);
+        assert!(acts.contains(&Action::GroupUpdated(g())));
+        assert_eq!(
+            state(&r),
+            (
+                FilterMode::Exclude,
+                Some(1000 + MALI),
+                vec![(a("2001:db8::1"), None), (a("2001:db8::2"), None)]
+            )
+        );
+        assert!(!r.groups[&g()].forwards(&a("2001:db8::1"), MALI));
+        assert_eq!(r.next_deadline(), Some(1000 + MALI));
+    }
+
+    #[test]
     fn filter_timer_expiry_without_sources_deletes_the_group() {
         let mut r = router();
         report(&mut r, 0, RecordType::ModeIsExclude, &[]);
@@ -1253,5 +1370,28 @@ mod tests {
         r.handle(10 * MALI, Input::Tick);
         assert_eq!(r.groups[&g()].origin, Origin::Static);
         assert!(r.groups[&g()].forwards(&a("2001:db8::1"), 10 * MALI));
+    }
+
+    #[test]
+    fn reconfigure_keeps_learned_groups_and_syncs_static_ones() {
+        let ssm = a("ff3e::1");
+        let cfg = Config {
+            static_groups: vec![(ssm, Some(a("2001:db8::1"))), (ssm, Some(a("2001:db8::2")))],
+            ..Config::default()
+        };
+        let mut r = Router::new(cfg, a("fe80::2"), 0);
+        assert!(r.groups[&ssm].forwards(&a("2001:db8::2"), 10 * MALI));
+        assert!(!r.groups[&ssm].forwards(&a("2001:db8::3"), 0));
+        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        let acts = r.reconfigure(
+            Config {
+                robustness: 3,
+                ..Config::default()
+            },
+            10,
+        );
+        assert_eq!(acts, vec![Action::GroupRemoved(ssm)]);
+        assert_eq!(r.cfg.robustness, 3);
+        assert!(r.groups.contains_key(&g()));
     }
 }

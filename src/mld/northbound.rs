@@ -92,8 +92,7 @@ fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
     deadline.map_or(0, |d| (d.saturating_sub(now) / 1000) as u32)
 }
 
-/// Adds a router's state under `/interfaces/interface[name]/mld` of `tree`.
-pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
+fn mld_node<'a>(tree: &'a mut Node, name: &str) -> &'a mut Node {
     let ifs = Arc::make_mut(
         tree.children
             .entry(NodeKey::new(IF, "interfaces"))
@@ -108,7 +107,18 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
         .children
         .entry(NodeKey::new(IF, "name"))
         .or_insert_with(|| Arc::new(Node::leaf(name)));
-    let mld = Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default());
+    Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default())
+}
+
+/// Marks MLD down on an interface where it is enabled but cannot run (absent, down, or
+/// without a link-local address).
+pub fn merge_down(tree: &mut Node, name: &str) {
+    put(mld_node(tree, name), "oper-status", "down");
+}
+
+/// Adds a router's state under `/interfaces/interface[name]/mld` of `tree`.
+pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
+    let mld = mld_node(tree, name);
     put(mld, "oper-status", "up");
     let querier = match router.other_querier {
         Some((addr, _)) if !router.querier => addr,
@@ -134,6 +144,15 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
     put(&mut stats, "v2-reports-received", c.v2_reports.to_string());
     put(&mut stats, "dones-received", c.dones.to_string());
     let mut errors = Node::default();
+    put(&mut errors, "checksum", c.errors.checksum.to_string());
+    put(&mut errors, "hop-limit", c.errors.hop_limit.to_string());
+    put(
+        &mut errors,
+        "no-router-alert",
+        c.errors.no_router_alert.to_string(),
+    );
+    put(&mut errors, "bad-source", c.errors.bad_source.to_string());
+    put(&mut errors, "too-short", c.errors.too_short.to_string());
     put(&mut errors, "limit-exceeded", c.limit_exceeded.to_string());
     stats
         .children

@@ -1,3 +1,7 @@
-//! Access to the Linux network stack: netlink for links and addresses.
+//! Access to the Linux network stack: netlink for links, addresses and routes; the raw ICMPv6
+//! socket that carries MLD and programs IPv6 multicast routing; the one module of unsafe
+//! socket options.
 
+pub mod icmp6;
 pub mod netlink;
+pub mod sys;

@@ -1,9 +1,10 @@
-//! A blocking facade over rtnetlink: link state and addresses, served by one thread with its
+//! A blocking facade over rtnetlink: link state, addresses and IPv6 routes, served by one thread with its
 //! own event loop so that synchronous code (the commit pipeline) can call it.
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::mpsc;
@@ -36,6 +37,7 @@ enum Request {
     Addrs(u32, Reply<Vec<Addr>>),
     AddAddr(u32, Addr, Reply<()>),
     DelAddr(u32, Addr, Reply<()>),
+    Routes6(Reply<Vec<crate::forwarding::rpf::Route>>),
 }
 
 /// A handle to the netlink thread; cheap to clone.
@@ -114,6 +116,11 @@ impl Netlink {
     pub fn del_addr(&self, index: u32, addr: Addr) -> Result<(), NetlinkError> {
         self.call(|r| Request::DelAddr(index, addr, r))
     }
+
+    /// IPv6 unicast routes of the main table, with their outgoing interface.
+    pub fn routes6(&self) -> Result<Vec<crate::forwarding::rpf::Route>, NetlinkError> {
+        self.call(Request::Routes6)
+    }
 }
 
 async fn serve(handle: &Handle, req: Request) {
@@ -172,6 +179,21 @@ async fn serve(handle: &Handle, req: Request) {
                 .map_err(err);
             let _ = r.send(res);
         }
+        Request::Routes6(r) => {
+            let res = async {
+                let mut out = Vec::new();
+                let req = rtnetlink::RouteMessageBuilder::<Ipv6Addr>::new().build();
+                let mut s = handle.route().get(req).execute();
+                while let Some(m) = s.try_next().await.map_err(err)? {
+                    if let Some(route) = route_of(&m) {
+                        out.push(route);
+                    }
+                }
+                Ok(out)
+            }
+            .await;
+            let _ = r.send(res);
+        }
         Request::DelAddr(index, a, r) => {
             let msg = match a.ip {
                 IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
@@ -201,5 +223,28 @@ fn addr_of(m: &AddressMessage) -> Option<Addr> {
     local.or(address).map(|ip| Addr {
         ip,
         prefix: m.header.prefix_len,
+    })
+}
+
+fn route_of(m: &RouteMessage) -> Option<crate::forwarding::rpf::Route> {
+    let mut table = m.header.table as u32;
+    let (mut dst, mut oif, mut metric) = (Ipv6Addr::UNSPECIFIED, 0, 0);
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet6(d)) => dst = *d,
+            RouteAttribute::Oif(i) => oif = *i,
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::MultiPath(hops) if oif == 0 => {
+                oif = hops.first().map_or(0, |h| h.interface_index);
+            }
+            _ => {}
+        }
+    }
+    (table == 254 && m.header.kind == RouteType::Unicast).then_some(crate::forwarding::rpf::Route {
+        dst,
+        prefix: m.header.destination_prefix_length,
+        oif,
+        metric,
     })
 }

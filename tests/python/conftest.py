@@ -51,6 +51,7 @@ class Agent:
                 "auth_failure_delay_ms = 300\n"
                 # Agents in the host namespace never touch its interfaces.
                 "manage_interfaces = false\n"
+                "manage_multicast = false\n"
                 f"{extra_config}\n"
                 '[[users]]\nname = "admin"\npassword = "admin"\ngroups = ["admin"]\n'
             )

@@ -1,0 +1,426 @@
+//! The MLD runtime's logic across interfaces, sans-IO: which interfaces run a router (from
+//! configuration, links and link-local addresses), received packets through the receive rules
+//! into routers, router actions into packets and forwarding updates, multicast routing upcalls
+//! into forwarding entries. Drivers (Linux in `tasks.rs`, or a simulation) carry out [`Out`].
+
+use super::instance::{Action, Input, Router, Time};
+use super::network::accept;
+use super::northbound::InterfaceMld;
+use super::packet::encode;
+use crate::forwarding::rpf::Route;
+use crate::forwarding::{Domain, Forwarding, FwdAction, Key};
+use crate::netio::icmp6::RxPacket;
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv6Addr;
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// Send an ICMPv6 message (hop limit 1, Router Alert) out of an interface.
+    Send {
+        ifindex: u32,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        payload: Vec<u8>,
+    },
+    /// Listen to the groups routers' MLD messages go to on an interface, or stop.
+    Join(u32),
+    Leave(u32),
+    Fwd(FwdAction),
+}
+
+/// A link as the driver sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    pub up: bool,
+    pub link_local: Option<Ipv6Addr>,
+    pub loopback: bool,
+}
+
+/// MLD running on one interface.
+#[derive(Debug, Clone)]
+pub struct Iface {
+    pub index: u32,
+    pub own: Ipv6Addr,
+    pub require_router_alert: bool,
+    pub router: Router,
+}
+
+/// Every MLD interface of the device and its multicast forwarding.
+#[derive(Debug, Clone, Default)]
+pub struct MldNode {
+    /// Applied configuration: MLD interfaces by name, and the routing switch.
+    pub cfg: BTreeMap<String, InterfaceMld>,
+    pub routing: bool,
+    pub running: BTreeMap<String, Iface>,
+    pub fwd: Forwarding,
+    /// Every link's name by index.
+    pub names: HashMap<u32, String>,
+}
+
+/// The interfaces that want (S,G): MLD interfaces with a group record forwarding S (any
+/// record at all when S is unspecified).
+fn listeners(
+    running: &BTreeMap<String, Iface>,
+    now: Time,
+) -> impl Fn(&Ipv6Addr, &Ipv6Addr) -> BTreeMap<u32, Domain> + '_ {
+    move |g: &Ipv6Addr, s: &Ipv6Addr| {
+        running
+            .values()
+            .filter(|r| {
+                r.router
+                    .groups
+                    .get(g)
+                    .is_some_and(|grp| s.is_unspecified() || grp.forwards(s, now))
+            })
+            .map(|r| (r.index, Domain::ALWAYS))
+            .collect()
+    }
+}
+
+impl MldNode {
+    /// The earliest time a router needs a tick.
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.running
+            .values()
+            .filter_map(|r| r.router.next_deadline())
+            .min()
+    }
+
+    /// A received MLD message: receive rules, then the router of its interface.
+    pub fn packet(&mut self, now: Time, rx: &RxPacket) -> Vec<Out> {
+        let Some((name, r)) = self.running.iter_mut().find(|(_, r)| r.index == rx.ifindex) else {
+            return Vec::new();
+        };
+        let name = name.clone();
+        match accept(rx, r.require_router_alert) {
+            Ok(msg) => {
+                let acts = r.router.handle(now, Input::Received { from: rx.src, msg });
+                self.actions(&name, now, acts)
+            }
+            Err(e) => {
+                tracing::debug!(interface = %name, from = %rx.src, reason = ?e, "MLD message dropped");
+                e.count(&mut r.router.counters.errors);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A packet from `source` to `group` reached the kernel on `mif` without an entry.
+    pub fn nocache(
+        &mut self,
+        now: Time,
+        source: Ipv6Addr,
+        group: Ipv6Addr,
+        mif: u16,
+        routes: &[Route],
+    ) -> Vec<Out> {
+        let l = listeners(&self.running, now);
+        let acts = self.fwd.on_nocache(now, source, group, mif, routes, &l);
+        acts.into_iter().map(Out::Fwd).collect()
+    }
+
+    /// Runs every router whose deadline has come.
+    pub fn tick(&mut self, now: Time) -> Vec<Out> {
+        let due: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.router.next_deadline().is_some_and(|d| d <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut out = Vec::new();
+        for name in due {
+            if let Some(r) = self.running.get_mut(&name) {
+                let acts = r.router.handle(now, Input::Tick);
+                out.extend(self.actions(&name, now, acts));
+            }
+        }
+        out
+    }
+
+    /// Removes forwarding entries whose packet count has not moved for `idle`.
+    pub fn age(
+        &mut self,
+        now: Time,
+        packets: impl Fn(&Key) -> Option<u64>,
+        idle: Time,
+    ) -> Vec<Out> {
+        self.fwd
+            .age(now, packets, idle)
+            .into_iter()
+            .map(Out::Fwd)
+            .collect()
+    }
+
+    fn refresh(&mut self, now: Time, group: Ipv6Addr) -> Vec<Out> {
+        let l = listeners(&self.running, now);
+        let acts = self.fwd.refresh_group(now, group, &l);
+        acts.into_iter().map(Out::Fwd).collect()
+    }
+
+    /// A router's actions: packets out, forwarding updated for changed groups.
+    fn actions(&mut self, name: &str, now: Time, acts: Vec<Action>) -> Vec<Out> {
+        let mut out = Vec::new();
+        for a in acts {
+            match a {
+                Action::Send { dst, msg } => {
+                    if let Some(r) = self.running.get(name) {
+                        out.push(Out::Send {
+                            ifindex: r.index,
+                            src: r.own,
+                            dst,
+                            payload: encode(&msg),
+                        });
+                    }
+                }
+                Action::GroupUpdated(g) | Action::GroupRemoved(g) => {
+                    out.extend(self.refresh(now, g));
+                }
+                Action::QuerierChanged { querier } => {
+                    tracing::info!(interface = %name, querier, "MLD querier changed");
+                }
+            }
+        }
+        out
+    }
+
+    /// Brings routers and multicast interfaces in line with configuration and links: MLD runs
+    /// on a configured interface that is up with a link-local address.
+    pub fn links(&mut self, now: Time, links: &[LinkInfo]) -> Vec<Out> {
+        self.names = links.iter().map(|l| (l.index, l.name.clone())).collect();
+        let ready: BTreeMap<&str, (u32, Ipv6Addr)> = links
+            .iter()
+            .filter(|l| l.up && self.cfg.contains_key(&l.name))
+            .filter_map(|l| Some((l.name.as_str(), (l.index, l.link_local?))))
+            .collect();
+        let mut out = Vec::new();
+        let mut changed: Vec<Ipv6Addr> = Vec::new();
+        let stop: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(n, r)| ready.get(n.as_str()) != Some(&(r.index, r.own)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in stop {
+            if let Some(r) = self.running.remove(&n) {
+                tracing::info!(interface = %n, "MLD stopped");
+                out.push(Out::Leave(r.index));
+                changed.extend(r.router.groups.keys());
+            }
+        }
+        let cfg: Vec<(String, InterfaceMld)> = self
+            .cfg
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect();
+        for (name, c) in cfg {
+            let Some(&(index, own)) = ready.get(name.as_str()) else {
+                continue;
+            };
+            match self.running.get_mut(&name) {
+                Some(r) => {
+                    r.require_router_alert = c.require_router_alert;
+                    if r.router.cfg != c.router {
+                        let acts = r.router.reconfigure(c.router.clone(), now);
+                        out.extend(self.actions(&name, now, acts));
+                    }
+                }
+                None => {
+                    tracing::info!(interface = %name, %own, "MLD started");
+                    out.push(Out::Join(index));
+                    let router = Router::new(c.router.clone(), own, now);
+                    changed.extend(router.groups.keys());
+                    self.running.insert(
+                        name,
+                        Iface {
+                            index,
+                            own,
+                            require_router_alert: c.require_router_alert,
+                            router,
+                        },
+                    );
+                }
+            }
+        }
+        // Multicast interfaces: every link but loopback, while routing is on.
+        let mif_links: Vec<u32> = links
+            .iter()
+            .filter(|l| !l.loopback)
+            .map(|l| l.index)
+            .collect();
+        let acts = if self.fwd.enabled() != self.routing {
+            tracing::info!(enabled = self.routing, "IPv6 multicast routing");
+            self.fwd.set_enabled(self.routing, &mif_links)
+        } else {
+            self.fwd.sync_links(&mif_links)
+        };
+        out.extend(acts.into_iter().map(Out::Fwd));
+        for g in changed {
+            out.extend(self.refresh(now, g));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole runtime on a simulated clock and data plane: a host's reports in, queries
+    //! out, traffic forwarded while the host listens and no longer after it leaves.
+    use super::*;
+    use crate::forwarding::sim::SimDataPlane;
+    use crate::mld::instance::Config;
+    use crate::mld::packet::{
+        decode, encode_with_checksum, Message, Record, RecordType, TYPE_QUERY,
+    };
+
+    const DOWN: u32 = 3;
+    const UP: u32 = 2;
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn links(down_ll: Option<Ipv6Addr>) -> Vec<LinkInfo> {
+        let l = |index, name: &str, ll, loopback| LinkInfo {
+            index,
+            name: name.into(),
+            up: true,
+            link_local: ll,
+            loopback,
+        };
+        vec![
+            l(1, "lo", None, true),
+            l(UP, "up0", Some(a("fe80::1:1")), false),
+            l(DOWN, "down0", down_ll, false),
+        ]
+    }
+
+    fn node() -> MldNode {
+        let mut n = MldNode {
+            routing: true,
+            ..MldNode::default()
+        };
+        n.cfg.insert(
+            "down0".into(),
+            InterfaceMld {
+                router: Config::default(),
+                require_router_alert: true,
+                track_vrrp6_vrid: None,
+            },
+        );
+        n
+    }
+
+    fn report(kind: RecordType, group: &str) -> RxPacket {
+        let msg = Message::V2Report {
+            records: vec![Record {
+                kind,
+                group: a(group),
+                sources: vec![],
+                aux: vec![],
+            }],
+        };
+        let (src, dst) = (a("fe80::10"), a("ff02::16"));
+        RxPacket {
+            src,
+            dst,
+            ifindex: DOWN,
+            hop_limit: Some(1),
+            router_alert: true,
+            payload: encode_with_checksum(&msg, &src, &dst),
+        }
+    }
+
+    fn apply(dp: &mut SimDataPlane, out: &[Out]) {
+        let f: Vec<FwdAction> = out
+            .iter()
+            .filter_map(|o| match o {
+                Out::Fwd(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        dp.apply(&f);
+    }
+
+    fn queries(out: &[Out]) -> Vec<(u32, Ipv6Addr, Ipv6Addr)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Out::Send {
+                    ifindex,
+                    src,
+                    dst,
+                    payload,
+                } if payload[0] == TYPE_QUERY => {
+                    assert!(decode(payload).is_ok());
+                    Some((*ifindex, *src, *dst))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn interface_without_link_local_waits_then_starts() {
+        let mut n = node();
+        let out = n.links(0, &links(None));
+        assert!(n.running.is_empty());
+        assert!(!out.contains(&Out::Join(DOWN)));
+        let out = n.links(1000, &links(Some(a("fe80::3:1"))));
+        assert!(out.contains(&Out::Join(DOWN)));
+        let q = queries(&n.tick(1000));
+        assert_eq!(q, vec![(DOWN, a("fe80::3:1"), a("ff02::1"))]);
+        // Configuration removed: MLD stops and leaves the router groups.
+        n.cfg.clear();
+        let out = n.links(2000, &links(Some(a("fe80::3:1"))));
+        assert!(out.contains(&Out::Leave(DOWN)));
+        assert!(n.running.is_empty());
+    }
+
+    #[test]
+    fn listeners_drive_kernel_entries() {
+        let mut n = node();
+        let mut dp = SimDataPlane::default();
+        apply(&mut dp, &n.links(0, &links(Some(a("fe80::3:1")))));
+        assert_eq!(dp.mifs.len(), 2, "every link but loopback");
+        n.tick(0);
+        let (s, g, other) = (a("2001:db8:2::2"), a("ff0e::5"), a("ff0e::6"));
+        let routes = [Route {
+            dst: a("2001:db8:2::"),
+            prefix: 64,
+            oif: UP,
+            metric: 256,
+        }];
+        apply(
+            &mut dp,
+            &n.packet(10, &report(RecordType::ChangeToExclude, "ff0e::5")),
+        );
+        let up_mif = n.fwd.mif_of(UP).unwrap();
+        apply(&mut dp, &n.nocache(20, s, g, up_mif, &routes));
+        apply(&mut dp, &n.nocache(20, s, other, up_mif, &routes));
+        assert_eq!(dp.forward(s, g, UP), Some(vec![DOWN]));
+        assert_eq!(dp.forward(s, other, UP), Some(vec![]));
+        // A report failing the receive rules changes nothing and is counted.
+        let mut bad = report(RecordType::ChangeToExclude, "ff0e::6");
+        bad.hop_limit = Some(255);
+        assert!(n.packet(30, &bad).is_empty());
+        assert_eq!(n.running["down0"].router.counters.errors.hop_limit, 1);
+        // The host leaves: group-specific queries, then after LLQT (2 s) the entry loses DOWN.
+        let out = n.packet(1000, &report(RecordType::ChangeToInclude, "ff0e::5"));
+        assert_eq!(queries(&out), vec![(DOWN, a("fe80::3:1"), g)]);
+        apply(&mut dp, &out);
+        let mut t = 1000;
+        while let Some(d) = n.next_deadline().filter(|d| *d <= 3000) {
+            t = d;
+            apply(&mut dp, &n.tick(d));
+        }
+        assert_eq!(t, 3000);
+        assert_eq!(dp.forward(s, g, UP), Some(vec![]));
+        assert!(n.running["down0"].router.groups.is_empty());
+        // Routing switched off: every kernel entry and MIF goes.
+        n.routing = false;
+        apply(&mut dp, &n.links(4000, &links(Some(a("fe80::3:1")))));
+        assert_eq!(dp, SimDataPlane::default());
+    }
+}

@@ -1,0 +1,296 @@
+//! The agent's raw ICMPv6 socket. It is also the namespace's IPv6 multicast routing socket
+//! (MRT6_INIT): with mc_forwarding on, the kernel hands it every MLD message that carries a
+//! Router Alert, whatever the group, and queues its multicast routing upcalls (NOCACHE,
+//! WRONGMIF) on it; an upcall starts with a zero byte, which no ICMPv6 type has.
+
+use super::sys;
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn6,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+/// ICMPv6 types let through: MLD query, v1 report, v1 done, v2 report.
+pub const MLD_TYPES: [u8; 4] = [130, 131, 132, 143];
+
+/// Hop-by-hop options header with the Router Alert option for MLD (RFC 2711, value 0), padded
+/// to 8 bytes with a PadN option. The kernel fills in the next-header byte.
+pub const ROUTER_ALERT_HBH: [u8; 8] = [0, 0, 5, 2, 0, 0, 1, 0];
+
+/// An MLD message as received, with what the receive rules need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RxPacket {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub ifindex: u32,
+    pub hop_limit: Option<u8>,
+    pub router_alert: bool,
+    pub payload: Vec<u8>,
+}
+
+/// Kinds of multicast routing upcalls (`MRT6MSG_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpcallKind {
+    NoCache,
+    WrongMif,
+    WholePacket,
+}
+
+/// A multicast routing upcall (`struct mrt6msg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upcall {
+    pub kind: UpcallKind,
+    pub mif: u16,
+    pub src: Ipv6Addr,
+    pub group: Ipv6Addr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Mld(RxPacket),
+    Upcall(Upcall),
+}
+
+/// Reads an upcall: mbz(1) type(1) mif(2, host order) pad(4) src(16) dst(16).
+pub fn parse_upcall(b: &[u8]) -> Option<Upcall> {
+    if b.len() < 40 || b[0] != 0 {
+        return None;
+    }
+    let kind = match b[1] {
+        1 => UpcallKind::NoCache,
+        2 => UpcallKind::WrongMif,
+        3 => UpcallKind::WholePacket,
+        _ => return None,
+    };
+    let a = |at: usize| {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&b[at..at + 16]);
+        Ipv6Addr::from(o)
+    };
+    Some(Upcall {
+        kind,
+        mif: u16::from_ne_bytes([b[2], b[3]]),
+        src: a(8),
+        group: a(24),
+    })
+}
+
+/// Whether a hop-by-hop options header carries a Router Alert option.
+pub fn has_router_alert(hbh: &[u8]) -> bool {
+    if hbh.len() < 2 {
+        return false;
+    }
+    let end = ((hbh[1] as usize) + 1) * 8;
+    let end = end.min(hbh.len());
+    let mut at = 2;
+    while at < end {
+        match hbh[at] {
+            0 => at += 1,
+            t => {
+                let Some(&len) = hbh.get(at + 1) else {
+                    return false;
+                };
+                if t == 5 && len == 2 {
+                    return true;
+                }
+                at += 2 + len as usize;
+            }
+        }
+    }
+    false
+}
+
+/// The raw ICMPv6 / multicast routing socket (non-blocking).
+pub struct Icmp6Socket {
+    sock: Socket,
+}
+
+impl AsRawFd for Icmp6Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl AsFd for Icmp6Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl Icmp6Socket {
+    /// Opens the socket and makes it the multicast routing socket of this namespace.
+    pub fn open() -> io::Result<Icmp6Socket> {
+        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+        sock.set_nonblocking(true)?;
+        let fd = sock.as_fd();
+        sys::icmp6_pass_only(fd, &MLD_TYPES)?;
+        setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
+        setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).map_err(io::Error::from)?;
+        sys::recv_hop_options(fd)?;
+        sys::set_hop_options(fd, &ROUTER_ALERT_HBH)?;
+        sock.set_multicast_hops_v6(1)?;
+        sock.set_multicast_loop_v6(false)?;
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        sys::mrt6_init(fd)?;
+        Ok(Icmp6Socket { sock })
+    }
+
+    /// Listens to the groups MLD messages for routers go to on an interface: all MLDv2 routers
+    /// (reports) and all routers (MLDv1 done). Reports sent to the group itself arrive through
+    /// the Router Alert delivery.
+    pub fn join_router_groups(&self, ifindex: u32) -> io::Result<()> {
+        for g in [
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16),
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2),
+        ] {
+            match self.sock.join_multicast_v6(&g, ifindex) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn leave_router_groups(&self, ifindex: u32) {
+        for g in [
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16),
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2),
+        ] {
+            let _ = self.sock.leave_multicast_v6(&g, ifindex);
+        }
+    }
+
+    /// Receives one message using `buf` as scratch space (64 KiB holds any); `WouldBlock` when
+    /// none is queued.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Incoming> {
+        let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, [u8; 256]);
+        let (n, src, dst, ifindex, hop_limit, router_alert) = {
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<SockaddrIn6>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::empty(),
+            )
+            .map_err(io::Error::from)?;
+            let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv6Addr::UNSPECIFIED);
+            let (mut dst, mut ifindex, mut hop, mut ra) = (Ipv6Addr::UNSPECIFIED, 0, None, false);
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    match c {
+                        ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                            dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
+                            ifindex = pi.ipi6_ifindex;
+                        }
+                        ControlMessageOwned::Ipv6HopLimit(h) => hop = u8::try_from(h).ok(),
+                        ControlMessageOwned::Unknown(u)
+                            if u.cmsg_header.cmsg_level == libc::IPPROTO_IPV6
+                                && u.cmsg_header.cmsg_type == libc::IPV6_HOPOPTS =>
+                        {
+                            ra = has_router_alert(&u.data_bytes);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            (msg.bytes, src, dst, ifindex, hop, ra)
+        };
+        let buf = &buf[..n];
+        if buf.first() == Some(&0) {
+            return parse_upcall(buf)
+                .map(Incoming::Upcall)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short upcall"));
+        }
+        Ok(Incoming::Mld(RxPacket {
+            src,
+            dst,
+            ifindex,
+            hop_limit,
+            router_alert,
+            payload: buf.to_vec(),
+        }))
+    }
+
+    /// Sends an ICMPv6 message (the kernel computes its checksum) from `src` out of `ifindex`,
+    /// with hop limit 1 and the Router Alert option.
+    pub fn send(
+        &self,
+        ifindex: u32,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: src.octets(),
+            },
+            ipi6_ifindex: ifindex,
+        };
+        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, ifindex));
+        sendmsg(
+            self.sock.as_raw_fd(),
+            &[IoSlice::new(payload)],
+            &[ControlMessage::Ipv6PacketInfo(&info)],
+            MsgFlags::empty(),
+            Some(&to),
+        )
+        .map(|_| ())
+        .map_err(io::Error::from)
+    }
+
+    pub fn add_mif(&self, mifi: u16, ifindex: u32) -> io::Result<()> {
+        sys::add_mif(self.sock.as_fd(), mifi, ifindex)
+    }
+
+    pub fn del_mif(&self, mifi: u16) -> io::Result<()> {
+        sys::del_mif(self.sock.as_fd(), mifi)
+    }
+
+    pub fn add_mfc(&self, s: &Ipv6Addr, g: &Ipv6Addr, parent: u16, oifs: &[u16]) -> io::Result<()> {
+        sys::add_mfc(self.sock.as_fd(), s, g, parent, oifs)
+    }
+
+    pub fn del_mfc(&self, s: &Ipv6Addr, g: &Ipv6Addr, parent: u16) -> io::Result<()> {
+        sys::del_mfc(self.sock.as_fd(), s, g, parent)
+    }
+}
+
+impl Drop for Icmp6Socket {
+    fn drop(&mut self) {
+        let _ = sys::mrt6_done(self.sock.as_fd());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upcall_layout() {
+        let mut b = vec![0u8, 1];
+        b.extend_from_slice(&3u16.to_ne_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        b.extend_from_slice(&"ff0e::5".parse::<Ipv6Addr>().unwrap().octets());
+        let u = parse_upcall(&b).unwrap();
+        assert_eq!(u.kind, UpcallKind::NoCache);
+        assert_eq!(u.mif, 3);
+        assert_eq!(u.group, "ff0e::5".parse::<Ipv6Addr>().unwrap());
+        assert!(parse_upcall(&b[..39]).is_none());
+        assert!(parse_upcall(&[130; 40]).is_none());
+    }
+
+    #[test]
+    fn router_alert_option() {
+        assert!(has_router_alert(&ROUTER_ALERT_HBH));
+        // Pad1, then Router Alert.
+        assert!(has_router_alert(&[58, 0, 0, 5, 2, 0, 0, 0]));
+        assert!(!has_router_alert(&[58, 0, 1, 4, 0, 0, 0, 0]));
+        assert!(!has_router_alert(&[58, 0, 7, 200]));
+        assert!(!has_router_alert(&[]));
+    }
+}

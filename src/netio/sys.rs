@@ -1,0 +1,219 @@
+//! The crate's only unsafe code: socket options whose values are C structs or byte buffers that
+//! no safe wrapper covers. IPv6 multicast routing (`linux/mroute6.h`: MRT6_INIT, MIF and MFC
+//! entries), the ICMPv6 type filter and the sticky hop-by-hop options header. Each function
+//! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`.
+//! Also the registration of the raw socket with tokio's reactor, which tokio marks unsafe
+//! because it cannot see who owns the descriptor.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::Ipv6Addr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+const MRT6_INIT: libc::c_int = 200;
+const MRT6_DONE: libc::c_int = 201;
+const MRT6_ADD_MIF: libc::c_int = 202;
+const MRT6_DEL_MIF: libc::c_int = 203;
+const MRT6_ADD_MFC: libc::c_int = 204;
+const MRT6_DEL_MFC: libc::c_int = 205;
+const ICMP6_FILTER: libc::c_int = 1;
+
+/// Most multicast interfaces the kernel supports (MAXMIFS).
+pub const MAX_MIFS: u16 = 32;
+
+/// `struct mif6ctl`.
+#[repr(C)]
+struct Mif6Ctl {
+    mifi: u16,
+    flags: u8,
+    threshold: u8,
+    pifi: u16,
+    rate_limit: u32,
+}
+
+/// `struct mf6cctl`: origin, group, parent MIF and the set of outgoing MIFs.
+#[repr(C)]
+struct Mf6cCtl {
+    origin: libc::sockaddr_in6,
+    group: libc::sockaddr_in6,
+    parent: u16,
+    ifset: [u32; 8],
+}
+
+fn sockaddr(a: &Ipv6Addr) -> libc::sockaddr_in6 {
+    libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: 0,
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr {
+            s6_addr: a.octets(),
+        },
+        sin6_scope_id: 0,
+    }
+}
+
+fn set<T>(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a live, initialised T and the length passed is exactly its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn set_bytes(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: &[u8],
+) -> io::Result<()> {
+    // SAFETY: the pointer and length describe the slice `v`.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            v.as_ptr() as *const libc::c_void,
+            v.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Makes a raw ICMPv6 socket the namespace's multicast routing socket (turns mc_forwarding on).
+pub fn mrt6_init(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set(fd, libc::IPPROTO_IPV6, MRT6_INIT, &1 as &libc::c_int)
+}
+
+/// Gives up multicast routing; the kernel drops every MIF and MFC entry.
+pub fn mrt6_done(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set(fd, libc::IPPROTO_IPV6, MRT6_DONE, &0 as &libc::c_int)
+}
+
+pub fn add_mif(fd: BorrowedFd<'_>, mifi: u16, ifindex: u32) -> io::Result<()> {
+    let pifi = u16::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex above 65535"))?;
+    let c = Mif6Ctl {
+        mifi,
+        flags: 0,
+        threshold: 1,
+        pifi,
+        rate_limit: 0,
+    };
+    set(fd, libc::IPPROTO_IPV6, MRT6_ADD_MIF, &c)
+}
+
+pub fn del_mif(fd: BorrowedFd<'_>, mifi: u16) -> io::Result<()> {
+    set(fd, libc::IPPROTO_IPV6, MRT6_DEL_MIF, &mifi)
+}
+
+fn mfc(origin: &Ipv6Addr, group: &Ipv6Addr, parent: u16, oifs: &[u16]) -> Mf6cCtl {
+    let mut ifset = [0u32; 8];
+    for &m in oifs {
+        if m < 256 {
+            ifset[(m / 32) as usize] |= 1 << (m % 32);
+        }
+    }
+    Mf6cCtl {
+        origin: sockaddr(origin),
+        group: sockaddr(group),
+        parent,
+        ifset,
+    }
+}
+
+/// Adds or replaces the MFC entry (origin, group) arriving on `parent`, out of `oifs`.
+pub fn add_mfc(
+    fd: BorrowedFd<'_>,
+    origin: &Ipv6Addr,
+    group: &Ipv6Addr,
+    parent: u16,
+    oifs: &[u16],
+) -> io::Result<()> {
+    set(
+        fd,
+        libc::IPPROTO_IPV6,
+        MRT6_ADD_MFC,
+        &mfc(origin, group, parent, oifs),
+    )
+}
+
+pub fn del_mfc(
+    fd: BorrowedFd<'_>,
+    origin: &Ipv6Addr,
+    group: &Ipv6Addr,
+    parent: u16,
+) -> io::Result<()> {
+    set(
+        fd,
+        libc::IPPROTO_IPV6,
+        MRT6_DEL_MFC,
+        &mfc(origin, group, parent, &[]),
+    )
+}
+
+/// Registers the raw socket with the tokio reactor (must run inside a runtime).
+pub fn register(
+    sock: super::icmp6::Icmp6Socket,
+) -> io::Result<tokio::io::unix::AsyncFd<super::icmp6::Icmp6Socket>> {
+    // SAFETY: Icmp6Socket owns its descriptor and closes it only when dropped, which the
+    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
+/// Lets only the given ICMPv6 types through to the socket (`struct icmp6_filter`).
+pub fn icmp6_pass_only(fd: BorrowedFd<'_>, types: &[u8]) -> io::Result<()> {
+    // A set bit blocks the type.
+    let mut filter = [u32::MAX; 8];
+    for &t in types {
+        filter[(t >> 5) as usize] &= !(1u32 << (t & 31));
+    }
+    set(fd, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)
+}
+
+/// Sets the hop-by-hop options header sent with every packet (`IPV6_HOPOPTS`).
+pub fn set_hop_options(fd: BorrowedFd<'_>, header: &[u8]) -> io::Result<()> {
+    set_bytes(fd, libc::IPPROTO_IPV6, libc::IPV6_HOPOPTS, header)
+}
+
+/// Asks for the received hop-by-hop options as ancillary data (`IPV6_RECVHOPOPTS`).
+pub fn recv_hop_options(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set(
+        fd,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_RECVHOPOPTS,
+        &1 as &libc::c_int,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structs_have_the_kernel_layout() {
+        assert_eq!(std::mem::size_of::<Mif6Ctl>(), 12);
+        assert_eq!(std::mem::size_of::<Mf6cCtl>(), 92);
+        let m = mfc(
+            &Ipv6Addr::UNSPECIFIED,
+            &Ipv6Addr::UNSPECIFIED,
+            1,
+            &[0, 3, 33],
+        );
+        assert_eq!(m.ifset[0], 0b1001);
+        assert_eq!(m.ifset[1], 0b10);
+    }
+}
