@@ -30,29 +30,13 @@ impl Filter {
         match ftype {
             "subtree" => Ok(Filter::Subtree(f.children.clone())),
             "xpath" => {
-                let select = f
-                    .attr("", "select")
-                    .or_else(|| f.attr(NS_BASE, "select"))
-                    .ok_or_else(|| {
-                        RpcError::protocol(
-                            ErrorTag::MissingAttribute,
-                            "xpath filter without a select attribute",
-                        )
-                        .with_info("bad-attribute", "select")
-                        .with_info("bad-element", "filter")
-                    })?;
-                let scope: Vec<(String, String)> = [rpc, op, f]
-                    .iter()
-                    .flat_map(|e| e.ns_decls.iter().cloned())
-                    .collect();
-                Ok(Filter::XPath(to_module_prefixes(select, &scope)?))
+                let select = xpath_select(f)?;
+                Ok(Filter::XPath(to_module_prefixes(
+                    select,
+                    &prefix_scope(&[rpc, op, f]),
+                )?))
             }
-            other => Err(RpcError::protocol(
-                ErrorTag::BadAttribute,
-                format!("filter type '{other}' is not supported"),
-            )
-            .with_info("bad-attribute", "type")
-            .with_info("bad-element", "filter")),
+            other => Err(unsupported_type(other)),
         }
     }
 
@@ -69,6 +53,38 @@ impl Filter {
         }
         Ok(out)
     }
+}
+
+/// The `select` attribute of an XPath `<filter>`.
+pub(crate) fn xpath_select(f: &Element) -> RpcResult<&str> {
+    f.attr("", "select")
+        .or_else(|| f.attr(NS_BASE, "select"))
+        .ok_or_else(|| {
+            RpcError::protocol(
+                ErrorTag::MissingAttribute,
+                "xpath filter without a select attribute",
+            )
+            .with_info("bad-attribute", "select")
+            .with_info("bad-element", "filter")
+        })
+}
+
+/// The prefix declarations in scope for a filter: those of its ancestors and its own.
+pub(crate) fn prefix_scope(elements: &[&Element]) -> Vec<(String, String)> {
+    elements
+        .iter()
+        .flat_map(|e| e.ns_decls.iter().cloned())
+        .collect()
+}
+
+/// The rpc-error for a filter `type` other than subtree or xpath.
+pub(crate) fn unsupported_type(other: &str) -> RpcError {
+    RpcError::protocol(
+        ErrorTag::BadAttribute,
+        format!("filter type '{other}' is not supported"),
+    )
+    .with_info("bad-attribute", "type")
+    .with_info("bad-element", "filter")
 }
 
 /// Rewrites XML prefixes in an XPath expression into module names.

@@ -568,32 +568,15 @@ pub fn parse_request(rpc: &Element, el: &Element) -> Result<Request, RpcError> {
             match ftype {
                 "subtree" => NotifFilter::Subtree(f.children.clone()),
                 "xpath" => {
-                    let select = f.attr("", "select").ok_or_else(|| {
-                        RpcError::protocol(
-                            ErrorTag::MissingAttribute,
-                            "xpath filter without a select attribute",
-                        )
-                        .with_info("bad-attribute", "select")
-                        .with_info("bad-element", "filter")
-                    })?;
-                    let scope: Vec<(String, String)> = [rpc, el, f]
-                        .iter()
-                        .flat_map(|e| e.ns_decls.iter().cloned())
-                        .collect();
+                    let select = super::filter::xpath_select(f)?;
+                    let scope = super::filter::prefix_scope(&[rpc, el, f]);
                     NotifFilter::XPath(XPath::parse(select, &scope).map_err(|m| {
                         RpcError::protocol(ErrorTag::InvalidValue, m)
                             .with_info("bad-attribute", "select")
                             .with_info("bad-element", "filter")
                     })?)
                 }
-                other => {
-                    return Err(RpcError::protocol(
-                        ErrorTag::BadAttribute,
-                        format!("filter type '{other}' is not supported"),
-                    )
-                    .with_info("bad-attribute", "type")
-                    .with_info("bad-element", "filter"))
-                }
+                other => return Err(super::filter::unsupported_type(other)),
             }
         }
     };

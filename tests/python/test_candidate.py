@@ -6,33 +6,7 @@ Drives the real agent over SSH with ncclient.
 
 import re
 
-import pytest
-from conftest import (
-    NS_BASE,
-    NS_IF,
-    NS_IP,
-    NS_NCM,
-    NS_RBS,
-    NS_YL,
-    assert_ok,
-    canonical,
-    config,
-    data_of,
-    dispatch,
-    edit,
-    eventually,
-    get_config,
-    iface_names,
-    interface,
-    interfaces,
-    is_ok,
-    one_error,
-    rbs_service,
-    remote_backup,
-    service_ports,
-    xp,
-)
-from conftest import BASE_CONFIG, addresses, descriptions  # noqa: F401
+from conftest import NS_BASE, assert_ok, canonical, config, data_of, dispatch, eventually, get_config, iface_names, interface, interfaces, is_ok, one_error, rbs_service, remote_backup, service_ports, xp, descriptions
 
 
 # ---------------------------------------------------------------- candidate, commit, discard, validate
