@@ -3,7 +3,8 @@
 //! entries), the ICMPv6 type filter and the sticky hop-by-hop options header. Each function
 //! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`.
 //! Also the registration of the raw socket with tokio's reactor, which tokio marks unsafe
-//! because it cannot see who owns the descriptor.
+//! because it cannot see who owns the descriptor, and one read of libyang's compiled union
+//! types, which its Rust binding does not expose.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -197,6 +198,34 @@ pub fn recv_hop_options(fd: BorrowedFd<'_>) -> io::Result<()> {
         libc::IPV6_RECVHOPOPTS,
         &1 as &libc::c_int,
     )
+}
+
+/// Whether a leaf's compiled type is, or is a union with a member that is (at any depth), a
+/// leafref or instance-identifier: the types whose values point at other data.
+pub fn type_may_reference(t: &yang3::schema::SchemaLeafType<'_>) -> bool {
+    // SAFETY: the type belongs to a compiled schema of the global context, never freed.
+    unsafe { references(t.as_raw()) }
+}
+
+/// Reads `lysc_type` and, for a union, its member array (a libyang sized array whose element
+/// count is stored as a u64 just before element 0).
+unsafe fn references(t: *const libyang3_sys::lysc_type) -> bool {
+    use libyang3_sys::LY_DATA_TYPE::{LY_TYPE_INST, LY_TYPE_LEAFREF, LY_TYPE_UNION};
+    if t.is_null() {
+        return true;
+    }
+    match (*t).basetype {
+        LY_TYPE_LEAFREF | LY_TYPE_INST => true,
+        LY_TYPE_UNION => {
+            let members = (*(t as *const libyang3_sys::lysc_type_union)).types;
+            if members.is_null() {
+                return false;
+            }
+            let count = *(members as *const u64).sub(1) as usize;
+            (0..count).any(|i| references(*members.add(i)))
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

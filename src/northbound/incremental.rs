@@ -31,7 +31,7 @@ fn relevant() -> &'static HashSet<usize> {
                     matches!(
                         t.base_type(),
                         DataValueType::LeafRef | DataValueType::InstanceId | DataValueType::Union
-                    )
+                    ) && crate::netio::sys::type_may_reference(&t)
                 });
             let counted = matches!(s.kind(), SchemaNodeKind::List | SchemaNodeKind::LeafList)
                 && (s.min_elements().is_some_and(|m| m > 0) || s.max_elements().is_some());
@@ -333,5 +333,32 @@ mod tests {
         assert!(accepted > 50, "too few accepted edits: {accepted}");
         assert!(pruned > 100, "the pruned path ran only {pruned} times");
         assert!(!root_is_relevant());
+    }
+
+    /// Access-control rules (unions of strings, no references) keep the incremental path open;
+    /// a leafref instance closes it.
+    #[test]
+    fn unions_without_references_are_local() {
+        let nacm = format!(
+            "{HEAD}<nacm xmlns=\"urn:ietf:params:xml:ns:yang:ietf-netconf-acm\"><rule-list><name>r</name><group>*</group><rule><name>x</name><module-name>*</module-name><access-operations>*</access-operations><action>permit</action></rule></rule-list></nacm></config>"
+        );
+        let mut t = Node::default();
+        assert!(apply(
+            &mut t,
+            &parse(nacm.as_bytes()).unwrap(),
+            Operation::Merge,
+            false
+        )
+        .is_empty());
+        assert_eq!(count(&t), 0);
+        let profile = format!("{HEAD}{}</config>", iface("e1", "<type>t:ethernetCsmacd</type><member-of-eth-trunk xmlns=\"urn:mldhb:yang:mldhb-etrunk\">1</member-of-eth-trunk>"));
+        assert!(apply(
+            &mut t,
+            &parse(profile.as_bytes()).unwrap(),
+            Operation::Merge,
+            false
+        )
+        .is_empty());
+        assert!(count(&t) > 0);
     }
 }
