@@ -340,6 +340,12 @@ impl Router {
                 }
                 Message::V2Report { records } => {
                     self.counters.v2_reports += 1;
+                    // RFC 3810 §8.2: a router configured for MLDv1 ignores MLDv2 reports.
+                    let records = if self.cfg.version < 2 {
+                        Vec::new()
+                    } else {
+                        records
+                    };
                     for r in records {
                         self.on_record(now, from, &r, &mut out);
                         self.note_group(&r.group);
@@ -1209,6 +1215,27 @@ mod tests {
         assert!(acts.contains(&Action::GroupRemoved(g())));
         // v1 done for an unknown group changes nothing.
         assert!(v1(&mut r, 40, Message::V1Done { group: g() }).is_empty());
+    }
+
+    #[test]
+    fn router_configured_for_v1_ignores_v2_reports() {
+        let cfg = Config {
+            version: 1,
+            ..Config::default()
+        };
+        let mut r = Router::new(cfg, a("fe80::2"), 0);
+        let acts = report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        assert!(r.groups.is_empty());
+        assert!(!acts.contains(&Action::GroupUpdated(g())));
+        assert_eq!(r.counters.v2_reports, 1);
+        r.handle(
+            1,
+            Input::Received {
+                from: host(),
+                msg: Message::V1Report { group: g() },
+            },
+        );
+        assert!(r.groups.contains_key(&g()));
     }
 
     #[test]
