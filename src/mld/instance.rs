@@ -495,20 +495,30 @@ impl Router {
         if q.group.is_unspecified() || suppress || self.querier {
             return;
         }
+        let sources =
+            q.v2.as_ref()
+                .map(|v| v.sources.as_slice())
+                .unwrap_or_default();
+        self.lower_to_llqt(now, q.group, sources);
+    }
+
+    /// Lowers the group timer (no sources) or the named sources' timers to LLQT when they
+    /// run longer: what a group-specific query sent or heard does (RFC 3810 §7.6).
+    fn lower_to_llqt(&mut self, now: Time, group: Ipv6Addr, sources: &[Ipv6Addr]) {
         let llqt = now + self.cfg.llqt();
-        if let Some(g) = self.groups.get_mut(&q.group) {
-            let sources = q.v2.as_ref().map(|v| v.sources.clone()).unwrap_or_default();
-            if sources.is_empty() {
-                if g.filter_timer.is_some_and(|t| t > llqt) {
-                    g.filter_timer = Some(llqt);
-                }
-            } else {
-                for s in sources {
-                    if let Some(t) = g.sources.get_mut(&s) {
-                        if t.is_some_and(|x| x > llqt) {
-                            *t = Some(llqt);
-                        }
-                    }
+        let Some(g) = self.groups.get_mut(&group) else {
+            return;
+        };
+        if sources.is_empty() {
+            if g.filter_timer.is_some_and(|t| t > llqt) {
+                g.filter_timer = Some(llqt);
+            }
+            return;
+        }
+        for s in sources {
+            if let Some(t) = g.sources.get_mut(s) {
+                if t.is_some_and(|x| x > llqt) {
+                    *t = Some(llqt);
                 }
             }
         }
@@ -544,22 +554,7 @@ impl Router {
         if !self.querier {
             return;
         }
-        let llqt = now + self.cfg.llqt();
-        if let Some(g) = self.groups.get_mut(&group) {
-            if sources.is_empty() {
-                if g.filter_timer.is_some_and(|t| t > llqt) {
-                    g.filter_timer = Some(llqt);
-                }
-            } else {
-                for s in &sources {
-                    if let Some(t) = g.sources.get_mut(s) {
-                        if t.is_some_and(|x| x > llqt) {
-                            *t = Some(llqt);
-                        }
-                    }
-                }
-            }
-        }
+        self.lower_to_llqt(now, group, &sources);
         self.pending
             .retain(|p| !(p.group == group && p.sources == sources));
         self.pending.push(PendingQuery {
