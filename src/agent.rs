@@ -76,6 +76,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         let _ = nb.take_running_changes();
     }
     drop(running);
+    let (bus, mut bus_notifications) = crate::bus::Bus::new();
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
         let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;
@@ -109,6 +110,13 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
             fallback,
         },
     );
+    let publisher = Arc::clone(&shared);
+    tokio::spawn(async move {
+        while let Some(event) = bus_notifications.recv().await {
+            publisher.publish(event);
+        }
+    });
+    let _ = &bus;
     let timer = Arc::clone(&shared);
     tokio::spawn(async move {
         loop {

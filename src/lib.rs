@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 pub mod agent;
+pub mod bus;
 pub mod config;
 pub mod datastore;
 pub mod forwarding;
