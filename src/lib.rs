@@ -10,5 +10,6 @@ pub mod interfaces;
 pub mod mld;
 pub mod netconf;
 pub mod netio;
+pub mod rbs;
 pub mod northbound;
 pub mod yang;
