@@ -7,6 +7,7 @@ pub mod config;
 pub mod datastore;
 pub mod forwarding;
 pub mod interfaces;
+pub mod lab;
 pub mod mld;
 pub mod netconf;
 pub mod netio;

@@ -27,6 +27,81 @@ enum Command {
     },
     /// Read a password from standard input and print its hash for `password_hash`.
     HashPassword,
+    /// The two-device lab on this machine.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabAction {
+    /// Send sequence-numbered UDP to many groups (the lab's multicast source).
+    Send {
+        #[command(flatten)]
+        traffic: TrafficArgs,
+        /// Datagrams per second to each group.
+        #[arg(long, default_value_t = 20)]
+        rate: u32,
+    },
+    /// Join many groups and count what arrives (the lab's receiver host).
+    Receive {
+        #[command(flatten)]
+        traffic: TrafficArgs,
+        /// Where to write the per-group tally (JSON), rewritten every second.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrafficArgs {
+    /// Interface to send on or join on.
+    #[arg(long)]
+    interface: String,
+    /// First group; the others count up from it.
+    #[arg(long, default_value = "ff0e::db8:1:0")]
+    group_base: std::net::Ipv6Addr,
+    /// Number of groups.
+    #[arg(long, default_value_t = 1000)]
+    groups: u32,
+    /// UDP destination port.
+    #[arg(long, default_value_t = 5001)]
+    port: u16,
+    /// Stop after this many seconds (default: run until stopped).
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+fn lab(action: LabAction) -> anyhow::Result<()> {
+    use mldhb::lab::traffic;
+    let secs = |d: Option<f64>| d.map(std::time::Duration::from_secs_f64);
+    match action {
+        LabAction::Send { traffic: t, rate } => {
+            let sent = traffic::send(&traffic::SendSpec {
+                interface: t.interface,
+                base: t.group_base,
+                groups: t.groups,
+                port: t.port,
+                rate,
+                duration: secs(t.duration),
+            })?;
+            println!("sent {sent} datagrams");
+        }
+        LabAction::Receive { traffic: t, report } => {
+            let r = traffic::receive(&traffic::ReceiveSpec {
+                interface: t.interface,
+                base: t.group_base,
+                groups: t.groups,
+                port: t.port,
+                duration: secs(t.duration),
+                report,
+            })?;
+            let received: u64 = r.groups.iter().map(|g| g.received).sum();
+            println!("received {received} datagrams in {:.1} s", r.elapsed.as_secs_f64());
+        }
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!pw.is_empty(), "empty password");
             println!("{}", mldhb::netconf::password::hash(pw));
         }
+        Command::Lab { action } => lab(action)?,
     }
     Ok(())
 }

@@ -1,0 +1,3 @@
+//! The two-device lab: two agents, a receiver host and a multicast source on this machine.
+
+pub mod traffic;
