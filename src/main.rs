@@ -98,7 +98,10 @@ fn lab(action: LabAction) -> anyhow::Result<()> {
                 report,
             })?;
             let received: u64 = r.groups.iter().map(|g| g.received).sum();
-            println!("received {received} datagrams in {:.1} s", r.elapsed.as_secs_f64());
+            println!(
+                "received {received} datagrams in {:.1} s",
+                r.elapsed.as_secs_f64()
+            );
         }
     }
     Ok(())

@@ -222,7 +222,9 @@ pub fn send(spec: &SendSpec) -> Result<u64, TrafficError> {
                 match sock.send_to(&p, dest) {
                     Ok(_) => break,
                     // A full queue is waited out rather than counted as the network's loss.
-                    Err(e) if e.kind() == ErrorKind::WouldBlock || e.raw_os_error() == Some(105) => {
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock || e.raw_os_error() == Some(105) =>
+                    {
                         std::thread::sleep(Duration::from_micros(200))
                     }
                     // No route yet (the link is coming up): this datagram is lost at the source.
@@ -388,7 +390,10 @@ mod tests {
 
     #[test]
     fn payload_round_trips_and_rejects_strangers() {
-        let p = Payload { group: 7, seq: 1 << 40 };
+        let p = Payload {
+            group: 7,
+            seq: 1 << 40,
+        };
         assert_eq!(Payload::decode(&p.encode()), Some(p));
         assert_eq!(Payload::decode(&p.encode()[..15]), None);
         let mut other = p.encode();
@@ -410,7 +415,14 @@ mod tests {
     fn stats_count_duplicates_missing_and_gaps() {
         let t0 = Instant::now();
         let mut g = GroupStats::default();
-        for (seq, ms) in [(10, 0), (11, 10), (11, 20), (14, 520), (12, 530), (100, 540)] {
+        for (seq, ms) in [
+            (10, 0),
+            (11, 10),
+            (11, 20),
+            (14, 520),
+            (12, 530),
+            (100, 540),
+        ] {
             g.record(seq, t0 + Duration::from_millis(ms));
         }
         assert_eq!(g.received, 6);
