@@ -1,4 +1,7 @@
 //! The two-device lab: two agents, a receiver host and a multicast source on this machine.
 
+pub mod procs;
 pub mod scenario;
+pub mod status;
+pub mod topology;
 pub mod traffic;

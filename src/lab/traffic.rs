@@ -115,6 +115,15 @@ impl GroupStats {
         }
     }
 
+    /// Starts counting afresh (after a marked moment such as a failover), keeping the time of
+    /// the last arrival so the gap across the mark is measured.
+    pub fn reset(&mut self) {
+        *self = GroupStats {
+            last_arrival: self.last_arrival,
+            ..GroupStats::default()
+        };
+    }
+
     /// Sequence numbers between the first and the highest that never arrived.
     pub fn missing(&self) -> u64 {
         if self.received == 0 {
@@ -245,7 +254,8 @@ pub struct ReceiveSpec {
     pub groups: u32,
     pub port: u16,
     pub duration: Option<Duration>,
-    /// Rewritten (atomically) every second and at the end.
+    /// Rewritten (atomically) every second and at the end. A file beside it with the
+    /// extension `reset` makes the receiver start counting afresh (and is removed).
     pub report: Option<PathBuf>,
 }
 
@@ -260,11 +270,28 @@ pub struct Report {
 }
 
 impl Report {
+    /// Groups that received something within the last second.
+    pub fn flowing(&self, now: Instant) -> usize {
+        self.groups
+            .iter()
+            .filter(|g| {
+                g.silent_for(now)
+                    .is_some_and(|d| d < Duration::from_secs(1))
+            })
+            .count()
+    }
+
+    /// The summary fields come first, so a reader can take them without parsing the groups.
     pub fn to_json(&self, now: Instant) -> String {
+        let max_gap = self.groups.iter().map(|g| g.max_gap_us).max().unwrap_or(0);
         let mut s = format!(
-            "{{\"elapsed_s\":{:.3},\"rate_pps\":{:.1},\"groups\":[",
+            "{{\"elapsed_s\":{:.3},\"rate_pps\":{:.1},\"groups_flowing\":{},\"missing\":{},\"duplicates\":{},\"max_gap_ms\":{:.3},\"groups\":[",
             self.elapsed.as_secs_f64(),
-            self.rate
+            self.rate,
+            self.flowing(now),
+            self.groups.iter().map(GroupStats::missing).sum::<u64>(),
+            self.groups.iter().map(|g| g.duplicates).sum::<u64>(),
+            max_gap as f64 / 1000.0,
         );
         for (i, g) in self.groups.iter().enumerate() {
             if i > 0 {
@@ -340,6 +367,11 @@ pub fn receive(spec: &ReceiveSpec) -> Result<Report, TrafficError> {
     loop {
         let now = Instant::now();
         if now >= next_report {
+            if let Some(mark) = spec.report.as_ref().map(|p| p.with_extension("reset")) {
+                if std::fs::remove_file(&mark).is_ok() {
+                    stats.iter_mut().for_each(GroupStats::reset);
+                }
+            }
             rate = window_count as f64;
             window_count = 0;
             next_report += Duration::from_secs(1);
@@ -450,5 +482,18 @@ mod tests {
         g.record(10_000, t0);
         g.record(70, t0);
         assert_eq!(g.duplicates, 3);
+    }
+
+    #[test]
+    fn reset_keeps_the_gap_across_the_mark() {
+        let t0 = Instant::now();
+        let mut g = GroupStats::default();
+        g.record(1, t0);
+        g.record(1, t0);
+        g.reset();
+        assert_eq!((g.received, g.duplicates, g.max_gap_us), (0, 0, 0));
+        g.record(9, t0 + Duration::from_millis(300));
+        assert_eq!(g.max_gap_us, 300_000);
+        assert_eq!(g.missing(), 0);
     }
 }
