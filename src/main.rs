@@ -27,15 +27,48 @@ enum Command {
     },
     /// Read a password from standard input and print its hash for `password_hash`.
     HashPassword,
-    /// The two-device lab on this machine.
+    /// The two-device lab on this machine (no action: `up`, then a live status).
     Lab {
         #[command(subcommand)]
-        action: LabAction,
+        action: Option<LabAction>,
     },
 }
 
 #[derive(Subcommand)]
 enum LabAction {
+    /// Build the lab (namespaces, two agents, receiver, source), configure the VRRP6 scenario
+    /// over NETCONF, and show a live status.
+    Up {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Groups the receiver joins and the source sends to.
+        #[arg(long, default_value_t = 100)]
+        groups: u32,
+        /// Datagrams per second to each group.
+        #[arg(long, default_value_t = 10)]
+        rate: u32,
+        /// Do not start the receiver and the source.
+        #[arg(long)]
+        no_traffic: bool,
+        /// Return once the lab is up instead of showing the live status.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Show the status once.
+    Status,
+    /// Make the VRRP6 master fail (kill -9 of its agent), show the takeover and the measured
+    /// gap, then restart it.
+    Failover,
+    /// Remove everything the lab made.
+    Down,
+    /// Print a device's NETCONF configuration for the scenario (the content of <config>).
+    Config {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Device A (intended master) or B.
+        #[arg(long, value_parser = ["a", "b"])]
+        device: String,
+    },
     /// Send sequence-numbered UDP to many groups (the lab's multicast source).
     Send {
         #[command(flatten)]
@@ -52,6 +85,30 @@ enum LabAction {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct ScenarioArgs {
+    /// Backup mode: master-backup or active-active.
+    #[arg(long, default_value = "master-backup")]
+    mode: String,
+    /// Forwarder selection in active-active mode.
+    #[arg(long, default_value = "group-hash")]
+    load_balance: String,
+    /// VRRP6 advertisement interval, centiseconds.
+    #[arg(long, default_value_t = 100)]
+    advertise: u16,
+}
+
+impl ScenarioArgs {
+    fn scenario(&self) -> anyhow::Result<mldhb::lab::scenario::Vrrp6Scenario> {
+        Ok(mldhb::lab::scenario::Vrrp6Scenario {
+            mode: mldhb::lab::control::parse_mode(&self.mode, &self.load_balance)
+                .map_err(anyhow::Error::msg)?,
+            advertise_cs: self.advertise,
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -74,9 +131,48 @@ struct TrafficArgs {
 }
 
 fn lab(action: LabAction) -> anyhow::Result<()> {
-    use mldhb::lab::traffic;
+    use mldhb::lab::{control, traffic};
     let secs = |d: Option<f64>| d.map(std::time::Duration::from_secs_f64);
+    let rt = || tokio::runtime::Runtime::new();
     match action {
+        LabAction::Up {
+            scenario,
+            groups,
+            rate,
+            no_traffic,
+            detach,
+        } => {
+            let s = scenario.scenario()?;
+            let opts = control::LabOptions {
+                mode: s.mode,
+                groups,
+                rate,
+                advertise_cs: s.advertise_cs,
+                traffic: !no_traffic,
+            };
+            let rt = rt()?;
+            eprintln!("mldhb lab: building namespaces, starting agents A and B, configuring them over NETCONF...");
+            rt.block_on(control::up(&opts))?;
+            println!(
+                "mldhb lab is up: VRRP6 {} scenario in network namespaces with kernel forwarding.\n{}",
+                scenario.mode,
+                control::reach()
+            );
+            if !detach {
+                rt.block_on(control::watch())?;
+            }
+        }
+        LabAction::Status => print!("{}", rt()?.block_on(control::status())?),
+        LabAction::Failover => print!("{}", rt()?.block_on(control::failover())?),
+        LabAction::Down => print!("{}", control::down()?),
+        LabAction::Config { scenario, device } => {
+            let dev = if device == "a" {
+                mldhb::lab::scenario::Device::A
+            } else {
+                mldhb::lab::scenario::Device::B
+            };
+            println!("{}", scenario.scenario()?.config(dev));
+        }
         LabAction::Send { traffic: t, rate } => {
             let sent = traffic::send(&traffic::SendSpec {
                 interface: t.interface,
@@ -139,7 +235,17 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!pw.is_empty(), "empty password");
             println!("{}", mldhb::netconf::password::hash(pw));
         }
-        Command::Lab { action } => lab(action)?,
+        Command::Lab { action } => lab(action.unwrap_or(LabAction::Up {
+            scenario: ScenarioArgs {
+                mode: "master-backup".into(),
+                load_balance: "group-hash".into(),
+                advertise: 100,
+            },
+            groups: 100,
+            rate: 10,
+            no_traffic: false,
+            detach: false,
+        }))?,
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The two-device lab: two agents, a receiver host and a multicast source on this machine.
 
+pub mod control;
 pub mod procs;
 pub mod scenario;
 pub mod status;
