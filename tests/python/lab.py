@@ -1,0 +1,197 @@
+"""The two-device lab from tests: `mldhb lab up --detach` builds namespaces and configures both
+agents over NETCONF; tests then drive the receiver host, the source and failures themselves."""
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+
+from ncclient import manager
+
+from conftest import BIN, NS_BASE, data_of, eventually  # noqa: F401
+
+NS = {
+    "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces",
+    "ip": "urn:ietf:params:xml:ns:yang:ietf-ip",
+    "vrrp": "urn:ietf:params:xml:ns:yang:ietf-vrrp",
+    "mld": "urn:mldhb:yang:mldhb-mld",
+    "rbs": "urn:mldhb:yang:mldhb-rbs",
+    "mc": "urn:mldhb:yang:mldhb-multicast",
+    "nc": NS_BASE,
+}
+DEVICES = {"a": ("mldhb-a", "10.77.1.2"), "b": ("mldhb-b", "10.77.2.2")}
+RECEIVER_NS = "mldhb-h"
+SOURCE_NS = "mldhb-s"
+GROUP_BASE = "ff0e::db8:1:0"
+
+
+def xp(node, path):
+    return node.xpath(path, namespaces=NS)
+
+
+def ns_run(ns, *args, check=True):
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *args], check=check, capture_output=True, text=True
+    ).stdout
+
+
+class Lab:
+    """One lab for one test; `down` always runs."""
+
+    def __init__(self, tmp_path, mode="master-backup", load_balance="group-hash", advertise=100):
+        self.dir = str(tmp_path / "lab")
+        self.env = dict(os.environ, MLDHB_LAB_DIR=self.dir, RUST_BACKTRACE="0")
+        self.args = ["--mode", mode, "--load-balance", load_balance, "--advertise", str(advertise)]
+        self.procs = []
+
+    def mldhb(self, *args, check=True, timeout=120):
+        r = subprocess.run([BIN, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"mldhb {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}\n{self.logs()}")
+        return r
+
+    def up(self):
+        # A lab left behind by an interrupted run would make `up` refuse.
+        subprocess.run([BIN, "lab", "down"], env=self.env, capture_output=True)
+        self.mldhb("lab", "up", "--detach", "--no-traffic", *self.args)
+
+    def down(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.mldhb("lab", "down", check=False)
+
+    def logs(self):
+        out = []
+        for name in ("agent-a", "agent-b"):
+            path = os.path.join(self.dir, name + ".log")
+            if os.path.exists(path):
+                with open(path) as f:
+                    out.append(f"--- {name}.log (tail)\n" + "".join(f.readlines()[-40:]))
+        return "\n".join(out)
+
+    def connect(self, dev):
+        _, addr = DEVICES[dev]
+        return manager.connect(
+            host=addr, port=830, username="admin", password="admin",
+            hostkey_verify=False, allow_agent=False, look_for_keys=False, timeout=30,
+        )
+
+    def get(self, dev, subtree):
+        with self.connect(dev) as m:
+            return data_of(m.get(filter=("subtree", subtree)))
+
+    def ns(self, dev):
+        return DEVICES[dev][0]
+
+    def spawn(self, ns, *args):
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, BIN, *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env,
+        )
+        self.procs.append(p)
+        return p
+
+    def receiver(self, groups, report):
+        return self.spawn(
+            RECEIVER_NS, "lab", "receive", "--interface", "eth0", "--groups", str(groups),
+            "--group-base", GROUP_BASE, "--report", str(report),
+        )
+
+    def source(self, groups, rate):
+        return self.spawn(
+            SOURCE_NS, "lab", "send", "--interface", "eth0", "--groups", str(groups),
+            "--group-base", GROUP_BASE, "--rate", str(rate),
+        )
+
+    def kill_agent(self, dev):
+        with open(os.path.join(self.dir, f"agent-{dev}.pid")) as f:
+            os.kill(int(f.read().strip()), 9)
+
+
+@contextlib.contextmanager
+def lab(tmp_path, **kw):
+    lb = Lab(tmp_path, **kw)
+    try:
+        lb.up()
+        yield lb
+    finally:
+        lb.down()
+
+
+def read_report(path):
+    for _ in range(20):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            time.sleep(0.1)
+    raise AssertionError(f"no receiver report at {path}")
+
+
+def block_reports(ns, chain="INPUT", iface_opt=("-i", "eth1")):
+    """Drops MLD reports (v1 and v2) in a namespace's netfilter chain."""
+    for t in ("131", "143"):
+        ns_run(ns, "ip6tables", "-A", chain, *iface_opt, "-p", "icmpv6", "--icmpv6-type", t, "-j", "DROP")
+
+
+def vrrp_state(lb, dev):
+    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>eth1</name>'
+                    f'<ipv6 xmlns="{NS["ip"]}"><vrrp xmlns="{NS["vrrp"]}"><vrrp-instance>'
+                    '<state/></vrrp-instance></vrrp></ipv6></interface></interfaces>')
+    s = xp(d, ".//vrrp:vrrp-instance/vrrp:state")
+    return s[0].text.split(":")[-1] if s else None
+
+
+def profile_state(lb, dev):
+    d = lb.get(dev, f'<remote-backup xmlns="{NS["rbs"]}"/>')
+    prof = xp(d, ".//rbs:profile")
+    svc = xp(d, ".//rbs:service")
+    out = {}
+    if prof:
+        for leaf in ("role", "batch-sync", "local-entries", "peer-entries", "backup-id-mismatch"):
+            e = prof[0].find(f"{{{NS['rbs']}}}{leaf}")
+            out[leaf] = e.text if e is not None else None
+    if svc:
+        e = svc[0].find(f"{{{NS['rbs']}}}state")
+        out["rbs"] = e.text if e is not None else None
+    return out
+
+
+def mld_groups(lb, dev):
+    """{group: (origin, expiry seconds)} on eth1."""
+    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>eth1</name>'
+                    f'<mld xmlns="{NS["mld"]}"><group/></mld></interface></interfaces>')
+    out = {}
+    for g in xp(d, ".//mld:group"):
+        addr = g.find(f"{{{NS['mld']}}}address").text
+        origin = g.find(f"{{{NS['mld']}}}origin")
+        expiry = g.find(f"{{{NS['mld']}}}expiry")
+        out[addr] = (
+            origin.text if origin is not None else None,
+            int(expiry.text) if expiry is not None else None,
+        )
+    return out
+
+
+def mfc(ns):
+    """The kernel's (S,G) entries in a namespace: {(group, origin): [oif vif indexes]}."""
+    out = {}
+    lines = ns_run(ns, "cat", "/proc/net/ip6_mr_cache").splitlines()[1:]
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 7:
+            continue
+        oifs = [int(x.split(":")[0]) for x in parts[6:]]
+        out[(parts[0], parts[1])] = oifs
+    return out
+
+
+def vif_index(ns, ifname):
+    for line in ns_run(ns, "cat", "/proc/net/ip6_mr_vif").splitlines()[1:]:
+        parts = line.split()
+        if len(parts) > 1 and parts[1] == ifname:
+            return int(parts[0])
+    return None
