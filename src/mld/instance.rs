@@ -129,6 +129,15 @@ impl Group {
             .collect()
     }
 
+    /// Whether any timer keeping the entry alive still runs at `now`.
+    pub fn live(&self, now: Time) -> bool {
+        let running = self.sources.values().any(|t| t.is_some_and(|t| t > now));
+        match self.mode {
+            FilterMode::Include => running,
+            FilterMode::Exclude => self.filter_timer.is_some_and(|t| t > now) || running,
+        }
+    }
+
     /// Whether traffic from `source` is wanted on this link.
     pub fn forwards(&self, source: &Ipv6Addr, now: Time) -> bool {
         match self.mode {
@@ -205,6 +214,9 @@ pub struct Router {
     pub other_querier: Option<(Ipv6Addr, Time)>,
     pub groups: BTreeMap<Ipv6Addr, Group>,
     pub counters: Counters,
+    /// Silent: no queries sent, host reports and queries ignored; learned and peer entries
+    /// keep aging. The hot-backup standby state of a master/backup pair's backup.
+    pub silent: bool,
     startup_left: u8,
     next_general: Time,
     pending: Vec<PendingQuery>,
@@ -228,6 +240,7 @@ impl Router {
             other_querier: None,
             groups: BTreeMap::new(),
             counters: Counters::default(),
+            silent: false,
             next_general: now,
             pending: Vec::new(),
             group_deadline: None,
@@ -323,6 +336,7 @@ impl Router {
         let mut out = Vec::new();
         match input {
             Input::Tick => self.expire(now, &mut out),
+            Input::Received { .. } if self.silent => {}
             Input::Received { from, msg } => match msg {
                 Message::Query(q) => {
                     self.on_query(now, from, &q, &mut out);
@@ -355,6 +369,91 @@ impl Router {
         }
         self.expire(now, &mut out);
         out
+    }
+
+    /// Stops acting as MLD router: no queries from now on, received messages ignored; the
+    /// group table stays and keeps aging.
+    pub fn set_silent(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.silent {
+            return out;
+        }
+        self.silent = true;
+        self.pending.clear();
+        self.other_querier = None;
+        if self.querier {
+            self.querier = false;
+            out.push(Action::QuerierChanged { querier: false });
+        }
+        out
+    }
+
+    /// Acts as MLD router again and takes over as querier at once: a general query goes out
+    /// now (then the startup queries), without waiting for another querier to time out.
+    pub fn activate(&mut self, now: Time) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.silent {
+            return out;
+        }
+        self.silent = false;
+        self.querier = true;
+        self.other_querier = None;
+        self.next_general = now;
+        self.startup_left = self.cfg.robustness;
+        out.push(Action::QuerierChanged { querier: true });
+        self.expire(now, &mut out);
+        out
+    }
+
+    /// Installs a group entry learned from the peer device, with its remaining timers
+    /// already on this clock; it ages like a learned entry, and a local report for it turns
+    /// it into a local entry. A static entry is never replaced; a local one only with
+    /// `replace_local` (the backup of a master/backup pair, whose own entries are stale).
+    /// An entry whose timers have all run out is not installed.
+    pub fn install_peer(
+        &mut self,
+        now: Time,
+        group: Ipv6Addr,
+        mut entry: Group,
+        replace_local: bool,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !forwardable(&group) {
+            return out;
+        }
+        match self.groups.get(&group).map(|g| g.origin) {
+            Some(Origin::Static) => return out,
+            Some(Origin::Local) if !replace_local => return out,
+            _ => {}
+        }
+        if !entry.live(now) {
+            return self.remove_peer(group, replace_local);
+        }
+        entry.origin = Origin::Peer;
+        if let Some(prev) = self.groups.get(&group) {
+            entry.since = prev.since;
+            if *prev == entry {
+                return out;
+            }
+        } else {
+            entry.since = now;
+        }
+        self.groups.insert(group, entry);
+        self.note_group(&group);
+        out.push(Action::GroupUpdated(group));
+        out
+    }
+
+    /// Removes a peer entry (and a local one too with `replace_local`); static entries stay.
+    pub fn remove_peer(&mut self, group: Ipv6Addr, replace_local: bool) -> Vec<Action> {
+        let removable = self.groups.get(&group).is_some_and(|g| {
+            g.origin == Origin::Peer || (replace_local && g.origin == Origin::Local)
+        });
+        if !removable {
+            return Vec::new();
+        }
+        self.groups.remove(&group);
+        vec![Action::GroupRemoved(group)]
     }
 
     fn general_query(&self) -> Message {

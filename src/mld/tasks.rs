@@ -199,6 +199,8 @@ impl Driver {
                 }
                 Out::Leave(i) => sock.leave_router_groups(*i),
                 Out::Fwd(f) => fwd.push(f.clone()),
+                // Reports for the hot-backup controller, consumed before IO.
+                Out::Group { .. } | Out::Running { .. } => {}
             }
         }
         if !fwd.is_empty() {
