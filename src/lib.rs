@@ -11,6 +11,6 @@ pub mod interfaces;
 pub mod mld;
 pub mod netconf;
 pub mod netio;
-pub mod rbs;
 pub mod northbound;
+pub mod rbs;
 pub mod yang;

@@ -56,8 +56,10 @@ mod tests {
 
     #[test]
     fn exactly_one_owner_per_flow_and_a_fair_split() {
-        let (a, b): (Ipv6Addr, Ipv6Addr) =
-            ("2001:db8:10::1".parse().unwrap(), "2001:db8:10::2".parse().unwrap());
+        let (a, b): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:10::1".parse().unwrap(),
+            "2001:db8:10::2".parse().unwrap(),
+        );
         assert_eq!((own_bucket(&a, &b), own_bucket(&b, &a)), (0, 1));
         let s: Ipv6Addr = "2001:db8:100::10".parse().unwrap();
         for lb in [LoadBalance::GroupHash, LoadBalance::SourceGroupHash] {

@@ -15,7 +15,9 @@
 //! Active-active: every router acts; each device sends the entries it learned itself, and
 //! installs a peer record only where it has no entry of its own (a local report for a peer
 //! entry turns it into a local one; when a local entry goes while the peer's record lives on,
-//! the peer entry comes back). Forwarding is split by the load-balance bucket of each (S,G):
+//! the peer entry comes back). When the role source says the peer is gone, the survivor adopts
+//! the peer entries and sends them too, so that the peer finds them on its return; it stops
+//! once the peer sends a record for the group again. Forwarding is split by the load-balance bucket of each (S,G):
 //! bucket 0 belongs to the device with the lower RBS source address. A device forwards its
 //! own bucket while its role source runs, and the peer's bucket too when the role source says
 //! the peer is gone; losing the channel alone changes nothing.
@@ -138,7 +140,10 @@ pub enum Action {
         binding: Option<Binding>,
     },
     /// Silences an interface's router, or lets it act and take over as querier at once.
-    Silent { interface: String, silent: bool },
+    Silent {
+        interface: String,
+        silent: bool,
+    },
     InstallPeer {
         interface: String,
         group: Ipv6Addr,
@@ -150,8 +155,14 @@ pub enum Action {
         group: Ipv6Addr,
         replace_local: bool,
     },
-    Domain { domain: Domain, active: bool },
-    Gate { source: RoleSourceId, open: bool },
+    Domain {
+        domain: Domain,
+        active: bool,
+    },
+    Gate {
+        source: RoleSourceId,
+        open: bool,
+    },
     Notify(Element),
 }
 
@@ -177,6 +188,8 @@ pub struct Profile {
     table: BTreeMap<Key, Group>,
     /// Keys of the records this device has sent (and not removed).
     exported: BTreeSet<Key>,
+    /// Active-active: peer entries this device sends on since the peer was gone.
+    adopted: BTreeSet<Key>,
     /// The peer's records, timers on this clock.
     peer: BTreeMap<Key, Group>,
 }
@@ -210,6 +223,7 @@ impl Profile {
             running: BTreeSet::new(),
             table: BTreeMap::new(),
             exported: BTreeSet::new(),
+            adopted: BTreeSet::new(),
             peer: BTreeMap::new(),
         }
     }
@@ -256,10 +270,13 @@ impl Profile {
         }
     }
 
-    fn exportable(&self, g: &Group) -> bool {
+    fn exportable(&self, key: &Key, g: &Group) -> bool {
         match self.cfg.mode {
             Mode::MasterBackup => self.role.role == Role::Master && g.origin != Origin::Static,
-            Mode::ActiveActive => g.origin == Origin::Local,
+            Mode::ActiveActive => {
+                g.origin == Origin::Local
+                    || (g.origin == Origin::Peer && self.adopted.contains(key))
+            }
         }
     }
 
@@ -329,6 +346,16 @@ impl Profile {
             }
         }
         self.apply_domains(out);
+        if self.cfg.mode == Mode::ActiveActive && old.peer_present && !self.role.peer_present {
+            let peer_entries: Vec<Key> = self
+                .table
+                .iter()
+                .filter(|(_, g)| g.origin == Origin::Peer)
+                .map(|(k, _)| k.clone())
+                .collect();
+            self.adopted.extend(peer_entries);
+            self.reconcile_exports(out);
+        }
         let now_master = self.role.role == Role::Master;
         if self.cfg.mode == Mode::MasterBackup && now_master != (old.role == Role::Master) {
             if now_master {
@@ -358,7 +385,7 @@ impl Profile {
     fn reconcile_exports(&mut self, out: &mut Vec<Action>) {
         let mut sent = BTreeSet::new();
         for (k, g) in &self.table {
-            if self.exportable(g) {
+            if self.exportable(k, g) {
                 out.push(self.upsert(k, g));
                 sent.insert(k.clone());
             }
@@ -385,7 +412,12 @@ impl Profile {
                     Cause::RoleSourceChange
                 }
             } else if old.role == Role::Master {
-                if self.cfg.interfaces.iter().any(|i| !self.running.contains(i)) {
+                if self
+                    .cfg
+                    .interfaces
+                    .iter()
+                    .any(|i| !self.running.contains(i))
+                {
                     Cause::DownstreamLinkDown
                 } else if state.peer_present && state.role == Role::Backup {
                     Cause::Preempt
@@ -440,7 +472,11 @@ impl Profile {
                 self.batch = BatchState::Complete;
                 let mut e = Element::new(NS, "batch-sync-complete");
                 e.push(Element::with_text(NS, "profile", self.cfg.name.clone()));
-                e.push(Element::with_text(NS, "entries", self.peer.len().to_string()));
+                e.push(Element::with_text(
+                    NS,
+                    "entries",
+                    self.peer.len().to_string(),
+                ));
                 out.push(Action::Notify(e));
             }
             SyncEvent::Upsert {
@@ -466,6 +502,10 @@ impl Profile {
                         return;
                     }
                 };
+                if self.adopted.remove(&k) && self.exported.remove(&k) {
+                    // The peer holds the group again: it sends it itself.
+                    out.push(self.remove(&k));
+                }
                 self.peer.insert(k.clone(), to_local(g, sender_now, now));
                 if let Some(replace) = self.import() {
                     out.extend(self.install(&k, replace));
@@ -476,7 +516,9 @@ impl Profile {
                     self.bad_records += 1;
                     return;
                 };
-                if self.peer.remove(&k).is_some() {
+                // An adopted entry is this device's own now: the peer losing its copy (after
+                // a restart, say) does not remove it.
+                if self.peer.remove(&k).is_some() && !self.adopted.contains(&k) {
                     if let Some(replace) = self.import() {
                         if self.running.contains(&k.0) {
                             out.push(Action::RemovePeer {
@@ -492,7 +534,10 @@ impl Profile {
     }
 
     fn on_group(&mut self, now: Time, key: Key, state: Option<Group>, out: &mut Vec<Action>) {
-        let export = state.as_ref().is_some_and(|g| self.exportable(g));
+        if state.is_none() {
+            self.adopted.remove(&key);
+        }
+        let export = state.as_ref().is_some_and(|g| self.exportable(&key, g));
         match &state {
             Some(g) if export => {
                 out.push(self.upsert(&key, g));
@@ -619,6 +664,7 @@ impl Controller {
                     p.batch = prev.batch;
                     p.mismatch = prev.mismatch;
                     p.exported = prev.exported;
+                    p.adopted = prev.adopted;
                     p.peer = prev.peer;
                     p.peer.retain(|k, _| p.cfg.interfaces.contains(&k.0));
                 }

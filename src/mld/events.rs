@@ -36,7 +36,10 @@ pub enum Out {
     },
     /// The router of an interface bound to a remote backup profile started or stopped (its
     /// entries are gone with it).
-    Running { interface: String, up: bool },
+    Running {
+        interface: String,
+        up: bool,
+    },
 }
 
 /// How a remote backup profile holds an interface: whether its router is silent, and the

@@ -598,29 +598,36 @@ impl Router {
             q.v2.as_ref()
                 .map(|v| v.sources.as_slice())
                 .unwrap_or_default();
-        self.lower_to_llqt(now, q.group, sources);
+        if self.lower_to_llqt(now, q.group, sources) {
+            out.push(Action::GroupUpdated(q.group));
+        }
     }
 
     /// Lowers the group timer (no sources) or the named sources' timers to LLQT when they
     /// run longer: what a group-specific query sent or heard does (RFC 3810 §7.6).
-    fn lower_to_llqt(&mut self, now: Time, group: Ipv6Addr, sources: &[Ipv6Addr]) {
+    /// True when a timer was lowered.
+    fn lower_to_llqt(&mut self, now: Time, group: Ipv6Addr, sources: &[Ipv6Addr]) -> bool {
         let llqt = now + self.cfg.llqt();
         let Some(g) = self.groups.get_mut(&group) else {
-            return;
+            return false;
         };
+        let mut lowered = false;
         if sources.is_empty() {
             if g.filter_timer.is_some_and(|t| t > llqt) {
                 g.filter_timer = Some(llqt);
+                lowered = true;
             }
-            return;
+            return lowered;
         }
         for s in sources {
             if let Some(t) = g.sources.get_mut(s) {
                 if t.is_some_and(|x| x > llqt) {
                     *t = Some(llqt);
+                    lowered = true;
                 }
             }
         }
+        lowered
     }
 
     fn on_v1(
@@ -824,13 +831,14 @@ impl Router {
                 query_group = true;
             }
         }
-        let changed = *g != before;
         for q in queries {
             self.schedule_query(now, group, q);
         }
         if query_group {
             self.schedule_query(now, group, Vec::new());
         }
+        // Compared after the queries, which lower timers: a backup copy must follow that too.
+        let changed = self.groups.get(&group).is_some_and(|g| *g != before);
         if changed || !exists {
             out.push(Action::GroupUpdated(group));
         }
