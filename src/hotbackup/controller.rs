@@ -584,10 +584,28 @@ impl Profile {
     }
 }
 
+/// An MLD interface that tracks a VRRP6 group without a profile: its router acts only while
+/// that group is master here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    pub interface: String,
+    pub source: RoleSourceId,
+}
+
+fn track_binding(role: Role) -> Binding {
+    Binding {
+        silent: role != Role::Master,
+        lb: LoadBalance::MasterOnly,
+        domains: [Domain::ALWAYS; 2],
+    }
+}
+
 /// Every remote backup profile of the device.
 #[derive(Debug, Clone, Default)]
 pub struct Controller {
     profiles: BTreeMap<String, Profile>,
+    /// Tracking interfaces and the last role of their source.
+    tracks: BTreeMap<String, (RoleSourceId, Role)>,
     next_domain: u32,
     gates: BTreeMap<RoleSourceId, bool>,
 }
@@ -609,8 +627,36 @@ impl Controller {
     /// Applies a new set of profiles. A profile that changed starts over from its bindings,
     /// keeping its role, channel state and the peer's records where the role source and the
     /// channel stayed the same.
-    pub fn configure(&mut self, profiles: Vec<ProfileConfig>) -> Vec<Action> {
+    pub fn configure(&mut self, profiles: Vec<ProfileConfig>, tracks: Vec<Track>) -> Vec<Action> {
         let mut out = Vec::new();
+        let bound: BTreeSet<&String> = profiles.iter().flat_map(|p| &p.interfaces).collect();
+        let mut new_tracks = BTreeMap::new();
+        for t in tracks {
+            if bound.contains(&t.interface) {
+                continue;
+            }
+            let role = match self.tracks.get(&t.interface) {
+                Some((s, r)) if *s == t.source => *r,
+                _ => Role::Initialize,
+            };
+            new_tracks.insert(t.interface, (t.source, role));
+        }
+        for i in self.tracks.keys() {
+            if !new_tracks.contains_key(i) && !bound.contains(i) {
+                out.push(Action::Bind {
+                    interface: i.clone(),
+                    binding: None,
+                });
+            }
+        }
+        let track_binds: Vec<Action> = new_tracks
+            .iter()
+            .map(|(i, (_, role))| Action::Bind {
+                interface: i.clone(),
+                binding: Some(track_binding(*role)),
+            })
+            .collect();
+        self.tracks = new_tracks;
         let new: BTreeMap<String, ProfileConfig> =
             profiles.into_iter().map(|p| (p.name.clone(), p)).collect();
         let gone: Vec<String> = self
@@ -631,11 +677,14 @@ impl Controller {
                         });
                     }
                 }
-                for d in p.domains {
-                    out.push(Action::Domain {
-                        domain: d,
-                        active: true,
-                    });
+                if !new.contains_key(&n) {
+                    // Unused from now on; left active like the domain of unbound interfaces.
+                    for d in p.domains {
+                        out.push(Action::Domain {
+                            domain: d,
+                            active: true,
+                        });
+                    }
                 }
                 old.insert(n, p);
             }
@@ -653,6 +702,18 @@ impl Controller {
                 }
             };
             let mut p = Profile::new(cfg, domains);
+            match &prev {
+                Some(prev) => p.domain_active = prev.domain_active,
+                // Domains start parked: only the role makes them forward.
+                None => {
+                    for d in p.domains {
+                        out.push(Action::Domain {
+                            domain: d,
+                            active: false,
+                        });
+                    }
+                }
+            }
             if let Some(prev) = prev {
                 if prev.cfg.role_source == p.cfg.role_source {
                     p.role = prev.role;
@@ -669,13 +730,6 @@ impl Controller {
                     p.peer.retain(|k, _| p.cfg.interfaces.contains(&k.0));
                 }
             }
-            // Domains start parked: only the role makes them forward.
-            for d in p.domains {
-                out.push(Action::Domain {
-                    domain: d,
-                    active: false,
-                });
-            }
             p.apply_domains(&mut out);
             for i in &p.cfg.interfaces {
                 out.push(Action::Bind {
@@ -685,6 +739,8 @@ impl Controller {
             }
             self.profiles.insert(name, p);
         }
+        // After the profiles' unbinding, so that an interface moving to a track stays bound.
+        out.extend(track_binds);
         self.gates(&mut out);
         out
     }
@@ -693,6 +749,18 @@ impl Controller {
         let mut out = Vec::new();
         match input {
             Input::Role { source, state } => {
+                for (i, (s, role)) in self.tracks.iter_mut() {
+                    if *s == source && *role != state.role {
+                        let silent = state.role != Role::Master;
+                        if silent != (*role != Role::Master) {
+                            out.push(Action::Silent {
+                                interface: i.clone(),
+                                silent,
+                            });
+                        }
+                        *role = state.role;
+                    }
+                }
                 for p in self.profiles.values_mut() {
                     if p.cfg.role_source == source {
                         p.on_role(now, state, &mut out);

@@ -283,7 +283,7 @@ impl World {
         let ll = self.dev[i].own_ll;
         let outs = self.dev[i].node.links(now, &links(true, ll));
         self.process(i, outs, Vec::new());
-        let acts = self.dev[i].ctl.configure(vec![self.profile(i)]);
+        let acts = self.dev[i].ctl.configure(vec![self.profile(i)], Vec::new());
         self.process(i, Vec::new(), acts);
     }
 

@@ -1523,4 +1523,83 @@ mod tests {
         assert_eq!(r.cfg.robustness, 3);
         assert!(r.groups.contains_key(&g()));
     }
+    #[test]
+    fn silent_router_ignores_hosts_and_takes_over_as_querier_at_once() {
+        let mut r = Router::new(Config::default(), a("fe80::2"), 0);
+        assert_eq!(
+            r.set_silent(),
+            vec![Action::QuerierChanged { querier: false }]
+        );
+        assert_eq!(r.next_deadline(), None);
+        assert!(report(&mut r, 10, RecordType::ModeIsExclude, &[]).is_empty());
+        assert!(r.groups.is_empty());
+        assert!(r.handle(50_000, Input::Tick).is_empty());
+        let acts = r.activate(60_000);
+        assert_eq!(acts[0], Action::QuerierChanged { querier: true });
+        assert!(
+            matches!(&acts[1], Action::Send { dst, msg: Message::Query(q) }
+            if *dst == ALL_NODES && q.group.is_unspecified())
+        );
+        // Then the startup queries, a quarter interval apart.
+        assert_eq!(
+            r.next_deadline(),
+            Some(60_000 + Config::default().startup_interval())
+        );
+        report(&mut r, 60_010, RecordType::ModeIsExclude, &[]);
+        assert_eq!(r.groups[&g()].origin, Origin::Local);
+    }
+
+    #[test]
+    fn peer_entries_age_and_a_local_report_makes_them_local() {
+        let mut r = router();
+        let peer = Group {
+            mode: FilterMode::Exclude,
+            filter_timer: Some(5_000),
+            sources: BTreeMap::new(),
+            v1_host_until: None,
+            origin: Origin::Local,
+            last_reporter: None,
+            since: 0,
+        };
+        assert_eq!(
+            r.install_peer(100, g(), peer.clone(), false),
+            vec![Action::GroupUpdated(g())]
+        );
+        assert_eq!(r.groups[&g()].origin, Origin::Peer);
+        assert_eq!(r.groups[&g()].since, 100);
+        assert!(r.install_peer(200, g(), peer.clone(), false).is_empty());
+        assert_eq!(r.next_deadline(), Some(5_000));
+        report(&mut r, 1_000, RecordType::ModeIsExclude, &[]);
+        assert_eq!(r.groups[&g()].origin, Origin::Local);
+        assert_eq!(state(&r).1, Some(1_000 + MALI));
+        // A local entry stays unless the caller says the peer's copy wins.
+        assert!(r.install_peer(1_100, g(), peer.clone(), false).is_empty());
+        assert!(r.remove_peer(g(), false).is_empty());
+        r.install_peer(1_100, g(), peer.clone(), true);
+        assert_eq!(state(&r).1, Some(5_000));
+        let acts = r.handle(5_000, Input::Tick);
+        assert!(acts.contains(&Action::GroupRemoved(g())));
+        // An entry whose timers have run out is not installed.
+        assert!(r.install_peer(6_000, g(), peer.clone(), false).is_empty());
+        assert!(r.groups.is_empty());
+        // Static entries are never replaced.
+        let cfg = Config {
+            static_groups: vec![(g(), None)],
+            ..Config::default()
+        };
+        let mut st = Router::new(cfg, a("fe80::2"), 0);
+        assert!(st.install_peer(0, g(), peer, true).is_empty());
+        assert!(st.remove_peer(g(), true).is_empty());
+        assert_eq!(st.groups[&g()].origin, Origin::Static);
+    }
+
+    #[test]
+    fn lowered_timers_are_reported_as_updates() {
+        let mut r = router();
+        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        // TO_IN({}) changes nothing but the filter timer, lowered to LLQT by the query.
+        let acts = report(&mut r, 10, RecordType::ChangeToInclude, &[]);
+        assert!(acts.contains(&Action::GroupUpdated(g())));
+        assert_eq!(state(&r).1, Some(10 + LLQT));
+    }
 }
