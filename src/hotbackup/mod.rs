@@ -6,5 +6,6 @@ pub mod balance;
 pub mod controller;
 pub mod entry;
 pub mod glue;
+pub mod northbound;
 #[cfg(test)]
 mod sim;
