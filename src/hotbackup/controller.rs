@@ -370,12 +370,12 @@ impl Profile {
     fn apply_domains(&mut self, out: &mut Vec<Action>) {
         let want = self.wanted_active();
         let n = if self.split() { 2 } else { 1 };
-        for b in 0..n {
-            if want[b] != self.domain_active[b] {
-                self.domain_active[b] = want[b];
+        for (b, want) in want.into_iter().enumerate().take(n) {
+            if want != self.domain_active[b] {
+                self.domain_active[b] = want;
                 out.push(Action::Domain {
                     domain: self.domains[b],
-                    active: want[b],
+                    active: want,
                 });
             }
         }

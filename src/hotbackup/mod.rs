@@ -9,3 +9,4 @@ pub mod glue;
 pub mod northbound;
 #[cfg(test)]
 mod sim;
+pub mod tasks;

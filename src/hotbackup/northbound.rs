@@ -30,9 +30,10 @@ fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
 }
 
 fn list<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-    n.children.iter().filter_map(move |(k, v)| {
-        (k.name == name && k.id.len() == 1).then(|| (k.id[0].as_str(), v.as_ref()))
-    })
+    n.children
+        .iter()
+        .filter(move |(k, _)| k.name == name && k.id.len() == 1)
+        .map(|(k, v)| (k.id[0].as_str(), v.as_ref()))
 }
 
 fn parse<T: std::str::FromStr>(v: Option<&str>, what: &str) -> Result<T, String> {

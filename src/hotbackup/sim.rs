@@ -298,10 +298,10 @@ impl World {
                     d.fwd_actions += 1;
                     d.dp.apply(&[f]);
                 }
-                Out::Send { dst, payload, .. } => {
-                    if payload[0] == TYPE_QUERY && dst == a("ff02::1") {
-                        d.general_queries.push(sim_now);
-                    }
+                Out::Send { dst, payload, .. }
+                    if payload[0] == TYPE_QUERY && dst == a("ff02::1") =>
+                {
+                    d.general_queries.push(sim_now);
                 }
                 _ => {}
             }
