@@ -846,3 +846,125 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vrrp(i: &str) -> RoleSourceId {
+        RoleSourceId::Vrrp6 {
+            interface: i.into(),
+            vrid: 1,
+        }
+    }
+
+    fn role(c: &mut Controller, i: &str, role: Role) -> Vec<Action> {
+        c.handle(
+            0,
+            Input::Role {
+                source: vrrp(i),
+                state: RoleState {
+                    role,
+                    peer_present: true,
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn tracking_interface_acts_only_while_its_group_is_master() {
+        let mut c = Controller::default();
+        let acts = c.configure(
+            Vec::new(),
+            vec![Track {
+                interface: "eth3".into(),
+                source: vrrp("eth3"),
+            }],
+        );
+        assert_eq!(
+            acts,
+            [Action::Bind {
+                interface: "eth3".into(),
+                binding: Some(track_binding(Role::Initialize)),
+            }]
+        );
+        assert!(role(&mut c, "eth3", Role::Backup).is_empty());
+        let silent = |s| Action::Silent {
+            interface: "eth3".into(),
+            silent: s,
+        };
+        assert_eq!(role(&mut c, "eth3", Role::Master), [silent(false)]);
+        assert!(role(&mut c, "eth1", Role::Backup).is_empty());
+        assert_eq!(role(&mut c, "eth3", Role::Initialize), [silent(true)]);
+        // Unconfigured: the router acts on its own again.
+        assert_eq!(
+            c.configure(Vec::new(), Vec::new()),
+            [Action::Bind {
+                interface: "eth3".into(),
+                binding: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn gate_closes_from_channel_up_to_batch_complete() {
+        let mut c = Controller::default();
+        let p = ProfileConfig {
+            name: "rbp1".into(),
+            backup_id: 10,
+            service: "rbs1".into(),
+            role_source: vrrp("eth1"),
+            mode: Mode::MasterBackup,
+            lb: LoadBalance::MasterOnly,
+            interfaces: ["eth1".to_string()].into(),
+            local_addr: "2001:db8:10::2".parse().unwrap(),
+            peer_addr: "2001:db8:10::1".parse().unwrap(),
+        };
+        let gate = |acts: &[Action]| -> Vec<bool> {
+            acts.iter()
+                .filter_map(|a| match a {
+                    Action::Gate { open, .. } => Some(*open),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(gate(&c.configure(vec![p], Vec::new())), [true]);
+        let mut sync = |e| {
+            c.handle(
+                0,
+                Input::Sync {
+                    service: "rbs1".into(),
+                    backup_id: 10,
+                    event: e,
+                },
+            )
+        };
+        assert_eq!(gate(&sync(SyncEvent::ChannelUp)), [false]);
+        assert_eq!(gate(&sync(SyncEvent::BatchStarted)), Vec::<bool>::new());
+        assert_eq!(gate(&sync(SyncEvent::BatchComplete)), [true]);
+        assert_eq!(gate(&sync(SyncEvent::ChannelDown)), Vec::<bool>::new());
+        assert_eq!(gate(&sync(SyncEvent::ChannelUp)), [false]);
+        // A peer without the backup-id never completes a batch: the delay alone applies.
+        assert_eq!(gate(&sync(SyncEvent::BackupIdMismatch)), [true]);
+        // Records that do not decode, or name an interface not bound here, are counted.
+        sync(SyncEvent::Upsert {
+            key: vec![1, 2, 3],
+            value: vec![],
+            sender_now: 0,
+        });
+        sync(SyncEvent::Upsert {
+            key: encode_key("eth9", &"ff0e::1".parse().unwrap()),
+            value: encode_value(&Group {
+                mode: crate::mld::instance::FilterMode::Exclude,
+                filter_timer: Some(10),
+                sources: BTreeMap::new(),
+                v1_host_until: None,
+                origin: Origin::Local,
+                last_reporter: None,
+                since: 0,
+            }),
+            sender_now: 0,
+        });
+        assert_eq!(c.profile("rbp1").unwrap().bad_records, 2);
+    }
+}

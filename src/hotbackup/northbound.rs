@@ -117,22 +117,11 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
                 _ => LoadBalance::MasterOnly,
             };
             let interfaces = bound.remove(name).unwrap_or_default();
-            for i in &interfaces {
-                match (mld.get(i), &role_source) {
-                    (None, _) => {
-                        return Err(format!(
-                            "interface {i} is bound to remote backup profile {name} but MLD is \
-                             not enabled on it ('mld enable')"
-                        ))
-                    }
-                    (Some(Some(vrid)), RoleSourceId::ETrunk { etrunk, .. }) => {
-                        return Err(format!(
-                            "interface {i} is bound to remote backup profile {name}, whose role \
-                             source is E-Trunk {etrunk}; it cannot also track VRRP6 group {vrid}"
-                        ))
-                    }
-                    _ => {}
-                }
+            if let Some(i) = interfaces.iter().find(|i| !mld.contains_key(*i)) {
+                return Err(format!(
+                    "interface {i} is bound to remote backup profile {name} but MLD is not \
+                     enabled on it ('mld enable')"
+                ));
             }
             out.profiles.push(ProfileConfig {
                 name: name.to_string(),
