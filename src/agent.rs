@@ -87,8 +87,14 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     if cfg.manage_multicast {
         let mld = crate::mld::tasks::MldRuntime::start().map_err(AgentError::Runtime)?;
         nb.add_oper_provider(Arc::new(mld.clone()));
-        nb.add_provider(Box::new(mld))
+        nb.add_provider(Box::new(mld.clone()))
             .map_err(AgentError::Runtime)?;
+        // Remote backup profiles; the RBS sync engine attaches to the link (none yet: the
+        // channel counts as down, records are dropped and preemption is not gated).
+        let (hb, _rbs_link) = crate::hotbackup::tasks::HotBackupRuntime::start(mld, bus.clone())
+            .map_err(AgentError::Runtime)?;
+        nb.add_oper_provider(Arc::new(hb.clone()));
+        nb.add_provider(Box::new(hb)).map_err(AgentError::Runtime)?;
     }
     // A confirmed commit whose session died with the previous run, or whose time ran out
     // meanwhile, is rolled back now that the runtimes are up.

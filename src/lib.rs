@@ -6,6 +6,7 @@ pub mod bus;
 pub mod config;
 pub mod datastore;
 pub mod forwarding;
+pub mod hotbackup;
 pub mod interfaces;
 pub mod lab;
 pub mod mld;

@@ -473,6 +473,35 @@ mod tests {
     }
 
     #[test]
+    fn etrunk_profile_interface_cannot_track_vrrp6() {
+        let vrrp = r#"<ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip">
+      <address><ip>2001:db8:1::1</ip><prefix-length>64</prefix-length></address>
+      <vrrp xmlns="urn:ietf:params:xml:ns:yang:ietf-vrrp" xmlns:vrrp="urn:ietf:params:xml:ns:yang:ietf-vrrp">
+        <vrrp-instance><vrid>1</vrid><version>vrrp:vrrp-v3</version>
+          <virtual-ipv6-addresses><virtual-ipv6-address><ipv6-address>fe80::1</ipv6-address></virtual-ipv6-address></virtual-ipv6-addresses>
+        </vrrp-instance>
+      </vrrp>
+    </ipv6>"#;
+        let base = SCENARIO4_A.replace(
+            r#"<ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip">
+      <address><ip>2001:db8:1::1</ip><prefix-length>64</prefix-length></address>
+    </ipv6>"#,
+            vrrp,
+        );
+        parse_config(&base).unwrap();
+        let xml = base.replace(
+            "<enable>true</enable>\n    </mld>",
+            "<enable>true</enable><track-vrrp6-vrid>1</track-vrrp6-vrid></mld>",
+        );
+        assert_ne!(xml, base);
+        let err = parse_config(&xml).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("cannot track a VRRP6"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn vrrp6_profile_must_name_existing_group() {
         let xml = SCENARIO1_A.replace("<vrrp6-id>1</vrrp6-id>", "<vrrp6-id>2</vrrp6-id>");
         assert!(parse_config(&xml).is_err());

@@ -3,12 +3,13 @@
 //! into routers, router actions into packets and forwarding updates, multicast routing upcalls
 //! into forwarding entries. Drivers (Linux in `tasks.rs`, or a simulation) carry out [`Out`].
 
-use super::instance::{Action, Input, Router, Time};
+use super::instance::{Action, Group, Input, Router, Time};
 use super::network::accept;
 use super::northbound::InterfaceMld;
 use super::packet::encode;
 use crate::forwarding::rpf::Route;
 use crate::forwarding::{Domain, Forwarding, FwdAction, Key};
+use crate::hotbackup::balance::{bucket, LoadBalance};
 use crate::netio::icmp6::RxPacket;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
@@ -27,6 +28,33 @@ pub enum Out {
     Join(u32),
     Leave(u32),
     Fwd(FwdAction),
+    /// A group entry of an interface bound to a remote backup profile changed (None: gone).
+    Group {
+        interface: String,
+        group: Ipv6Addr,
+        state: Option<Group>,
+    },
+    /// The router of an interface bound to a remote backup profile started or stopped (its
+    /// entries are gone with it).
+    Running {
+        interface: String,
+        up: bool,
+    },
+}
+
+/// How a remote backup profile holds an interface: whether its router is silent, and the
+/// activation domain of each load-balance bucket its listeners go into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    pub silent: bool,
+    pub lb: LoadBalance,
+    pub domains: [Domain; 2],
+}
+
+impl Binding {
+    fn domain(&self, group: &Ipv6Addr, source: &Ipv6Addr) -> Domain {
+        self.domains[bucket(self.lb, group, source)]
+    }
 }
 
 /// A link as the driver sees it.
@@ -58,24 +86,30 @@ pub struct MldNode {
     pub fwd: Forwarding,
     /// Every link's name by index.
     pub names: HashMap<u32, String>,
+    /// Interfaces bound to a remote backup profile, by name.
+    pub bindings: BTreeMap<String, Binding>,
 }
 
 /// The interfaces that want (S,G): MLD interfaces with a group record forwarding S (any
 /// record at all when S is unspecified).
-fn listeners(
-    running: &BTreeMap<String, Iface>,
+fn listeners<'a>(
+    running: &'a BTreeMap<String, Iface>,
+    bindings: &'a BTreeMap<String, Binding>,
     now: Time,
-) -> impl Fn(&Ipv6Addr, &Ipv6Addr) -> BTreeMap<u32, Domain> + '_ {
+) -> impl Fn(&Ipv6Addr, &Ipv6Addr) -> BTreeMap<u32, Domain> + 'a {
     move |g: &Ipv6Addr, s: &Ipv6Addr| {
         running
-            .values()
-            .filter(|r| {
+            .iter()
+            .filter(|(_, r)| {
                 r.router
                     .groups
                     .get(g)
                     .is_some_and(|grp| s.is_unspecified() || grp.forwards(s, now))
             })
-            .map(|r| (r.index, Domain::ALWAYS))
+            .map(|(n, r)| {
+                let d = bindings.get(n).map_or(Domain::ALWAYS, |b| b.domain(g, s));
+                (r.index, d)
+            })
             .collect()
     }
 }
@@ -117,7 +151,7 @@ impl MldNode {
         mif: u16,
         routes: &[Route],
     ) -> Vec<Out> {
-        let l = listeners(&self.running, now);
+        let l = listeners(&self.running, &self.bindings, now);
         let acts = self.fwd.on_nocache(now, source, group, mif, routes, &l);
         acts.into_iter().map(Out::Fwd).collect()
     }
@@ -155,7 +189,7 @@ impl MldNode {
     }
 
     fn refresh(&mut self, now: Time, group: Ipv6Addr) -> Vec<Out> {
-        let l = listeners(&self.running, now);
+        let l = listeners(&self.running, &self.bindings, now);
         let acts = self.fwd.refresh_group(now, group, &l);
         acts.into_iter().map(Out::Fwd).collect()
     }
@@ -176,6 +210,18 @@ impl MldNode {
                     }
                 }
                 Action::GroupUpdated(g) | Action::GroupRemoved(g) => {
+                    if self.bindings.contains_key(name) {
+                        let state = self
+                            .running
+                            .get(name)
+                            .and_then(|r| r.router.groups.get(&g))
+                            .cloned();
+                        out.push(Out::Group {
+                            interface: name.to_string(),
+                            group: g,
+                            state,
+                        });
+                    }
                     out.extend(self.refresh(now, g));
                 }
                 Action::QuerierChanged { querier } => {
@@ -184,6 +230,95 @@ impl MldNode {
             }
         }
         out
+    }
+
+    /// Binds an interface to a remote backup profile (or unbinds it): its router's mode and
+    /// the domains of its listeners follow the binding from now on.
+    pub fn set_binding(&mut self, now: Time, name: &str, b: Option<Binding>) -> Vec<Out> {
+        let old = match b {
+            Some(b) => self.bindings.insert(name.to_string(), b),
+            None => self.bindings.remove(name),
+        };
+        if old == b {
+            return Vec::new();
+        }
+        let mut out = self.set_silent(now, name, b.is_some_and(|b| b.silent));
+        if let Some(r) = self.running.get(name) {
+            if old.is_none() {
+                out.push(Out::Running {
+                    interface: name.to_string(),
+                    up: true,
+                });
+                for (g, e) in &r.router.groups {
+                    out.push(Out::Group {
+                        interface: name.to_string(),
+                        group: *g,
+                        state: Some(e.clone()),
+                    });
+                }
+            }
+            let groups: Vec<Ipv6Addr> = r.router.groups.keys().copied().collect();
+            for g in groups {
+                out.extend(self.refresh(now, g));
+            }
+        }
+        out
+    }
+
+    /// Silences an interface's router or lets it act (and take over as querier at once).
+    pub fn set_silent(&mut self, now: Time, name: &str, silent: bool) -> Vec<Out> {
+        if let Some(b) = self.bindings.get_mut(name) {
+            b.silent = silent;
+        }
+        let Some(r) = self.running.get_mut(name) else {
+            return Vec::new();
+        };
+        let acts = if silent {
+            r.router.set_silent()
+        } else {
+            r.router.activate(now)
+        };
+        self.actions(name, now, acts)
+    }
+
+    /// Installs a peer's group entry (timers on this clock) on an interface.
+    pub fn install_peer(
+        &mut self,
+        now: Time,
+        name: &str,
+        group: Ipv6Addr,
+        entry: Group,
+        replace_local: bool,
+    ) -> Vec<Out> {
+        let Some(r) = self.running.get_mut(name) else {
+            return Vec::new();
+        };
+        let acts = r.router.install_peer(now, group, entry, replace_local);
+        self.actions(name, now, acts)
+    }
+
+    /// Removes a peer's group entry from an interface.
+    pub fn remove_peer(
+        &mut self,
+        now: Time,
+        name: &str,
+        group: Ipv6Addr,
+        replace_local: bool,
+    ) -> Vec<Out> {
+        let Some(r) = self.running.get_mut(name) else {
+            return Vec::new();
+        };
+        let acts = r.router.remove_peer(group, replace_local);
+        self.actions(name, now, acts)
+    }
+
+    /// Activates or parks every outgoing interface of a domain at once.
+    pub fn set_domain_active(&mut self, d: Domain, active: bool) -> Vec<Out> {
+        self.fwd
+            .set_domain_active(d, active)
+            .into_iter()
+            .map(Out::Fwd)
+            .collect()
     }
 
     /// Brings routers and multicast interfaces in line with configuration and links: MLD runs
@@ -207,6 +342,12 @@ impl MldNode {
             if let Some(r) = self.running.remove(&n) {
                 tracing::info!(interface = %n, "MLD stopped");
                 out.push(Out::Leave(r.index));
+                if self.bindings.contains_key(&n) {
+                    out.push(Out::Running {
+                        interface: n.clone(),
+                        up: false,
+                    });
+                }
                 changed.extend(r.router.groups.keys());
             }
         }
@@ -230,7 +371,16 @@ impl MldNode {
                 None => {
                     tracing::info!(interface = %name, %own, "MLD started");
                     out.push(Out::Join(index));
-                    let router = Router::new(c.router.clone(), own, now);
+                    let mut router = Router::new(c.router.clone(), own, now);
+                    if let Some(b) = self.bindings.get(&name) {
+                        if b.silent {
+                            router.set_silent();
+                        }
+                        out.push(Out::Running {
+                            interface: name.clone(),
+                            up: true,
+                        });
+                    }
                     changed.extend(router.groups.keys());
                     self.running.insert(
                         name,

@@ -129,6 +129,15 @@ impl Group {
             .collect()
     }
 
+    /// Whether any timer keeping the entry alive still runs at `now`.
+    pub fn live(&self, now: Time) -> bool {
+        let running = self.sources.values().any(|t| t.is_some_and(|t| t > now));
+        match self.mode {
+            FilterMode::Include => running,
+            FilterMode::Exclude => self.filter_timer.is_some_and(|t| t > now) || running,
+        }
+    }
+
     /// Whether traffic from `source` is wanted on this link.
     pub fn forwards(&self, source: &Ipv6Addr, now: Time) -> bool {
         match self.mode {
@@ -205,6 +214,9 @@ pub struct Router {
     pub other_querier: Option<(Ipv6Addr, Time)>,
     pub groups: BTreeMap<Ipv6Addr, Group>,
     pub counters: Counters,
+    /// Silent: no queries sent, host reports and queries ignored; learned and peer entries
+    /// keep aging. The hot-backup standby state of a master/backup pair's backup.
+    pub silent: bool,
     startup_left: u8,
     next_general: Time,
     pending: Vec<PendingQuery>,
@@ -228,6 +240,7 @@ impl Router {
             other_querier: None,
             groups: BTreeMap::new(),
             counters: Counters::default(),
+            silent: false,
             next_general: now,
             pending: Vec::new(),
             group_deadline: None,
@@ -323,6 +336,7 @@ impl Router {
         let mut out = Vec::new();
         match input {
             Input::Tick => self.expire(now, &mut out),
+            Input::Received { .. } if self.silent => {}
             Input::Received { from, msg } => match msg {
                 Message::Query(q) => {
                     self.on_query(now, from, &q, &mut out);
@@ -355,6 +369,91 @@ impl Router {
         }
         self.expire(now, &mut out);
         out
+    }
+
+    /// Stops acting as MLD router: no queries from now on, received messages ignored; the
+    /// group table stays and keeps aging.
+    pub fn set_silent(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.silent {
+            return out;
+        }
+        self.silent = true;
+        self.pending.clear();
+        self.other_querier = None;
+        if self.querier {
+            self.querier = false;
+            out.push(Action::QuerierChanged { querier: false });
+        }
+        out
+    }
+
+    /// Acts as MLD router again and takes over as querier at once: a general query goes out
+    /// now (then the startup queries), without waiting for another querier to time out.
+    pub fn activate(&mut self, now: Time) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.silent {
+            return out;
+        }
+        self.silent = false;
+        self.querier = true;
+        self.other_querier = None;
+        self.next_general = now;
+        self.startup_left = self.cfg.robustness;
+        out.push(Action::QuerierChanged { querier: true });
+        self.expire(now, &mut out);
+        out
+    }
+
+    /// Installs a group entry learned from the peer device, with its remaining timers
+    /// already on this clock; it ages like a learned entry, and a local report for it turns
+    /// it into a local entry. A static entry is never replaced; a local one only with
+    /// `replace_local` (the backup of a master/backup pair, whose own entries are stale).
+    /// An entry whose timers have all run out is not installed.
+    pub fn install_peer(
+        &mut self,
+        now: Time,
+        group: Ipv6Addr,
+        mut entry: Group,
+        replace_local: bool,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !forwardable(&group) {
+            return out;
+        }
+        match self.groups.get(&group).map(|g| g.origin) {
+            Some(Origin::Static) => return out,
+            Some(Origin::Local) if !replace_local => return out,
+            _ => {}
+        }
+        if !entry.live(now) {
+            return self.remove_peer(group, replace_local);
+        }
+        entry.origin = Origin::Peer;
+        if let Some(prev) = self.groups.get(&group) {
+            entry.since = prev.since;
+            if *prev == entry {
+                return out;
+            }
+        } else {
+            entry.since = now;
+        }
+        self.groups.insert(group, entry);
+        self.note_group(&group);
+        out.push(Action::GroupUpdated(group));
+        out
+    }
+
+    /// Removes a peer entry (and a local one too with `replace_local`); static entries stay.
+    pub fn remove_peer(&mut self, group: Ipv6Addr, replace_local: bool) -> Vec<Action> {
+        let removable = self.groups.get(&group).is_some_and(|g| {
+            g.origin == Origin::Peer || (replace_local && g.origin == Origin::Local)
+        });
+        if !removable {
+            return Vec::new();
+        }
+        self.groups.remove(&group);
+        vec![Action::GroupRemoved(group)]
     }
 
     fn general_query(&self) -> Message {
@@ -499,29 +598,36 @@ impl Router {
             q.v2.as_ref()
                 .map(|v| v.sources.as_slice())
                 .unwrap_or_default();
-        self.lower_to_llqt(now, q.group, sources);
+        if self.lower_to_llqt(now, q.group, sources) {
+            out.push(Action::GroupUpdated(q.group));
+        }
     }
 
     /// Lowers the group timer (no sources) or the named sources' timers to LLQT when they
     /// run longer: what a group-specific query sent or heard does (RFC 3810 §7.6).
-    fn lower_to_llqt(&mut self, now: Time, group: Ipv6Addr, sources: &[Ipv6Addr]) {
+    /// True when a timer was lowered.
+    fn lower_to_llqt(&mut self, now: Time, group: Ipv6Addr, sources: &[Ipv6Addr]) -> bool {
         let llqt = now + self.cfg.llqt();
         let Some(g) = self.groups.get_mut(&group) else {
-            return;
+            return false;
         };
+        let mut lowered = false;
         if sources.is_empty() {
             if g.filter_timer.is_some_and(|t| t > llqt) {
                 g.filter_timer = Some(llqt);
+                lowered = true;
             }
-            return;
+            return lowered;
         }
         for s in sources {
             if let Some(t) = g.sources.get_mut(s) {
                 if t.is_some_and(|x| x > llqt) {
                     *t = Some(llqt);
+                    lowered = true;
                 }
             }
         }
+        lowered
     }
 
     fn on_v1(
@@ -725,13 +831,14 @@ impl Router {
                 query_group = true;
             }
         }
-        let changed = *g != before;
         for q in queries {
             self.schedule_query(now, group, q);
         }
         if query_group {
             self.schedule_query(now, group, Vec::new());
         }
+        // Compared after the queries, which lower timers: a backup copy must follow that too.
+        let changed = self.groups.get(&group).is_some_and(|g| *g != before);
         if changed || !exists {
             out.push(Action::GroupUpdated(group));
         }
@@ -1415,5 +1522,84 @@ mod tests {
         assert_eq!(acts, vec![Action::GroupRemoved(ssm)]);
         assert_eq!(r.cfg.robustness, 3);
         assert!(r.groups.contains_key(&g()));
+    }
+    #[test]
+    fn silent_router_ignores_hosts_and_takes_over_as_querier_at_once() {
+        let mut r = Router::new(Config::default(), a("fe80::2"), 0);
+        assert_eq!(
+            r.set_silent(),
+            vec![Action::QuerierChanged { querier: false }]
+        );
+        assert_eq!(r.next_deadline(), None);
+        assert!(report(&mut r, 10, RecordType::ModeIsExclude, &[]).is_empty());
+        assert!(r.groups.is_empty());
+        assert!(r.handle(50_000, Input::Tick).is_empty());
+        let acts = r.activate(60_000);
+        assert_eq!(acts[0], Action::QuerierChanged { querier: true });
+        assert!(
+            matches!(&acts[1], Action::Send { dst, msg: Message::Query(q) }
+            if *dst == ALL_NODES && q.group.is_unspecified())
+        );
+        // Then the startup queries, a quarter interval apart.
+        assert_eq!(
+            r.next_deadline(),
+            Some(60_000 + Config::default().startup_interval())
+        );
+        report(&mut r, 60_010, RecordType::ModeIsExclude, &[]);
+        assert_eq!(r.groups[&g()].origin, Origin::Local);
+    }
+
+    #[test]
+    fn peer_entries_age_and_a_local_report_makes_them_local() {
+        let mut r = router();
+        let peer = Group {
+            mode: FilterMode::Exclude,
+            filter_timer: Some(5_000),
+            sources: BTreeMap::new(),
+            v1_host_until: None,
+            origin: Origin::Local,
+            last_reporter: None,
+            since: 0,
+        };
+        assert_eq!(
+            r.install_peer(100, g(), peer.clone(), false),
+            vec![Action::GroupUpdated(g())]
+        );
+        assert_eq!(r.groups[&g()].origin, Origin::Peer);
+        assert_eq!(r.groups[&g()].since, 100);
+        assert!(r.install_peer(200, g(), peer.clone(), false).is_empty());
+        assert_eq!(r.next_deadline(), Some(5_000));
+        report(&mut r, 1_000, RecordType::ModeIsExclude, &[]);
+        assert_eq!(r.groups[&g()].origin, Origin::Local);
+        assert_eq!(state(&r).1, Some(1_000 + MALI));
+        // A local entry stays unless the caller says the peer's copy wins.
+        assert!(r.install_peer(1_100, g(), peer.clone(), false).is_empty());
+        assert!(r.remove_peer(g(), false).is_empty());
+        r.install_peer(1_100, g(), peer.clone(), true);
+        assert_eq!(state(&r).1, Some(5_000));
+        let acts = r.handle(5_000, Input::Tick);
+        assert!(acts.contains(&Action::GroupRemoved(g())));
+        // An entry whose timers have run out is not installed.
+        assert!(r.install_peer(6_000, g(), peer.clone(), false).is_empty());
+        assert!(r.groups.is_empty());
+        // Static entries are never replaced.
+        let cfg = Config {
+            static_groups: vec![(g(), None)],
+            ..Config::default()
+        };
+        let mut st = Router::new(cfg, a("fe80::2"), 0);
+        assert!(st.install_peer(0, g(), peer, true).is_empty());
+        assert!(st.remove_peer(g(), true).is_empty());
+        assert_eq!(st.groups[&g()].origin, Origin::Static);
+    }
+
+    #[test]
+    fn lowered_timers_are_reported_as_updates() {
+        let mut r = router();
+        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        // TO_IN({}) changes nothing but the filter timer, lowered to LLQT by the query.
+        let acts = report(&mut r, 10, RecordType::ChangeToInclude, &[]);
+        assert!(acts.contains(&Action::GroupUpdated(g())));
+        assert_eq!(state(&r).1, Some(10 + LLQT));
     }
 }

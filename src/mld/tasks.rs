@@ -10,6 +10,8 @@ use super::northbound::{interface_mld, InterfaceMld};
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::forwarding::rpf::Route;
 use crate::forwarding::{self, kernel};
+use crate::hotbackup::controller::{Action as HbAction, Controller};
+use crate::hotbackup::glue::{drive, Effect};
 use crate::netio::icmp6::{Icmp6Socket, Incoming, UpcallKind};
 use crate::netio::netlink::Netlink;
 use crate::northbound::commit::{ConfigProvider, OperProvider};
@@ -18,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 const IF: &str = "ietf-interfaces";
 const MLD: &str = "mldhb-mld";
@@ -34,6 +36,10 @@ const AGE_EVERY: Time = 10_000;
 #[derive(Default)]
 struct Inner {
     node: MldNode,
+    /// The hot-backup controller: it works on the node under the same lock.
+    hb: Controller,
+    /// Packets and kernel calls that arose outside the driver, for it to carry out.
+    backlog: Vec<Out>,
     /// Prepared by a commit: MLD interfaces and the routing switch.
     pending: Option<(BTreeMap<String, InterfaceMld>, bool)>,
     routes: Vec<Route>,
@@ -43,7 +49,12 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
+    /// Wakes the driver for the backlog only.
+    io: Notify,
     start: Instant,
+    /// The controller's effects, for the hot-backup runtime.
+    effects: mpsc::UnboundedSender<Effect>,
+    effects_rx: Mutex<Option<mpsc::UnboundedReceiver<Effect>>>,
 }
 
 impl Shared {
@@ -52,6 +63,17 @@ impl Shared {
     }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets the controller settle the node's outputs (and its own actions); returns the IO
+    /// and hands the effects on.
+    fn settle(&self, st: &mut Inner, now: Time, outs: Vec<Out>, acts: Vec<HbAction>) -> Vec<Out> {
+        let Inner { node, hb, .. } = st;
+        let (io, fx) = drive(now, node, hb, outs, acts);
+        for e in fx {
+            let _ = self.effects.send(e);
+        }
+        io
     }
 }
 
@@ -68,10 +90,14 @@ impl MldRuntime {
         let sock = Icmp6Socket::open().map_err(|e| format!("MLD socket: {e}"))?;
         let sock = crate::netio::sys::register(sock).map_err(|e| format!("MLD socket: {e}"))?;
         let nl = Netlink::start().map_err(|e| e.to_string())?;
+        let (effects, effects_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
+            io: Notify::new(),
             start: Instant::now(),
+            effects,
+            effects_rx: Mutex::new(Some(effects_rx)),
         });
         let driver = Driver {
             shared: Arc::clone(&shared),
@@ -83,6 +109,37 @@ impl MldRuntime {
             tracing::info_span!("mld"),
         ));
         Ok(MldRuntime { shared })
+    }
+
+    /// Runs the hot-backup controller on this runtime's clock: `f` gets it and the time and
+    /// returns its actions, which are settled against the MLD node; packets and kernel calls
+    /// go to the driver.
+    pub fn hot_backup(&self, f: impl FnOnce(&mut Controller, Time) -> Vec<HbAction>) {
+        let now = self.shared.now();
+        let mut st = self.shared.lock();
+        let acts = f(&mut st.hb, now);
+        let io = self.shared.settle(&mut st, now, Vec::new(), acts);
+        if !io.is_empty() {
+            st.backlog.extend(io);
+            drop(st);
+            self.shared.io.notify_one();
+        }
+    }
+
+    /// Reads the hot-backup controller with this runtime's clock.
+    pub fn with_controller<T>(&self, f: impl FnOnce(&Controller, Time) -> T) -> T {
+        let now = self.shared.now();
+        f(&self.shared.lock().hb, now)
+    }
+
+    /// The controller's effects (records for the peer, gate changes, notifications); the
+    /// first caller gets them.
+    pub fn take_effects(&self) -> Option<mpsc::UnboundedReceiver<Effect>> {
+        self.shared
+            .effects_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 }
 
@@ -105,16 +162,26 @@ impl Driver {
             }
             if now >= next_age {
                 let counters = kernel::read_counters();
-                let out = self.shared.lock().node.age(
-                    now,
-                    |(g, s)| counters.get(&(*s, *g)).map(|c| c.packets),
-                    forwarding::IDLE_TIMEOUT,
-                );
+                let out = {
+                    let mut st = self.shared.lock();
+                    let out = st.node.age(
+                        now,
+                        |(g, s)| counters.get(&(*s, *g)).map(|c| c.packets),
+                        forwarding::IDLE_TIMEOUT,
+                    );
+                    self.shared.settle(&mut st, now, out, Vec::new())
+                };
                 self.carry_out(&out);
                 next_age = now + AGE_EVERY;
             }
             let now = self.shared.now();
-            let out = self.shared.lock().node.tick(now);
+            let out = {
+                let mut st = self.shared.lock();
+                let mut out = std::mem::take(&mut st.backlog);
+                let ticked = st.node.tick(now);
+                out.extend(self.shared.settle(&mut st, now, ticked, Vec::new()));
+                out
+            };
             self.carry_out(&out);
             let deadline = self
                 .shared
@@ -146,6 +213,7 @@ impl Driver {
                 },
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shared.wake.notified() => next_poll = 0,
+                _ = self.shared.io.notified() => {}
             }
         }
     }
@@ -154,7 +222,11 @@ impl Driver {
         let now = self.shared.now();
         match m {
             Incoming::Mld(rx) => {
-                let out = self.shared.lock().node.packet(now, &rx);
+                let out = {
+                    let mut st = self.shared.lock();
+                    let out = st.node.packet(now, &rx);
+                    self.shared.settle(&mut st, now, out, Vec::new())
+                };
                 self.carry_out(&out);
             }
             Incoming::Upcall(u) if u.kind == UpcallKind::NoCache => {
@@ -170,6 +242,7 @@ impl Driver {
                 }
                 let Inner { node, routes, .. } = &mut *st;
                 let out = node.nocache(now, u.src, u.group, u.mif, routes);
+                let out = self.shared.settle(&mut st, now, out, Vec::new());
                 drop(st);
                 self.carry_out(&out);
             }
@@ -199,6 +272,8 @@ impl Driver {
                 }
                 Out::Leave(i) => sock.leave_router_groups(*i),
                 Out::Fwd(f) => fwd.push(f.clone()),
+                // Reports for the hot-backup controller, consumed before IO.
+                Out::Group { .. } | Out::Running { .. } => {}
             }
         }
         if !fwd.is_empty() {
@@ -236,7 +311,11 @@ impl Driver {
             })
             .collect();
         let now = self.shared.now();
-        let out = self.shared.lock().node.links(now, &infos);
+        let out = {
+            let mut st = self.shared.lock();
+            let out = st.node.links(now, &infos);
+            self.shared.settle(&mut st, now, out, Vec::new())
+        };
         self.carry_out(&out);
     }
 }
@@ -272,11 +351,6 @@ fn touched(changes: &[Change]) -> Option<(Vec<String>, bool)> {
 }
 
 fn check(name: &str, m: &InterfaceMld) -> Result<(), String> {
-    if let Some(v) = m.track_vrrp6_vrid {
-        return Err(format!(
-            "{name}: MLD cannot track VRRP6 group {v}: no VRRP6 role source runs in this agent"
-        ));
-    }
     for (g, _) in &m.router.static_groups {
         if !super::instance::forwardable(g) {
             return Err(format!(
@@ -417,11 +491,12 @@ mod tests {
             track_vrrp6_vrid: None,
         };
         assert!(check("eth1", &m).unwrap_err().contains("link-scope"));
+        // Tracking VRRP6 is applied (by the hot-backup controller), not refused.
         let m = InterfaceMld {
             track_vrrp6_vrid: Some(3),
             router: Default::default(),
             require_router_alert: true,
         };
-        assert!(check("eth1", &m).unwrap_err().contains("VRRP6"));
+        assert_eq!(check("eth1", &m), Ok(()));
     }
 }

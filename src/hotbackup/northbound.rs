@@ -1,0 +1,361 @@
+//! The remote backup profiles of the data model (mldhb-rbs, with the interface binding and
+//! the MLD `track-vrrp6-vrid`): configuration read into controller profiles and tracks, and
+//! profile state printed as the model's operational nodes.
+
+use super::balance::LoadBalance;
+use super::controller::{role_str, BatchState, Controller, Mode, ProfileConfig, Track};
+use crate::bus::RoleSourceId;
+use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::mld::instance::Time;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+const RBS: &str = "mldhb-rbs";
+const IF: &str = "ietf-interfaces";
+const MLD: &str = "mldhb-mld";
+
+/// Profiles and tracking interfaces as configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HotBackupConfig {
+    pub profiles: Vec<ProfileConfig>,
+    pub tracks: Vec<Track>,
+}
+
+fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
+    n.children
+        .get(&NodeKey::new(module, name))
+        .and_then(|l| l.value.as_deref())
+}
+
+fn list<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+    n.children
+        .iter()
+        .filter(move |(k, _)| k.name == name && k.id.len() == 1)
+        .map(|(k, v)| (k.id[0].as_str(), v.as_ref()))
+}
+
+fn parse<T: std::str::FromStr>(v: Option<&str>, what: &str) -> Result<T, String> {
+    let v = v.ok_or_else(|| format!("{what} is missing"))?;
+    v.parse().map_err(|_| format!("{what} '{v}' is not valid"))
+}
+
+/// Whether a change list touches what this module reads: anything under remote-backup, and
+/// per interface its binding or its MLD settings (or the whole entry).
+pub fn touched(changes: &[Change]) -> bool {
+    changes.iter().any(|c| {
+        let p = c.path();
+        match p.first() {
+            Some(k) if k.module == RBS => true,
+            Some(k) if k.module == IF && k.name == "interfaces" => match p.get(2) {
+                None => true,
+                Some(k) => k.module == RBS || k.module == MLD,
+            },
+            _ => false,
+        }
+    })
+}
+
+/// Reads profiles and tracks; refuses what the model cannot say but the runtime cannot do.
+pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
+    let mut services: BTreeMap<&str, (Ipv6Addr, Ipv6Addr)> = BTreeMap::new();
+    let rb = root.children.get(&NodeKey::new(RBS, "remote-backup"));
+    if let Some(rb) = rb {
+        for (name, s) in list(rb, "service") {
+            let local = parse(leaf(s, RBS, "source-ipv6"), "source-ipv6")?;
+            let peer = parse(leaf(s, RBS, "peer-ipv6"), "peer-ipv6")?;
+            services.insert(name, (local, peer));
+        }
+    }
+    // Interface bindings, and MLD tracking of interfaces where MLD is enabled.
+    let mut bound: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut mld: BTreeMap<String, Option<u8>> = BTreeMap::new();
+    if let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) {
+        for (name, entry) in list(ifs, "interface") {
+            if let Some(p) = leaf(entry, RBS, "remote-backup-profile") {
+                bound
+                    .entry(p.to_string())
+                    .or_default()
+                    .insert(name.to_string());
+            }
+            if let Some(m) = entry.children.get(&NodeKey::new(MLD, "mld")) {
+                if leaf(m, MLD, "enable") == Some("true") {
+                    let vrid = leaf(m, MLD, "track-vrrp6-vrid")
+                        .map(|v| parse(Some(v), "track-vrrp6-vrid"))
+                        .transpose()?;
+                    mld.insert(name.to_string(), vrid);
+                }
+            }
+        }
+    }
+    let mut out = HotBackupConfig::default();
+    if let Some(rb) = rb {
+        for (name, p) in list(rb, "profile") {
+            let service = leaf(p, RBS, "remote-backup-service")
+                .ok_or_else(|| format!("profile {name}: remote-backup-service is missing"))?;
+            let &(local_addr, peer_addr) = services
+                .get(service)
+                .ok_or_else(|| format!("profile {name}: no remote-backup-service {service}"))?;
+            let role_source = match leaf(p, RBS, "vrrp6-id") {
+                Some(v) => RoleSourceId::Vrrp6 {
+                    interface: parse(leaf(p, RBS, "interface"), "interface")?,
+                    vrid: parse(Some(v), "vrrp6-id")?,
+                },
+                None => RoleSourceId::ETrunk {
+                    etrunk: parse(leaf(p, RBS, "e-trunk-id"), "e-trunk-id")?,
+                    eth_trunk: parse(leaf(p, RBS, "eth-trunk-id"), "eth-trunk-id")?,
+                },
+            };
+            let mode = match leaf(p, RBS, "backup-mode") {
+                Some("active-active") => Mode::ActiveActive,
+                _ => Mode::MasterBackup,
+            };
+            let lb = match leaf(p, RBS, "load-balance") {
+                Some("group-hash") => LoadBalance::GroupHash,
+                Some("source-group-hash") => LoadBalance::SourceGroupHash,
+                _ => LoadBalance::MasterOnly,
+            };
+            let interfaces = bound.remove(name).unwrap_or_default();
+            if let Some(i) = interfaces.iter().find(|i| !mld.contains_key(*i)) {
+                return Err(format!(
+                    "interface {i} is bound to remote backup profile {name} but MLD is not \
+                     enabled on it ('mld enable')"
+                ));
+            }
+            out.profiles.push(ProfileConfig {
+                name: name.to_string(),
+                backup_id: parse(leaf(p, RBS, "backup-id"), "backup-id")?,
+                service: service.to_string(),
+                role_source,
+                mode,
+                lb,
+                interfaces,
+                local_addr,
+                peer_addr,
+            });
+        }
+    }
+    let in_profiles: BTreeSet<&String> = out.profiles.iter().flat_map(|p| &p.interfaces).collect();
+    for (i, vrid) in &mld {
+        if let (Some(vrid), false) = (vrid, in_profiles.contains(i)) {
+            out.tracks.push(Track {
+                interface: i.clone(),
+                source: RoleSourceId::Vrrp6 {
+                    interface: i.clone(),
+                    vrid: *vrid,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn put(n: &mut Node, name: &str, value: impl Into<String>) {
+    n.children
+        .insert(NodeKey::new(RBS, name), Arc::new(Node::leaf(value)));
+}
+
+/// Adds every profile's state under `/remote-backup/profile[name]` of `tree`; `wall` is the
+/// wall-clock time at `now`.
+pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTime) {
+    if ctl.profiles().next().is_none() {
+        return;
+    }
+    let rb = Arc::make_mut(
+        tree.children
+            .entry(NodeKey::new(RBS, "remote-backup"))
+            .or_default(),
+    );
+    for p in ctl.profiles() {
+        let st = p.state(now);
+        let e = Arc::make_mut(
+            rb.children
+                .entry(NodeKey::with_id(RBS, "profile", vec![st.name.clone()]))
+                .or_default(),
+        );
+        put(e, "name", st.name.clone());
+        put(e, "role", role_str(st.role));
+        let batch = match st.batch {
+            BatchState::Idle => "idle",
+            BatchState::InProgress => "in-progress",
+            BatchState::Complete => "complete",
+        };
+        put(e, "batch-sync", batch);
+        put(e, "backup-id-mismatch", st.mismatch.to_string());
+        put(e, "local-entries", st.local_entries.to_string());
+        put(e, "peer-entries", st.peer_entries.to_string());
+        put(e, "switchovers", st.switchovers.to_string());
+        if let Some(t) = st.last_switchover {
+            let at = wall - Duration::from_millis(now.saturating_sub(t));
+            put(
+                e,
+                "last-switchover-time",
+                crate::netconf::monitoring::rfc3339(at),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netconf::xml::parse as parse_xml;
+    use crate::northbound::edit::{apply, Operation};
+    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+    const VRRP: &str = r#"<ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip"><vrrp xmlns="urn:ietf:params:xml:ns:yang:ietf-vrrp" xmlns:vrrp="urn:ietf:params:xml:ns:yang:ietf-vrrp"><vrrp-instance><vrid>1</vrid><version>vrrp:vrrp-v3</version><virtual-ipv6-addresses><virtual-ipv6-address><ipv6-address>fe80::1</ipv6-address></virtual-ipv6-address></virtual-ipv6-addresses></vrrp-instance></vrrp></ipv6>"#;
+
+    fn config(profile_extra: &str, eth1: &str) -> String {
+        format!(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><remote-backup xmlns="urn:mldhb:yang:mldhb-rbs"><service><name>rbs1</name><peer-ipv6>2001:db8:10::2</peer-ipv6><source-ipv6>2001:db8:10::1</source-ipv6><port>1025</port></service><profile><name>rbp1</name><service-type>mld</service-type><backup-id>10</backup-id><remote-backup-service>rbs1</remote-backup-service><vrrp6-id>1</vrrp6-id><interface>eth1</interface>{profile_extra}</profile></remote-backup><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type>{VRRP}{eth1}</interface><interface><name>eth3</name><type>t:ethernetCsmacd</type>{VRRP}<mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable><track-vrrp6-vrid>1</track-vrrp6-vrid></mld></interface></interfaces></config>"#
+        )
+    }
+
+    fn tree(x: &str) -> Node {
+        let mut t = Node::default();
+        assert!(apply(
+            &mut t,
+            &parse_xml(x.as_bytes()).unwrap(),
+            Operation::Merge,
+            false
+        )
+        .is_empty());
+        t
+    }
+
+    const BOUND: &str = r#"<mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable><track-vrrp6-vrid>1</track-vrrp6-vrid></mld><remote-backup-profile xmlns="urn:mldhb:yang:mldhb-rbs">rbp1</remote-backup-profile>"#;
+
+    #[test]
+    fn profiles_bindings_and_tracks() {
+        let t = tree(&config(
+            "<backup-mode>active-active</backup-mode><load-balance>group-hash</load-balance>",
+            BOUND,
+        ));
+        crate::northbound::validate::validate(&t).unwrap();
+        let c = configured(&t).unwrap();
+        assert_eq!(
+            c.profiles,
+            [ProfileConfig {
+                name: "rbp1".into(),
+                backup_id: 10,
+                service: "rbs1".into(),
+                role_source: RoleSourceId::Vrrp6 {
+                    interface: "eth1".into(),
+                    vrid: 1
+                },
+                mode: Mode::ActiveActive,
+                lb: LoadBalance::GroupHash,
+                interfaces: ["eth1".to_string()].into(),
+                local_addr: "2001:db8:10::1".parse().unwrap(),
+                peer_addr: "2001:db8:10::2".parse().unwrap(),
+            }]
+        );
+        // eth3 tracks VRRP6 without a profile.
+        assert_eq!(
+            c.tracks,
+            [Track {
+                interface: "eth3".into(),
+                source: RoleSourceId::Vrrp6 {
+                    interface: "eth3".into(),
+                    vrid: 1
+                }
+            }]
+        );
+        let defaults = configured(&tree(&config("", BOUND))).unwrap();
+        assert_eq!(
+            (defaults.profiles[0].mode, defaults.profiles[0].lb),
+            (Mode::MasterBackup, LoadBalance::MasterOnly)
+        );
+    }
+
+    #[test]
+    fn binding_without_mld_is_refused_with_the_reason() {
+        let t = tree(&config(
+            "",
+            r#"<mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>false</enable><track-vrrp6-vrid>1</track-vrrp6-vrid></mld><remote-backup-profile xmlns="urn:mldhb:yang:mldhb-rbs">rbp1</remote-backup-profile>"#,
+        ));
+        let e = configured(&t).unwrap_err();
+        assert_eq!(
+            e,
+            "interface eth1 is bound to remote backup profile rbp1 but MLD is not enabled on it ('mld enable')"
+        );
+    }
+
+    #[test]
+    fn mismatched_vrrp6_binding_is_refused_by_the_model() {
+        // Bound to the profile but tracking no VRRP6 group: the model's must refuses it.
+        let t = tree(&config(
+            "",
+            r#"<mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable></mld><remote-backup-profile xmlns="urn:mldhb:yang:mldhb-rbs">rbp1</remote-backup-profile>"#,
+        ));
+        let e = crate::northbound::validate::validate(&t).unwrap_err();
+        assert!(
+            e.message.contains("must track that VRRP6 group"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn state_fits_the_model() {
+        let t = tree(&config("", BOUND));
+        let c = configured(&t).unwrap();
+        let mut ctl = Controller::default();
+        ctl.configure(c.profiles, c.tracks);
+        ctl.handle(
+            5_000,
+            super::super::controller::Input::Role {
+                source: RoleSourceId::Vrrp6 {
+                    interface: "eth1".into(),
+                    vrid: 1,
+                },
+                state: crate::bus::RoleState {
+                    role: crate::bus::Role::Master,
+                    peer_present: true,
+                },
+            },
+        );
+        let mut out = t.clone();
+        merge_state(
+            &mut out,
+            &ctl,
+            65_000,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(3600),
+        );
+        let xml = crate::northbound::convert::to_xml(&out);
+        for part in [
+            "<role>master</role>",
+            "<batch-sync>idle</batch-sync>",
+            "<switchovers>1</switchovers>",
+            "<last-switchover-time>1970-01-01T00:59:00",
+        ] {
+            assert!(xml.contains(part), "{part} in {xml}");
+        }
+        DataTree::parse_string(
+            crate::yang::context(),
+            &xml,
+            DataFormat::XML,
+            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_relevant_changes_count() {
+        let a = tree(&config("", BOUND));
+        let b = tree(&config("<backup-mode>active-active</backup-mode>", BOUND));
+        assert!(touched(&crate::datastore::tree::diff(&a, &b)));
+        let mut c = a.clone();
+        c.insert(
+            &[
+                NodeKey::new(IF, "interfaces"),
+                NodeKey::with_id(IF, "interface", vec!["eth1".into()]),
+                NodeKey::new(IF, "description"),
+            ],
+            Arc::new(Node::leaf("x")),
+        );
+        assert!(!touched(&crate::datastore::tree::diff(&a, &c)));
+    }
+}
