@@ -48,7 +48,13 @@ struct Inner {
     /// Routers whose leftovers from an earlier run were removed.
     cleaned: BTreeSet<Key>,
     published: BTreeSet<Key>,
-    gates: BTreeMap<Key, tokio::sync::watch::Receiver<bool>>,
+    gates: BTreeMap<
+        Key,
+        (
+            tokio::sync::watch::Receiver<bool>,
+            tokio::task::JoinHandle<()>,
+        ),
+    >,
     stopping: bool,
 }
 
@@ -232,26 +238,30 @@ impl Driver {
         st.published = current;
     }
 
-    /// Follows the preemption gate of every configured router.
+    /// Follows the preemption gate of every configured router: a watcher per router wakes the
+    /// driver when its gate moves.
     fn follow_gates(&self) {
         let mut st = self.shared.lock();
         let keys: Vec<Key> = st.node.instances.keys().cloned().collect();
-        st.gates.retain(|k, _| keys.contains(k));
+        st.gates.retain(|k, (_, task)| {
+            let keep = keys.contains(k);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
         for k in keys {
-            if !st.gates.contains_key(&k) {
-                let mut rx = self.shared.bus.watch_preempt_gate(&role_id(&k));
+            if let std::collections::btree_map::Entry::Vacant(e) = st.gates.entry(k) {
+                let mut rx = self.shared.bus.watch_preempt_gate(&role_id(e.key()));
                 rx.mark_changed();
                 let shared = Arc::clone(&self.shared);
                 let mut watcher = rx.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     while watcher.changed().await.is_ok() {
                         shared.wake.notify_one();
-                        if Arc::strong_count(&shared) == 1 {
-                            return;
-                        }
                     }
                 });
-                st.gates.insert(k, rx);
+                e.insert((rx, task));
             }
         }
     }
@@ -260,7 +270,7 @@ impl Driver {
         let now = self.shared.now();
         let mut st = self.shared.lock();
         let mut changed = Vec::new();
-        for (k, rx) in st.gates.iter_mut() {
+        for (k, (rx, _)) in st.gates.iter_mut() {
             if rx.has_changed().unwrap_or(false) {
                 changed.push((k.clone(), *rx.borrow_and_update()));
             }

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -310,3 +311,88 @@ def test_agent_stopped_cleanly_keepalived_takes_over_at_skew_time(lab):
     assert lab.agent.proc.returncode == 0
     # The agent removed its virtual addresses on the way out.
     assert lab.holds(lab.a, AGENT_IF) == set()
+
+
+def test_tracked_upstream_failure_hands_over_to_keepalived(lab):
+    # The upstream link: a veth whose far end going down takes the carrier away.
+    lab.a.run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1")
+    lab.a.run("ip", "link", "set", "up1", "up")
+    lab.start_keepalived(150)
+    m = lab.start_agent()
+    upstream = (
+        f'<interface><name>up0</name><type>t:ethernetCsmacd</type><ipv6 xmlns="{NS_IP}"/></interface>'
+    )
+    track = (
+        "<track><interfaces><interface><interface>up0</interface>"
+        "<priority-decrement>120</priority-decrement></interface></interfaces></track>"
+    )
+    cfg = vrrp_config(200, extra=track).replace("</interfaces></config>", upstream + "</interfaces></config>")
+    m.edit_config(target="running", config=cfg)
+    assert wait(lambda: agent_is(lab, "master"), 20)
+    assert wait(lambda: lab.ka.state() == "BACKUP", 20)
+    # The upstream link fails: 200 - 120 = 80 < 150, announced at once; keepalived preempts.
+    t0 = time.time()
+    lab.a.run("ip", "link", "set", "up1", "down")
+    assert wait(lambda: lab.ka.state() == "MASTER", master_down(150) + 3)
+    assert time.time() - t0 <= master_down(150) + 2
+    assert wait(lambda: agent_is(lab, "backup"), 5)
+    assert wait(lambda: lab.holds(lab.k, KA_IF) == {VIP_LL, VIP})
+    assert wait(lambda: lab.holds(lab.a, AGENT_IF) == set())
+    # It comes back: the agent preempts again.
+    lab.a.run("ip", "link", "set", "up1", "up")
+    assert wait(lambda: agent_is(lab, "master"), master_down(200) + 4)
+    assert wait(lambda: lab.ka.state() == "BACKUP", 5)
+    assert wait(lambda: lab.holds(lab.a, AGENT_IF) == {VIP_LL, VIP})
+    assert wait(lambda: lab.holds(lab.k, KA_IF) == set())
+
+
+def tcp_answer(ns, addr, port=9):
+    """'refused' when the address's owner answers a TCP connection with a reset, else what
+    happened instead."""
+    with ns.entered():
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(4)
+    try:
+        s.connect((addr, port))
+        return "connected"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as e:
+        return type(e).__name__
+    finally:
+        s.close()
+
+
+def test_virtual_mac_without_accept_mode(lab):
+    """With the virtual MAC and accept mode off, the master answers Neighbor Solicitations for
+    the virtual addresses with 00:00:5e:00:02:VRID (a macvlan, proxy entries) but does not take
+    packets addressed to them; accept mode on makes them its own addresses."""
+    m = lab.start_agent()
+    vmac = '<virtual-mac xmlns="urn:mldhb:yang:mldhb-vrrp">true</virtual-mac>'
+    m.edit_config(target="running", config=vrrp_config(200, accept=False, extra=vmac))
+    assert wait(lambda: agent_is(lab, "master"), 20)
+    mac = f"00:00:5e:00:02:{VRID:02x}"
+    links = lab.a.run("ip", "-o", "link", "show")
+    vlink = [line for line in links.splitlines() if mac in line]
+    assert len(vlink) == 1, links
+    name = vlink[0].split(":")[1].strip().split("@")[0]
+    assert lab.holds(lab.a, name) == set() and lab.holds(lab.a, AGENT_IF) == set()
+    proxies = lab.a.run("ip", "-6", "neigh", "show", "proxy")
+    assert VIP in proxies and VIP_LL in proxies, proxies
+    # The neighbour on the segment resolves the virtual address to the virtual MAC, and the
+    # master does not take its connection (no reset: nothing there accepts it).
+    assert tcp_answer(lab.k, VIP) != "refused"
+    neigh = lab.k.run("ip", "-6", "neigh", "show", VIP)
+    assert mac in neigh, neigh
+    # Accept mode on: the addresses are the master's own, on the macvlan; ping is answered.
+    m.edit_config(target="running", config=vrrp_config(200, accept=True, extra=vmac))
+    assert wait(lambda: agent_is(lab, "master"), 20)
+    assert wait(lambda: lab.holds(lab.a, name) == {VIP_LL, VIP}, 10), lab.a.run("ip", "-6", "addr")
+    assert VIP not in lab.a.run("ip", "-6", "neigh", "show", "proxy")
+    assert wait(lambda: tcp_answer(lab.k, VIP) == "refused", 10)
+    assert mac in lab.k.run("ip", "-6", "neigh", "show", VIP)
+    # A clean stop removes the macvlan.
+    m.close_session()
+    lab.m = None
+    lab.agent.terminate()
+    assert mac not in lab.a.run("ip", "-o", "link", "show")

@@ -1,7 +1,7 @@
 """tshark (Wireshark's decoder) reads the agent's VRRP6 advertisements on the wire: VRRP version
 3, type advertisement, hop limit 255, checksum status Good, from the link-local address to
-ff02::12, the link-local virtual address first; and the priority 0 advertisement of a clean
-stop."""
+ff02::12, the link-local virtual address first; the priority 0 advertisement of a clean stop;
+and the unsolicited Neighbor Advertisements that announce the virtual addresses."""
 
 import os
 import shutil
@@ -87,3 +87,24 @@ def test_advertisements_decode_cleanly(lab, workdir):
     prios = [r["vrrp.prio"] for r in rows]
     assert prios[-1] == "0", prios
     assert set(prios[:-1]) == {"200"}, prios
+    # Becoming master, the agent announced each virtual address: an unsolicited Neighbor
+    # Advertisement with the Router and Override flags and the interface's MAC address.
+    na_fields = ["icmpv6.nd.na.target_address", "icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s",
+                 "icmpv6.nd.na.flag.o", "icmpv6.opt.linkaddr", "icmpv6.checksum.status",
+                 "ipv6.hlim", "ipv6.src", "ipv6.dst"]
+    out = subprocess.run(
+        ["tshark", "-n", "-r", pcap, "-Y", "icmpv6.type == 136", "-T", "fields",
+         "-E", "separator=|"] + sum((["-e", f] for f in na_fields), []),
+        check=True, capture_output=True, text=True,
+    ).stdout
+    nas = [dict(zip(na_fields, line.split("|"))) for line in out.splitlines() if line.strip()]
+    mac = lab.a.run("cat", f"/sys/class/net/{AGENT_IF}/address").strip()
+    announced = {r["icmpv6.nd.na.target_address"] for r in nas if r["ipv6.src"] in ll}
+    assert announced == {VIP_LL, VIP}, out
+    for r in nas:
+        if r["ipv6.src"] in ll:
+            assert (r["icmpv6.nd.na.flag.r"], r["icmpv6.nd.na.flag.s"], r["icmpv6.nd.na.flag.o"]) \
+                in {("1", "0", "1"), ("True", "False", "True")}, r
+            assert r["icmpv6.opt.linkaddr"] == mac, r
+            assert r["icmpv6.checksum.status"] == "1", r
+            assert r["ipv6.hlim"] == "255" and r["ipv6.dst"] == "ff02::1", r
