@@ -56,6 +56,8 @@ struct Inner {
         ),
     >,
     stopping: bool,
+    /// Why the sockets could not be opened.
+    unavailable: Option<String>,
 }
 
 struct Shared {
@@ -104,12 +106,9 @@ fn sysctl_read(iface: &str, key: &str) -> Option<String> {
 
 impl Vrrp6Runtime {
     /// Opens the sockets and starts the driver. Must be called inside a tokio runtime.
+    /// Without the privileges for its sockets the runtime still starts, and refuses every
+    /// commit that configures a VRRP6 router, saying why.
     pub fn start(bus: Bus) -> Result<Vrrp6Runtime, String> {
-        let sock = VrrpSocket::open().map_err(|e| format!("VRRP socket: {e}"))?;
-        let sock =
-            crate::netio::sys::register_vrrp(sock).map_err(|e| format!("VRRP socket: {e}"))?;
-        let nd = NdSocket::open().map_err(|e| format!("neighbor discovery socket: {e}"))?;
-        let nl = Netlink::start().map_err(|e| e.to_string())?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
@@ -117,6 +116,23 @@ impl Vrrp6Runtime {
             start: Instant::now(),
             bus,
         });
+        let opened = VrrpSocket::open()
+            .and_then(crate::netio::sys::register_vrrp)
+            .map_err(|e| format!("VRRP socket: {e}"))
+            .and_then(|s| {
+                NdSocket::open()
+                    .map(|nd| (s, nd))
+                    .map_err(|e| format!("neighbor discovery socket: {e}"))
+            });
+        let (sock, nd) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "VRRP6 cannot run");
+                shared.lock().unavailable = Some(e);
+                return Ok(Vrrp6Runtime { shared });
+            }
+        };
+        let nl = Netlink::start().map_err(|e| e.to_string())?;
         let driver = Driver {
             shared: Arc::clone(&shared),
             sock,
@@ -133,6 +149,9 @@ impl Vrrp6Runtime {
     /// Every master resigns (priority 0) and every virtual address is removed; returns when
     /// done or after `timeout`.
     pub async fn shutdown(&self, timeout: Duration) {
+        if self.shared.lock().unavailable.is_some() {
+            return;
+        }
         let done = self.shared.stopped.notified();
         tokio::pin!(done);
         done.as_mut().enable();
@@ -621,6 +640,9 @@ impl ConfigProvider for Vrrp6Runtime {
                 cfg
             }
         };
+        if let (Some(why), false) = (&st.unavailable, cfg.is_empty()) {
+            return Err(format!("VRRP6 cannot run in this agent: {why}"));
+        }
         st.pending = Some(cfg);
         Ok(())
     }

@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import pytest
+from lxml import etree
 
 from conftest import NS_BASE, NS_IANAIFT, NS_IF, NS_IP
 from netns import Netns, require_root
@@ -250,6 +251,8 @@ def test_keepalived_killed_agent_takes_over_within_master_down(lab):
     assert wait(lambda: agent_is(lab, "backup"))
     time.sleep(2)
     assert lab.holds(lab.a, AGENT_IF) == set()
+    listener = lab.agent.connect()
+    listener.create_subscription()
     t0 = time.time()
     lab.ka.kill9()
     assert wait(lambda: agent_is(lab, "master"), master_down(100) + 3), "agent did not take over"
@@ -262,6 +265,15 @@ def test_keepalived_killed_agent_takes_over_within_master_down(lab):
     assert inst.findtext(f"{{{NS_VRRP}}}new-master-reason") == "no-response"
     # keepalived is gone; what it held stays where it died.
     assert lab.ka.proc.poll() is not None
+    # Subscribers hear of the new master: this router's link-local address, and why.
+    ll = lab.a.run("ip", "-6", "-o", "addr", "show", "dev", AGENT_IF, "scope", "link")
+    n = listener.take_notification(timeout=5)
+    assert n is not None, "no vrrp-new-master-event"
+    ev = etree.fromstring(n.notification_xml.encode()).find(f"{{{NS_VRRP}}}vrrp-new-master-event")
+    assert ev is not None, n.notification_xml
+    assert ev.findtext(f"{{{NS_VRRP}}}new-master-reason") == "no-response"
+    assert f" {ev.findtext(f'{{{NS_VRRP}}}master-ip-address')}/64" in ll
+    listener.close_session()
 
 
 def test_agent_killed_restarts_at_lower_priority_as_backup_without_addresses(lab):
