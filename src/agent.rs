@@ -84,6 +84,16 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_provider(Box::new(ifs))
             .map_err(AgentError::Runtime)?;
     }
+    let vrrp6 = if cfg.manage_interfaces {
+        let v =
+            crate::vrrp6::tasks::Vrrp6Runtime::start(bus.clone()).map_err(AgentError::Runtime)?;
+        nb.add_oper_provider(Arc::new(v.clone()));
+        nb.add_provider(Box::new(v.clone()))
+            .map_err(AgentError::Runtime)?;
+        Some(v)
+    } else {
+        None
+    };
     if cfg.manage_multicast {
         let mld = crate::mld::tasks::MldRuntime::start().map_err(AgentError::Runtime)?;
         nb.add_oper_provider(Arc::new(mld.clone()));
@@ -122,7 +132,6 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
             publisher.publish(event);
         }
     });
-    let _ = &bus;
     let timer = Arc::clone(&shared);
     tokio::spawn(async move {
         loop {
@@ -135,6 +144,16 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         .await
         .map_err(|e| AgentError::Listen(cfg.listen, e))?;
     tracing::info!(listen = %cfg.listen, datastore = %cfg.datastore.display(), "agent ready");
-    netconf::ssh::serve(listener, shared, Arc::new(cfg), key).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| AgentError::Runtime(e.to_string()))?;
+    tokio::select! {
+        r = netconf::ssh::serve(listener, shared, Arc::new(cfg), key) => r?,
+        // A clean stop: VRRP6 masters resign so that backups take over at once.
+        _ = term.recv() => tracing::info!("stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+    }
+    if let Some(v) = vrrp6 {
+        v.shutdown(std::time::Duration::from_secs(2)).await;
+    }
     Ok(())
 }

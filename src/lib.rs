@@ -14,4 +14,5 @@ pub mod netconf;
 pub mod netio;
 pub mod northbound;
 pub mod rbs;
+pub mod vrrp6;
 pub mod yang;

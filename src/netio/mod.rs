@@ -1,7 +1,8 @@
 //! Access to the Linux network stack: netlink for links, addresses and routes; the raw ICMPv6
-//! socket that carries MLD and programs IPv6 multicast routing; the one module of unsafe
+//! socket that carries MLD and programs IPv6 multicast routing; the VRRP6 sockets; the one module of unsafe
 //! socket options.
 
 pub mod icmp6;
 pub mod netlink;
 pub mod sys;
+pub mod vrrp6;

@@ -1,11 +1,16 @@
-//! A blocking facade over rtnetlink: link state, addresses and IPv6 routes, served by one thread with its
-//! own event loop so that synchronous code (the commit pipeline) can call it.
+//! A blocking facade over rtnetlink: link state, addresses, IPv6 routes, macvlans and proxy
+//! neighbour entries, served by one thread with its own event loop so that synchronous code
+//! (the commit pipeline) can call it.
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, CacheInfo};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, MacVlanMode};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
-use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{AddressMessageBuilder, Handle, LinkMacVlan, LinkUnspec};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::mpsc;
 use tokio::sync::mpsc as amsc;
@@ -16,6 +21,10 @@ pub struct Link {
     pub index: u32,
     pub name: String,
     pub up: bool,
+    /// Operationally up (IFF_RUNNING: up with carrier).
+    pub running: bool,
+    /// The Ethernet address, when the link has one.
+    pub mac: Option<[u8; 6]>,
 }
 
 /// An address on a link.
@@ -38,6 +47,10 @@ enum Request {
     AddAddr(u32, Addr, Reply<()>),
     DelAddr(u32, Addr, Reply<()>),
     Routes6(Reply<Vec<crate::forwarding::rpf::Route>>),
+    AddVirtual(u32, Addr, Reply<()>),
+    AddMacvlan(u32, String, [u8; 6], Reply<()>),
+    DelLink(u32, Reply<()>),
+    Proxy(u32, Ipv6Addr, bool, Reply<()>),
 }
 
 /// A handle to the netlink thread; cheap to clone.
@@ -117,6 +130,28 @@ impl Netlink {
         self.call(|r| Request::DelAddr(index, addr, r))
     }
 
+    /// Adds a virtual address: usable at once (no duplicate address detection, IFA_F_NODAD)
+    /// and deprecated (preferred lifetime 0), so that the kernel never picks it as the source
+    /// of its own packets while it still receives and answers for it.
+    pub fn add_virtual_addr(&self, index: u32, addr: Addr) -> Result<(), NetlinkError> {
+        self.call(|r| Request::AddVirtual(index, addr, r))
+    }
+
+    /// Creates a private-mode macvlan named `name` on `parent` with address `mac`, left down.
+    pub fn add_macvlan(&self, parent: u32, name: &str, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        self.call(|r| Request::AddMacvlan(parent, name.to_string(), mac, r))
+    }
+
+    pub fn del_link(&self, index: u32) -> Result<(), NetlinkError> {
+        self.call(|r| Request::DelLink(index, r))
+    }
+
+    /// Adds (or removes) a proxy neighbour entry: the kernel answers Neighbor Solicitations
+    /// for `ip` on the link (with proxy_ndp and forwarding on) without owning the address.
+    pub fn set_proxy(&self, index: u32, ip: Ipv6Addr, present: bool) -> Result<(), NetlinkError> {
+        self.call(|r| Request::Proxy(index, ip, present, r))
+    }
+
     /// IPv6 unicast routes of the main table, with their outgoing interface.
     pub fn routes6(&self) -> Result<Vec<crate::forwarding::rpf::Route>, NetlinkError> {
         self.call(Request::Routes6)
@@ -134,11 +169,17 @@ async fn serve(handle: &Handle, req: Request) {
                         LinkAttribute::IfName(n) => Some(n.clone()),
                         _ => None,
                     });
+                    let mac = m.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::Address(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+                        _ => None,
+                    });
                     if let Some(name) = name {
                         out.push(Link {
                             index: m.header.index,
                             name,
                             up: m.header.flags.contains(LinkFlags::Up),
+                            running: m.header.flags.contains(LinkFlags::Running),
+                            mac,
                         });
                     }
                 }
@@ -178,6 +219,45 @@ async fn serve(handle: &Handle, req: Request) {
                 .await
                 .map_err(err);
             let _ = r.send(res);
+        }
+        Request::AddVirtual(index, a, r) => {
+            let mut req = handle.address().add(index, a.ip, a.prefix).replace();
+            let attrs = &mut req.message_mut().attributes;
+            attrs.push(AddressAttribute::Flags(AddressFlags::Nodad));
+            let mut lifetimes = CacheInfo::default();
+            lifetimes.ifa_preferred = 0;
+            lifetimes.ifa_valid = u32::MAX;
+            attrs.push(AddressAttribute::CacheInfo(lifetimes));
+            let _ = r.send(req.execute().await.map_err(err));
+        }
+        Request::AddMacvlan(parent, name, mac, r) => {
+            let msg = LinkMacVlan::new(&name, parent, MacVlanMode::Private)
+                .address(mac.to_vec())
+                .build();
+            let _ = r.send(handle.link().add(msg).execute().await.map_err(err));
+        }
+        Request::DelLink(index, r) => {
+            let _ = r.send(handle.link().del(index).execute().await.map_err(err));
+        }
+        Request::Proxy(index, ip, present, r) => {
+            let res = if present {
+                handle
+                    .neighbours()
+                    .add(index, IpAddr::V6(ip))
+                    .flags(NeighbourFlags::Proxy)
+                    .replace()
+                    .execute()
+                    .await
+            } else {
+                let mut msg = NeighbourMessage::default();
+                msg.header.family = AddressFamily::Inet6;
+                msg.header.ifindex = index;
+                msg.header.flags = NeighbourFlags::Proxy;
+                msg.attributes
+                    .push(NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)));
+                handle.neighbours().del(msg).execute().await
+            };
+            let _ = r.send(res.map_err(err));
         }
         Request::Routes6(r) => {
             let res = async {

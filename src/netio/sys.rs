@@ -2,7 +2,7 @@
 //! no safe wrapper covers. IPv6 multicast routing (`linux/mroute6.h`: MRT6_INIT, MIF and MFC
 //! entries), the ICMPv6 type filter and the sticky hop-by-hop options header. Each function
 //! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`.
-//! Also the registration of the raw socket with tokio's reactor, which tokio marks unsafe
+//! Also the registration of the raw sockets (MLD, VRRP) with tokio's reactor, which tokio marks unsafe
 //! because it cannot see who owns the descriptor, and one read of libyang's compiled union
 //! types, which its Rust binding does not expose.
 #![allow(unsafe_code)]
@@ -171,6 +171,15 @@ pub fn register(
     sock: super::icmp6::Icmp6Socket,
 ) -> io::Result<tokio::io::unix::AsyncFd<super::icmp6::Icmp6Socket>> {
     // SAFETY: Icmp6Socket owns its descriptor and closes it only when dropped, which the
+    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
+/// Registers the raw VRRP socket with the tokio reactor (must run inside a runtime).
+pub fn register_vrrp(
+    sock: super::vrrp6::VrrpSocket,
+) -> io::Result<tokio::io::unix::AsyncFd<super::vrrp6::VrrpSocket>> {
+    // SAFETY: VrrpSocket owns its descriptor and closes it only when dropped, which the
     // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
     unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
