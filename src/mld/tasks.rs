@@ -90,6 +90,7 @@ impl MldRuntime {
         let sock = Icmp6Socket::open().map_err(|e| format!("MLD socket: {e}"))?;
         let sock = crate::netio::sys::register(sock).map_err(|e| format!("MLD socket: {e}"))?;
         let nl = Netlink::start().map_err(|e| e.to_string())?;
+        let parking = parking_link(&nl)?;
         let (effects, effects_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
@@ -99,6 +100,7 @@ impl MldRuntime {
             effects,
             effects_rx: Mutex::new(Some(effects_rx)),
         });
+        shared.lock().node.fwd.set_parking(Some(parking));
         let driver = Driver {
             shared: Arc::clone(&shared),
             sock,
@@ -290,6 +292,7 @@ impl Driver {
         let configured: Vec<String> = self.shared.lock().node.cfg.keys().cloned().collect();
         let infos: Vec<LinkInfo> = links
             .iter()
+            .filter(|l| !PARKING.contains(&l.name.as_str()))
             .map(|l| {
                 let link_local = if l.up && configured.contains(&l.name) {
                     self.nl.addrs(l.index).ok().and_then(|addrs| {
@@ -318,6 +321,30 @@ impl Driver {
         };
         self.carry_out(&out);
     }
+}
+
+/// The veth pair whose first end parks standby forwarding: multicast interface slots of
+/// standby domains are bound to it, so activating a domain re-binds slots instead of rewriting
+/// every kernel entry. Its peer stays down, so nothing sent there goes anywhere. This kernel has
+/// no dummy driver, hence a veth.
+const PARKING: [&str; 2] = ["mldhb-park", "mldhb-park1"];
+
+/// The parking link's index, creating the pair when it is missing (a restart reuses it).
+fn parking_link(nl: &Netlink) -> Result<u32, String> {
+    let find = |nl: &Netlink| -> Result<Option<u32>, String> {
+        Ok(nl
+            .links()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .find(|l| l.name == PARKING[0])
+            .map(|l| l.index))
+    };
+    if let Some(i) = find(nl)? {
+        return Ok(i);
+    }
+    nl.add_veth(PARKING[0], PARKING[1])
+        .map_err(|e| format!("creating the parking interface {}: {e}", PARKING[0]))?;
+    find(nl)?.ok_or_else(|| format!("the parking interface {} did not appear", PARKING[0]))
 }
 
 /// What a change list touches: None when everything may have changed, otherwise the touched

@@ -10,7 +10,7 @@ use rtnetlink::packet_route::neighbour::{
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::{AddressMessageBuilder, Handle, LinkMacVlan, LinkUnspec};
+use rtnetlink::{AddressMessageBuilder, Handle, LinkMacVlan, LinkUnspec, LinkVeth};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::mpsc;
 use tokio::sync::mpsc as amsc;
@@ -49,6 +49,7 @@ enum Request {
     Routes6(Reply<Vec<crate::forwarding::rpf::Route>>),
     AddVirtual(u32, Addr, Reply<()>),
     AddMacvlan(u32, String, [u8; 6], Reply<()>),
+    AddVeth(String, String, Reply<()>),
     DelLink(u32, Reply<()>),
     Proxy(u32, Ipv6Addr, bool, Reply<()>),
 }
@@ -140,6 +141,11 @@ impl Netlink {
     /// Creates a private-mode macvlan named `name` on `parent` with address `mac`, left down.
     pub fn add_macvlan(&self, parent: u32, name: &str, mac: [u8; 6]) -> Result<(), NetlinkError> {
         self.call(|r| Request::AddMacvlan(parent, name.to_string(), mac, r))
+    }
+
+    /// Adds a veth pair (both ends down).
+    pub fn add_veth(&self, name: &str, peer: &str) -> Result<(), NetlinkError> {
+        self.call(|r| Request::AddVeth(name.to_string(), peer.to_string(), r))
     }
 
     pub fn del_link(&self, index: u32) -> Result<(), NetlinkError> {
@@ -234,6 +240,10 @@ async fn serve(handle: &Handle, req: Request) {
             let msg = LinkMacVlan::new(&name, parent, MacVlanMode::Private)
                 .address(mac.to_vec())
                 .build();
+            let _ = r.send(handle.link().add(msg).execute().await.map_err(err));
+        }
+        Request::AddVeth(name, peer, r) => {
+            let msg = LinkVeth::new(&name, &peer).build();
             let _ = r.send(handle.link().add(msg).execute().await.map_err(err));
         }
         Request::DelLink(index, r) => {
