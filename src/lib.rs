@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod datastore;
 pub mod forwarding;
@@ -11,5 +12,6 @@ pub mod mld;
 pub mod netconf;
 pub mod netio;
 pub mod rbs;
+pub mod seckey;
 pub mod northbound;
 pub mod yang;

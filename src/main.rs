@@ -27,9 +27,15 @@ enum Command {
     },
     /// Read a password from standard input and print its hash for `password_hash`.
     HashPassword,
+    /// VRP-like command line over NETCONF (interactive, or batch with -c, a script or stdin).
+    Cli(mldhb::cli::Options),
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Cli(opts) = cli.command {
+        std::process::exit(mldhb::cli::run(opts));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -38,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Agent {
             config,
             listen,
@@ -61,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!pw.is_empty(), "empty password");
             println!("{}", mldhb::netconf::password::hash(pw));
         }
+        Command::Cli(_) => {}
     }
     Ok(())
 }
