@@ -1,7 +1,7 @@
 //! Command lines against the table: tokens (with quoting), keyword abbreviations, typed
 //! parameters, `undo`, and the `?` help and Tab completion candidates at the cursor.
 
-use super::commands::{table, ArgType, Command, Scope, Token};
+use super::commands::{table, ArgType, Command, Scope, Token, Undo};
 
 /// One word of a command line, with its byte span in the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +281,12 @@ pub fn parse(line: &str, scopes: &[Scope]) -> Result<Matched, ParseError> {
                 .collect();
             match full.len() {
                 1 => full[0],
+                0 if matches!(complete[0].cmd.undo, Undo::Delete(_))
+                    && complete.iter().all(|c| c.cmd.undo == complete[0].cmd.undo) =>
+                {
+                    // Spellings of one node (a key in clear or cipher text): undo deletes it.
+                    complete[0]
+                }
                 0 => {
                     // Several commands undo with these words: the shortest pattern is meant.
                     let min = complete.iter().map(|c| c.cmd.tokens.len()).min().unwrap_or(0);

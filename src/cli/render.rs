@@ -227,6 +227,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// Lists what no command covered: per node, its uncovered leaves on one line.
     fn unrendered(
         &self,
         e: &Element,
@@ -236,40 +237,49 @@ impl<'a> Renderer<'a> {
         skip: &[String],
         out: &mut Vec<String>,
     ) {
+        let mut leaves = Vec::new();
+        let mut nested = Vec::new();
         for c in &e.children {
             if parent_ns == c.ns && skip.contains(&c.name) {
                 continue;
             }
             let s = schema::find_child_ns(parent, &c.ns, &c.name);
-            let mut p = path.to_string();
-            p.push('/');
+            let mut name = String::new();
             if c.ns != parent_ns {
-                p.push_str(schema::module_of(&c.ns).unwrap_or(&c.ns));
-                p.push(':');
+                name.push_str(schema::module_of(&c.ns).unwrap_or(&c.ns));
+                name.push(':');
             }
-            p.push_str(&c.name);
+            name.push_str(&c.name);
+            let p = format!("{path}/{name}");
             match s.as_ref().map(schema::kind) {
                 Some(Kind::List { keys }) => {
+                    let mut p = p;
                     for k in keys {
                         let v = c.child(&c.ns, k).map(|k| k.trimmed_text()).unwrap_or("");
                         p.push_str(&format!("[{k}='{v}']"));
                     }
-                    self.unrendered(c, s.as_ref(), &p, &c.ns, keys, out);
+                    nested.push((c, s.clone(), p, keys.clone()));
                 }
                 Some(Kind::Container) => {
                     let presence = s.as_ref().is_some_and(|s| !s.is_np_container());
                     if c.children.is_empty() && presence && !self.is_consumed(c) {
                         out.push(format!("{p} (present)"));
                     }
-                    self.unrendered(c, s.as_ref(), &p, &c.ns, &[], out);
+                    nested.push((c, s.clone(), p, Vec::new()));
                 }
                 _ if c.children.is_empty() => {
                     if !self.is_consumed(c) {
-                        out.push(format!("{p} = {}", c.trimmed_text()));
+                        leaves.push(format!("{name}={}", c.trimmed_text()));
                     }
                 }
-                _ => self.unrendered(c, s.as_ref(), &p, &c.ns, &[], out),
+                _ => nested.push((c, s.clone(), p, Vec::new())),
             }
+        }
+        if !leaves.is_empty() {
+            out.push(format!("{}: {}", if path.is_empty() { "/" } else { path }, leaves.join(", ")));
+        }
+        for (c, s, p, keys) in nested {
+            self.unrendered(c, s.as_ref(), &p, &c.ns, &keys, out);
         }
     }
 }
@@ -443,7 +453,7 @@ mld enable\n mld static-group ff0e::1\n multicast ipv6 track vrrp6 vrid 1\n vrrp
 #\ninterface eth2\n shutdown\n undo mld enable\n#\ninterface lo9\n#\n";
         assert!(text.starts_with(want), "{text}");
         assert!(
-            text.contains("#  /ietf-interfaces:interfaces/interface[name='lo9']/type = ianaift:other"),
+            text.contains("#  /ietf-interfaces:interfaces/interface[name='lo9']: type=ianaift:other\n"),
             "{text}"
         );
     }
