@@ -34,10 +34,11 @@ pub fn run(shell: &mut Shell, lines: &[String]) -> i32 {
             Err(e) => {
                 eprintln!("Error: line {}: {}", n + 1, line.trim());
                 eprint!("{}", e.render(None));
+                let had_changes = shell.dirty;
                 shell.abort();
                 if shell.locked || shell.dirty {
-                    eprintln!("Error: the uncommitted changes could not be discarded");
-                } else {
+                    eprintln!("Error: the uncommitted changes could not be discarded.");
+                } else if had_changes {
                     eprintln!("Info: the uncommitted changes of this run were discarded.");
                 }
                 return 1;

@@ -143,6 +143,8 @@ fn narrow(
     mut cands: Vec<Cand>,
     lenient_last: bool,
 ) -> Result<Vec<Cand>, ParseError> {
+    // A parameter refused on the way explains a later dead end better than "too many".
+    let mut refused: Option<ParseError> = None;
     for (i, tok) in toks.iter().enumerate() {
         if lenient_last && i + 1 == toks.len() {
             break;
@@ -219,11 +221,16 @@ fn narrow(
             done
         } else if let Some(why) = wrong {
             return Err(ParseError::Wrong(tok.start, why));
+        } else if let Some(r) = refused {
+            return Err(r);
         } else if too_many && !had_word {
             return Err(ParseError::TooMany(tok.start));
         } else {
             return Err(ParseError::Unrecognized(tok.start));
         };
+        if let Some(why) = wrong {
+            refused = Some(ParseError::Wrong(tok.start, why));
+        }
         cands = next;
         if cands.iter().all(|c| c.absorbed) {
             break;
@@ -505,6 +512,9 @@ mod tests {
             ParseError::Ambiguous(8)
         ));
         assert!(parse("eth-trunk 1", TRUNK).is_err());
+        let e = parse("vrrp6 vrid 1 virtual-ip 2001:db8::5 link-local", IF).unwrap_err();
+        assert_eq!(e.pos(), 24);
+        assert!(e.message().contains("link-local"), "{}", e.message());
     }
 
     #[test]
