@@ -11,7 +11,7 @@ pub mod interfaces;
 pub mod mld;
 pub mod netconf;
 pub mod netio;
+pub mod northbound;
 pub mod rbs;
 pub mod seckey;
-pub mod northbound;
 pub mod yang;

@@ -217,9 +217,7 @@ impl ArgType {
         let one = |s: &str| Ok(vec![s.to_string()]);
         match self {
             ArgType::Uint(min, max) => match tok.parse::<u64>() {
-                Ok(v) if v >= *min && v <= *max && !tok.starts_with('+') => {
-                    Ok(vec![v.to_string()])
-                }
+                Ok(v) if v >= *min && v <= *max && !tok.starts_with('+') => Ok(vec![v.to_string()]),
                 Ok(_) => Err(format!("The value must be in the range {min}-{max}.")),
                 Err(_) => Err(format!("Expected an integer in the range {min}-{max}.")),
             },
@@ -366,8 +364,7 @@ fn parse_v6(tok: &str) -> Result<Ipv6Addr, String> {
 }
 
 fn mac_to_yang(tok: &str) -> Result<String, String> {
-    let hex: String = if tok.len() == 14 && tok.as_bytes()[4] == b'-' && tok.as_bytes()[9] == b'-'
-    {
+    let hex: String = if tok.len() == 14 && tok.as_bytes()[4] == b'-' && tok.as_bytes()[9] == b'-' {
         tok.split('-').collect()
     } else if tok.len() == 17 && tok.split(':').count() == 6 {
         tok.split(':').collect()
@@ -607,7 +604,12 @@ const DEFS: &[Def] = &[
     ),
     act(Global, "quit", Action::Quit, "Leave the current view"),
     act(Global, "return", Action::Return, "Return to the user view"),
-    act(User, "system-view", Action::SystemView, "Enter the system view"),
+    act(
+        User,
+        "system-view",
+        Action::SystemView,
+        "Enter the system view",
+    ),
     act(
         Config,
         "commit",
@@ -1022,7 +1024,13 @@ const DEFS: &[Def] = &[
         &["mld:mld/mld:track-vrrp6-vrid=$5"],
         "Act as MLD querier and forwarder only while VRRP6 master",
     ),
-    def(Iface, "undo mld enable", &["mld:mld"], "MLD configured, not enabled").render_only(),
+    def(
+        Iface,
+        "undo mld enable",
+        &["mld:mld"],
+        "MLD configured, not enabled",
+    )
+    .render_only(),
     def(
         Iface,
         "remote-backup-profile <name:str1-31>",
@@ -1428,6 +1436,9 @@ mod tests {
                 );
             }
         }
-        assert!(missing.is_empty(), "leaves without a CLI spelling: {missing:#?}");
+        assert!(
+            missing.is_empty(),
+            "leaves without a CLI spelling: {missing:#?}"
+        );
     }
 }

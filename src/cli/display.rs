@@ -70,9 +70,7 @@ fn children<'a>(e: &'a Element, ns: &'a str, name: &'a str) -> impl Iterator<Ite
 }
 
 fn path<'a>(e: &'a Element, steps: &[(&str, &str)]) -> Option<&'a Element> {
-    steps
-        .iter()
-        .try_fold(e, |cur, (p, n)| cur.child(ns(p), n))
+    steps.iter().try_fold(e, |cur, (p, n)| cur.child(ns(p), n))
 }
 
 /// Seconds as `HH:MM:SS` (days in front when needed).
@@ -89,7 +87,9 @@ pub fn duration(secs: Option<String>) -> String {
 }
 
 fn get(client: &mut Client, filter: &str) -> Result<Element, ClientError> {
-    client.data(&format!("<get><filter type=\"subtree\">{filter}</filter></get>"))
+    client.data(&format!(
+        "<get><filter type=\"subtree\">{filter}</filter></get>"
+    ))
 }
 
 fn interfaces_filter(inner: &str) -> String {
@@ -126,13 +126,8 @@ pub fn show(client: &mut Client, what: Display, arg: Option<&str>) -> Result<Str
 }
 
 fn name_filter(arg: Option<&str>, key: &str) -> String {
-    arg.map(|n| {
-        format!(
-            "<{key}>{}</{key}>",
-            crate::netconf::xml::escape_text(n)
-        )
-    })
-    .unwrap_or_default()
+    arg.map(|n| format!("<{key}>{}</{key}>", crate::netconf::xml::escape_text(n)))
+        .unwrap_or_default()
 }
 
 fn services(client: &mut Client, arg: Option<&str>) -> Result<String, ClientError> {
@@ -158,7 +153,12 @@ fn services(client: &mut Client, arg: Option<&str>) -> Result<String, ClientErro
                 match text(s, rbs, "authenticated").as_deref() {
                     Some("true") => "yes".into(),
                     Some("false") => "no".into(),
-                    _ => if s.child(rbs, "security-key").is_some() { "key" } else { "-" }.into(),
+                    _ => if s.child(rbs, "security-key").is_some() {
+                        "key"
+                    } else {
+                        "-"
+                    }
+                    .into(),
                 },
                 or_dash(text(s, rbs, "last-down-reason")),
                 stat("frames-sent"),
@@ -168,11 +168,22 @@ fn services(client: &mut Client, arg: Option<&str>) -> Result<String, ClientErro
         }
     }
     if rows.is_empty() && arg.is_some() {
-        return Ok(format!("Info: No remote backup service named {}.\n", arg.unwrap_or("")));
+        return Ok(format!(
+            "Info: No remote backup service named {}.\n",
+            arg.unwrap_or("")
+        ));
     }
     Ok(table(
         &[
-            "Name", "Peer", "Source", "Port", "State", "Auth", "Last down", "Sent", "Received",
+            "Name",
+            "Peer",
+            "Source",
+            "Port",
+            "State",
+            "Auth",
+            "Last down",
+            "Sent",
+            "Received",
             "Resyncs",
         ],
         &rows,
@@ -225,17 +236,34 @@ fn profiles(client: &mut Client, arg: Option<&str>) -> Result<String, ClientErro
                 or_dash(text(p, rbs, "local-entries")),
                 or_dash(text(p, rbs, "peer-entries")),
                 or_dash(text(p, rbs, "switchovers")),
-                if ifs.is_empty() { "-".into() } else { ifs.join(",") },
+                if ifs.is_empty() {
+                    "-".into()
+                } else {
+                    ifs.join(",")
+                },
             ]);
         }
     }
     if rows.is_empty() && arg.is_some() {
-        return Ok(format!("Info: No remote backup profile named {}.\n", arg.unwrap_or("")));
+        return Ok(format!(
+            "Info: No remote backup profile named {}.\n",
+            arg.unwrap_or("")
+        ));
     }
     Ok(table(
         &[
-            "Name", "Backup-ID", "Service", "Role source", "Mode", "Load-balance", "Role",
-            "Batch", "Local", "Peer", "Switchovers", "Interfaces",
+            "Name",
+            "Backup-ID",
+            "Service",
+            "Role source",
+            "Mode",
+            "Load-balance",
+            "Role",
+            "Batch",
+            "Local",
+            "Peer",
+            "Switchovers",
+            "Interfaces",
         ],
         &rows,
     ))
@@ -276,7 +304,11 @@ fn vrrp6(client: &mut Client, brief: bool) -> Result<String, ClientError> {
                     state,
                     prio,
                     adv,
-                    if vips.is_empty() { "-".into() } else { vips.join(",") },
+                    if vips.is_empty() {
+                        "-".into()
+                    } else {
+                        vips.join(",")
+                    },
                 ]);
                 continue;
             }
@@ -296,7 +328,14 @@ fn vrrp6(client: &mut Client, brief: bool) -> Result<String, ClientError> {
                 "  ",
                 &[
                     ("State", state),
-                    ("Virtual IP", if vips.is_empty() { "-".into() } else { vips.join(", ") }),
+                    (
+                        "Virtual IP",
+                        if vips.is_empty() {
+                            "-".into()
+                        } else {
+                            vips.join(", ")
+                        },
+                    ),
                     ("Priority", prio),
                     ("Preempt", preempt),
                     (
@@ -318,7 +357,10 @@ fn vrrp6(client: &mut Client, brief: bool) -> Result<String, ClientError> {
                             .map(|m| format!("{m} cs"))
                             .unwrap_or_else(|| "-".into()),
                     ),
-                    ("New master reason", or_dash(text(inst, v, "new-master-reason"))),
+                    (
+                        "New master reason",
+                        or_dash(text(inst, v, "new-master-reason")),
+                    ),
                     ("Master transitions", stat("master-transitions")),
                     ("Advertisements sent", stat("advertisement-sent")),
                     ("Advertisements received", stat("advertisement-rcvd")),
@@ -329,7 +371,14 @@ fn vrrp6(client: &mut Client, brief: bool) -> Result<String, ClientError> {
     }
     if brief {
         Ok(table(
-            &["Interface", "VRID", "State", "Priority", "Adv(cs)", "Virtual IP"],
+            &[
+                "Interface",
+                "VRID",
+                "State",
+                "Priority",
+                "Adv(cs)",
+                "Virtual IP",
+            ],
             &rows,
         ))
     } else if detail.is_empty() {
@@ -380,7 +429,14 @@ fn mld_groups(client: &mut Client, verbose: bool) -> Result<String, ClientError>
     }
     Ok(table(
         &[
-            "Interface", "Group", "Mode", "Ver", "Origin", "Last reporter", "Uptime", "Expires",
+            "Interface",
+            "Group",
+            "Mode",
+            "Ver",
+            "Origin",
+            "Last reporter",
+            "Uptime",
+            "Expires",
         ],
         &rows,
     ))
@@ -433,12 +489,24 @@ fn mld_interfaces(client: &mut Client, verbose: bool) -> Result<String, ClientEr
                 ("Querier", row[3].clone()),
                 ("This device is querier", row[4].clone()),
                 ("Groups", row[5].clone()),
-                ("Query interval", format!("{} s", or_default(text(mld, m, "query-interval"), "125"))),
-                ("Robust count", or_default(text(mld, m, "robust-count"), "2")),
-                ("Max response time", format!("{} s", or_default(text(mld, m, "max-response-time"), "10"))),
+                (
+                    "Query interval",
+                    format!("{} s", or_default(text(mld, m, "query-interval"), "125")),
+                ),
+                (
+                    "Robust count",
+                    or_default(text(mld, m, "robust-count"), "2"),
+                ),
+                (
+                    "Max response time",
+                    format!("{} s", or_default(text(mld, m, "max-response-time"), "10")),
+                ),
                 (
                     "Last listener query interval",
-                    format!("{} s", or_default(text(mld, m, "last-listener-query-interval"), "1")),
+                    format!(
+                        "{} s",
+                        or_default(text(mld, m, "last-listener-query-interval"), "1")
+                    ),
                 ),
                 (
                     "Other querier present",
@@ -446,8 +514,14 @@ fn mld_interfaces(client: &mut Client, verbose: bool) -> Result<String, ClientEr
                         .map(|v| format!("{v} s"))
                         .unwrap_or_else(|| "computed".into()),
                 ),
-                ("Other querier expires", duration(text(mld, m, "other-querier-expiry"))),
-                ("Track VRRP6 VRID", or_dash(text(mld, m, "track-vrrp6-vrid"))),
+                (
+                    "Other querier expires",
+                    duration(text(mld, m, "other-querier-expiry")),
+                ),
+                (
+                    "Track VRRP6 VRID",
+                    or_dash(text(mld, m, "track-vrrp6-vrid")),
+                ),
                 ("Queries sent", stat("queries-sent")),
                 ("Queries received", stat("queries-received")),
                 ("V1 reports received", stat("v1-reports-received")),
@@ -465,7 +539,14 @@ fn mld_interfaces(client: &mut Client, verbose: bool) -> Result<String, ClientEr
         })
     } else {
         Ok(table(
-            &["Interface", "State", "Version", "Querier", "Is querier", "Groups"],
+            &[
+                "Interface",
+                "State",
+                "Version",
+                "Querier",
+                "Is querier",
+                "Groups",
+            ],
             &rows,
         ))
     }
@@ -506,8 +587,17 @@ fn etrunks(client: &mut Client, arg: Option<&str>) -> Result<String, ClientError
     }
     let mut out = table(
         &[
-            "E-Trunk", "Priority", "State", "Cause", "Peer", "Peer state", "Peer priority",
-            "System-ID", "Peer system-ID", "Auth", "Revert wait",
+            "E-Trunk",
+            "Priority",
+            "State",
+            "Cause",
+            "Peer",
+            "Peer state",
+            "Peer priority",
+            "System-ID",
+            "Peer system-ID",
+            "Auth",
+            "Revert wait",
         ],
         &rows,
     );
@@ -539,13 +629,24 @@ fn etrunks(client: &mut Client, arg: Option<&str>) -> Result<String, ClientError
             or_default(text(et, e, "e-trunk-mode"), "auto"),
             or_dash(text(et, e, "oper-role")),
             or_dash(text(et, e, "actor-system-id")),
-            if members.is_empty() { "-".into() } else { members.join(",") },
+            if members.is_empty() {
+                "-".into()
+            } else {
+                members.join(",")
+            },
         ]);
     }
     if !trunks.is_empty() {
         out.push('\n');
         out.push_str(&table(
-            &["Eth-Trunk", "E-Trunk", "Mode", "Role", "Actor system-ID", "Members"],
+            &[
+                "Eth-Trunk",
+                "E-Trunk",
+                "Mode",
+                "Role",
+                "Actor system-ID",
+                "Members",
+            ],
             &trunks,
         ));
     }
@@ -560,7 +661,10 @@ mod tests {
     fn tables_align() {
         let t = table(
             &["A", "Bee"],
-            &[vec!["long-cell".into(), "x".into()], vec!["s".into(), "yy".into()]],
+            &[
+                vec!["long-cell".into(), "x".into()],
+                vec!["s".into(), "yy".into()],
+            ],
         );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "A          Bee");

@@ -231,13 +231,19 @@ mod tests {
         };
         let xml = config_xml(&[leaf, version]).to_xml();
         assert_eq!(xml.matches("<vrrp-instance").count(), 1, "{xml}");
-        assert!(xml.contains("<vrid>1</vrid><priority>200</priority>"), "{xml}");
+        assert!(
+            xml.contains("<vrid>1</vrid><priority>200</priority>"),
+            "{xml}"
+        );
         assert!(xml.contains("xmlns:vrrp=\"urn:ietf:params:xml:ns:yang:ietf-vrrp\">vrrp:vrrp-v3"));
         let back = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
         let inst = find(
             &back,
-            &resolve(&parse_path("ip:ipv6/vrrp:vrrp/vrrp:vrrp-instance[vrid=1]").0, &parts)
-                .unwrap(),
+            &resolve(
+                &parse_path("ip:ipv6/vrrp:vrrp/vrrp:vrrp-instance[vrid=1]").0,
+                &parts,
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(

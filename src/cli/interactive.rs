@@ -3,7 +3,7 @@
 
 use super::commands::Scope;
 use super::{parser, Flow, Shell};
-use nix::sys::termios::{self, LocalFlags, InputFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 use std::io::{Read, Write};
 
 /// Most lines kept in the history.
@@ -81,7 +81,12 @@ pub fn help_text(line: &str, ctx: &Context) -> String {
     if items.is_empty() {
         return "Error: Unrecognized command found at '^' position.\n".into();
     }
-    let w = items.iter().map(|i| i.word.len()).max().unwrap_or(0).max(24);
+    let w = items
+        .iter()
+        .map(|i| i.word.len())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     items
         .iter()
         .map(|i| {

@@ -84,10 +84,9 @@ impl CliError {
                 out.push_str(&format!("Error: {}\n", err.message()));
                 out
             }
-            CliError::Server(ClientError::Rpc(errors)) => errors
-                .iter()
-                .map(|e| format!("Error: {e}\n"))
-                .collect(),
+            CliError::Server(ClientError::Rpc(errors)) => {
+                errors.iter().map(|e| format!("Error: {e}\n")).collect()
+            }
             CliError::Server(e) => format!("Error: {e}\n"),
             CliError::Msg(m) => format!("Error: {m}\n"),
         }
@@ -183,7 +182,10 @@ impl Shell {
             match parser::parse(line, &scopes) {
                 Ok(m) => {
                     let leaves_view = depth < top
-                        && !matches!(m.cmd.scope, commands::Scope::Global | commands::Scope::Config);
+                        && !matches!(
+                            m.cmd.scope,
+                            commands::Scope::Global | commands::Scope::Config
+                        );
                     if leaves_view {
                         self.views.truncate(depth + 1);
                     }
@@ -327,8 +329,7 @@ impl Shell {
                 }
             }
             for (i, s) in full.iter().enumerate() {
-                if s.name == "vrrp-instance" && s.ns == commands::ns("vrrp") && i + 1 < full.len()
-                {
+                if s.name == "vrrp-instance" && s.ns == commands::ns("vrrp") && i + 1 < full.len() {
                     let mut p = full[..=i].to_vec();
                     p.push(leaf("vrrp", "version"));
                     extra.push(Item {
@@ -358,8 +359,7 @@ impl Shell {
     }
 
     fn send(&mut self, items: &[Item], default_op: &str) -> Result<(), CliError> {
-        self.client
-            .rpc_ok(&edit::edit_config(items, default_op))?;
+        self.client.rpc_ok(&edit::edit_config(items, default_op))?;
         self.dirty = true;
         Ok(())
     }
@@ -534,8 +534,8 @@ fn credential(o: &Options) -> Result<Credential, String> {
         return Ok(Credential::Key(k.clone()));
     }
     if let Some(f) = &o.password_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         let pw = text.lines().next().unwrap_or("").to_string();
         if pw.is_empty() {
             return Err(format!("{} holds no password", f.display()));

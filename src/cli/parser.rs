@@ -296,7 +296,11 @@ pub fn parse(line: &str, scopes: &[Scope]) -> Result<Matched, ParseError> {
                 }
                 0 => {
                     // Several commands undo with these words: the shortest pattern is meant.
-                    let min = complete.iter().map(|c| c.cmd.tokens.len()).min().unwrap_or(0);
+                    let min = complete
+                        .iter()
+                        .map(|c| c.cmd.tokens.len())
+                        .min()
+                        .unwrap_or(0);
                     let shortest: Vec<&&Cand> = complete
                         .iter()
                         .filter(|c| c.cmd.tokens.len() == min)
@@ -495,10 +499,7 @@ mod tests {
             parse("vrrp6 vrid 1 bogus", IF).unwrap_err(),
             ParseError::Unrecognized(13)
         );
-        assert!(matches!(
-            parse("vrrp6 vrid 1", IF).is_ok(),
-            true
-        ));
+        assert!(parse("vrrp6 vrid 1", IF).is_ok());
         assert!(matches!(
             parse("mld timer", IF).unwrap_err(),
             ParseError::Incomplete(_)
@@ -547,6 +548,9 @@ mod tests {
         assert_eq!(words, vec!["<cr>"]);
         assert_eq!(complete("mld ena", IF, true).as_deref(), Some("ble "));
         assert_eq!(complete("dis", SYS, true).as_deref(), Some("play "));
-        assert_eq!(complete("display mld i", SYS, true).as_deref(), Some("nterface "));
+        assert_eq!(
+            complete("display mld i", SYS, true).as_deref(),
+            Some("nterface ")
+        );
     }
 }

@@ -127,7 +127,8 @@ impl<'a> Renderer<'a> {
     /// Every way the command's sets are found under `node` (absent leaves with a default
     /// count as set to it, but at least one set must be present).
     fn matches(&self, node: &'a Element, c: &Command, sets: &[Set]) -> Vec<Found<'a>> {
-        let mut acc: Vec<(Found<'a>, bool)> = vec![((Binding::new(), Vec::new(), Vec::new()), false)];
+        let mut acc: Vec<(Found<'a>, bool)> =
+            vec![((Binding::new(), Vec::new(), Vec::new()), false)];
         for set in sets {
             let mut next = Vec::new();
             for ((b, used, lasts), present) in acc {
@@ -276,7 +277,11 @@ impl<'a> Renderer<'a> {
             }
         }
         if !leaves.is_empty() {
-            out.push(format!("{}: {}", if path.is_empty() { "/" } else { path }, leaves.join(", ")));
+            out.push(format!(
+                "{}: {}",
+                if path.is_empty() { "/" } else { path },
+                leaves.join(", ")
+            ));
         }
         for (c, s, p, keys) in nested {
             self.unrendered(c, s.as_ref(), &p, &c.ns, &keys, out);
@@ -292,7 +297,8 @@ fn defaultable(c: &Command, set: &Set) -> bool {
     };
     match c.tokens.get(n) {
         Some(Token::Param { ty, default, .. }) => {
-            default.is_some() || (*ty == ArgType::Cipher && matches!(set.value, Some(Val::Part(_, 0))))
+            default.is_some()
+                || (*ty == ArgType::Cipher && matches!(set.value, Some(Val::Part(_, 0))))
         }
         _ => false,
     }
@@ -383,7 +389,9 @@ pub fn current_configuration(data: &Element) -> String {
     }
     out.push_str("#\n");
     if !r.comments.is_empty() {
-        out.push_str("# Not shown as commands, and not part of a round trip (configure over NETCONF):\n");
+        out.push_str(
+            "# Not shown as commands, and not part of a round trip (configure over NETCONF):\n",
+        );
         for c in &r.comments {
             out.push_str("#  ");
             out.push_str(c);
@@ -425,8 +433,11 @@ mod tests {
     use crate::netconf::xml;
 
     fn data(inner: &str) -> Element {
-        xml::parse(format!("<data xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{inner}</data>").as_bytes())
-            .unwrap()
+        xml::parse(
+            format!("<data xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{inner}</data>")
+                .as_bytes(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -453,7 +464,9 @@ mld enable\n mld static-group ff0e::1\n multicast ipv6 track vrrp6 vrid 1\n vrrp
 #\ninterface eth2\n shutdown\n undo mld enable\n#\ninterface lo9\n#\n";
         assert!(text.starts_with(want), "{text}");
         assert!(
-            text.contains("#  /ietf-interfaces:interfaces/interface[name='lo9']: type=ianaift:other\n"),
+            text.contains(
+                "#  /ietf-interfaces:interfaces/interface[name='lo9']: type=ianaift:other\n"
+            ),
             "{text}"
         );
     }
@@ -467,7 +480,10 @@ mld enable\n mld static-group ff0e::1\n multicast ipv6 track vrrp6 vrid 1\n vrrp
 <lacp xmlns="urn:mldhb:yang:mldhb-etrunk"><e-trunk-system-id>00:e0:fc:12:34:56</e-trunk-system-id></lacp>"#,
         );
         let text = current_configuration(&d);
-        assert!(text.contains("lacp e-trunk system-id 00e0-fc12-3456\n"), "{text}");
+        assert!(
+            text.contains("lacp e-trunk system-id 00e0-fc12-3456\n"),
+            "{text}"
+        );
         let key_line = text
             .lines()
             .find(|l| l.starts_with(" security-key cipher %^%#"))
