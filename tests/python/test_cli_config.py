@@ -5,7 +5,7 @@ configuration as the equivalent NETCONF edit."""
 
 import pytest
 
-from cli_helpers import SCENARIOS, NS_ACM, batch, cli, edit_running, ok, running_xml
+from cli_helpers import SCENARIOS, batch, cli, edit_running, ok, running_xml
 
 
 def wrap(text):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BIN, NS_IF, NS_MLD, data_of, xp
+from conftest import BIN, data_of, xp
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None and not os.environ.get("CI"),
