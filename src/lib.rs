@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod datastore;
 pub mod forwarding;
@@ -14,5 +15,6 @@ pub mod netconf;
 pub mod netio;
 pub mod northbound;
 pub mod rbs;
+pub mod seckey;
 pub mod vrrp6;
 pub mod yang;

@@ -27,6 +27,8 @@ enum Command {
     },
     /// Read a password from standard input and print its hash for `password_hash`.
     HashPassword,
+    /// VRP-like command line over NETCONF (interactive, or batch with -c, a script or stdin).
+    Cli(mldhb::cli::Options),
     /// The two-device lab on this machine (no action: `up`, then a live status).
     Lab {
         #[command(subcommand)]
@@ -204,6 +206,10 @@ fn lab(action: LabAction) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Cli(opts) = cli.command {
+        std::process::exit(mldhb::cli::run(opts));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -212,7 +218,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Agent {
             config,
             listen,
@@ -235,6 +241,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!pw.is_empty(), "empty password");
             println!("{}", mldhb::netconf::password::hash(pw));
         }
+        Command::Cli(_) => {}
         Command::Lab { action } => lab(action.unwrap_or(LabAction::Up {
             scenario: ScenarioArgs {
                 mode: "master-backup".into(),

@@ -53,6 +53,7 @@ static SOURCES: &[ModuleSource] = &[
     ietf!("ietf-ip", "2018-02-22"),
     ietf!("ietf-vrrp", "2018-03-13"),
     project!("mldhb-types"),
+    project!("mldhb-system"),
     project!("mldhb-multicast"),
     project!("mldhb-mld"),
     project!("mldhb-etrunk"),
@@ -84,6 +85,7 @@ const IMPLEMENT: &[(&str, &[&str])] = &[
     ("ietf-ip", &[]),
     ("ietf-vrrp", &[]),
     ("mldhb-types", &[]),
+    ("mldhb-system", &[]),
     ("mldhb-multicast", &[]),
     ("mldhb-mld", &[]),
     ("mldhb-etrunk", &[]),
@@ -95,6 +97,7 @@ const IMPLEMENT: &[(&str, &[&str])] = &[
 /// Names of the modules written for this project.
 pub const PROJECT_MODULES: &[&str] = &[
     "mldhb-types",
+    "mldhb-system",
     "mldhb-multicast",
     "mldhb-mld",
     "mldhb-etrunk",
