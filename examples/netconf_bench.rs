@@ -195,10 +195,11 @@ impl NetconfClient {
     async fn connect(port: u16) -> Result<NetconfClient> {
         // The agent was started by this process a moment ago with a fresh host key.
         let inner = Client::connect(
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1",
+            port,
             "admin",
-            Credentials::Password("admin".into()),
-            Box::new(|_| true),
+            &Credentials::Password("admin".into()),
+            Box::new(|_| Ok(())),
         )
         .await?;
         if !inner

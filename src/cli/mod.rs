@@ -531,7 +531,7 @@ fn default_known_hosts() -> PathBuf {
 
 fn credential(o: &Options) -> Result<Credential, String> {
     if let Some(k) = &o.key {
-        return Ok(Credential::Key(k.clone()));
+        return Ok(Credential::KeyFile(k.clone()));
     }
     if let Some(f) = &o.password_file {
         let text =

@@ -85,11 +85,12 @@ fn is_root() -> bool {
 
 async fn connect(dev: Device) -> Result<Client, ClientError> {
     Client::connect(
-        &format!("{}:{PORT}", mgmt_addr(dev)),
+        &mgmt_addr(dev),
+        PORT,
         USER,
-        Credentials::Password(PASSWORD.into()),
+        &Credentials::Password(PASSWORD.into()),
         // The lab made this agent's host key moments ago, on this machine.
-        Box::new(|_| true),
+        Box::new(|_| Ok(())),
     )
     .await
 }
@@ -179,7 +180,7 @@ pub async fn up(opts: &LabOptions) -> Result<(), LabError> {
         c.edit_config("running", &scenario.config(dev))
             .await
             .map_err(|e| LabError::Netconf(dev, e))?;
-        let _ = c.close().await;
+        c.close().await;
     }
     if opts.traffic {
         start_traffic(opts)?;
@@ -224,7 +225,7 @@ async fn device_status(dev: Device) -> Result<DeviceStatus, String> {
         .map_err(|_| "no answer".to_string())?
         .map_err(|e| e.to_string())?;
     let data = c.get(status::FILTER).await.map_err(|e| e.to_string())?;
-    let _ = c.close().await;
+    c.close().await;
     Ok(DeviceStatus::from_data(&data, DOWNSTREAM))
 }
 
