@@ -10,6 +10,7 @@ pub mod interfaces;
 pub mod mld;
 pub mod netconf;
 pub mod netio;
-pub mod rbs;
 pub mod northbound;
+pub mod rbs;
+pub mod security_key;
 pub mod yang;

@@ -2,3 +2,8 @@
 //! records per backup-id that the hot-backup controller fills and reads.
 
 pub mod api;
+pub mod channel;
+pub mod node;
+pub mod packet;
+pub mod sim;
+pub mod sync;
