@@ -77,6 +77,11 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     }
     drop(running);
     let (bus, mut bus_notifications) = crate::bus::Bus::new();
+    // RBS runs always; it only acts once services are configured.
+    let rbs = crate::rbs::RbsHandle::new(Some(bus.clone()));
+    nb.add_oper_provider(Arc::new(rbs.clone()));
+    nb.add_provider(Box::new(crate::rbs::northbound::RbsProvider::new(rbs)))
+        .map_err(AgentError::Runtime)?;
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
         let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;

@@ -331,13 +331,18 @@ impl RbsHandle {
     }
 }
 
+/// A notification of mldhb-rbs with leaf children.
+fn notification(name: &str, children: Vec<(&str, String)>) -> Element {
+    let mut e = Element::new(NS, name);
+    for (n, v) in children {
+        e.push(Element::with_text(NS, n, v));
+    }
+    e
+}
+
 fn notify(hub: &Hub, name: &str, children: Vec<(&str, String)>) {
     if let Some(bus) = &hub.bus {
-        let mut e = Element::new(NS, name);
-        for (n, v) in children {
-            e.push(Element::with_text(NS, n, v));
-        }
-        bus.notify(e);
+        bus.notify(notification(name, children));
     }
 }
 
@@ -743,10 +748,40 @@ mod tests {
             .port()
     }
 
+    #[test]
+    fn notifications_fit_the_model() {
+        use yang3::data::{DataFormat, DataOperation, DataTree};
+        for e in [
+            notification(
+                "rbs-channel-up",
+                vec![("service", "s".into()), ("authenticated", "true".into())],
+            ),
+            notification(
+                "rbs-channel-down",
+                vec![("service", "s".into()), ("reason", "keepalive-timeout".into())],
+            ),
+            notification(
+                "batch-sync-complete",
+                vec![("profile", "p".into()), ("entries", "100000".into())],
+            ),
+        ] {
+            let xml = e.to_xml();
+            DataTree::parse_op_string(
+                crate::yang::context(),
+                &xml,
+                DataFormat::XML,
+                DataOperation::NotificationYang,
+            )
+            .unwrap_or_else(|err| panic!("{xml}: {err}"));
+        }
+    }
+
     #[tokio::test]
     async fn two_runtimes_sync_over_loopback_tcp() {
         let port = free_port();
-        let (a, b) = (RbsHandle::new(None), RbsHandle::new(None));
+        let (bus, mut notes) = Bus::new();
+        let (a, b) = (RbsHandle::new(Some(bus)), RbsHandle::new(None));
+        a.set_profile_names(HashMap::from([(("s".to_string(), 9), "p9".to_string())]));
         // IPv4-mapped loopback addresses: two devices on one host, one port.
         a.configure(
             "s",
@@ -778,6 +813,18 @@ mod tests {
         let st = a.state("s").unwrap();
         assert_eq!((st.state, st.authenticated), ("up", true));
         assert_eq!(b.status("s", 9).unwrap().peer_entries, 2000);
+        // a saw its channel come up and b's batch complete.
+        let mut names = Vec::new();
+        while names.len() < 2 {
+            let n = tokio::time::timeout(Duration::from_secs(10), notes.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            names.push(n.to_xml());
+        }
+        assert!(names[0].contains("rbs-channel-up") && names[0].contains("<authenticated>true"));
+        assert!(names[1].contains("batch-sync-complete") && names[1].contains("<profile>p9"));
+        assert!(names[1].contains("<entries>0</entries>"), "{}", names[1]);
         // A real-time change.
         oa.commands
             .send(SyncCommand::Remove {
