@@ -181,6 +181,15 @@ impl CommandSender {
             .map_err(|_| RbsError::Stopped(self.service.clone()))
     }
 
+    /// Queues a change from a thread outside the tokio runtime, blocking while the queue is
+    /// full.
+    pub fn blocking_send(&self, cmd: SyncCommand) -> Result<(), RbsError> {
+        check_record(&cmd)?;
+        self.tx
+            .blocking_send(cmd)
+            .map_err(|_| RbsError::Stopped(self.service.clone()))
+    }
+
     /// Queues a change if there is room; Ok(false) when the queue is full.
     pub fn try_send(&self, cmd: SyncCommand) -> Result<bool, RbsError> {
         check_record(&cmd)?;
