@@ -102,7 +102,8 @@ fn plain_pair() -> (TcpStream, TcpStream) {
 /// The batch octets A sends (without MACs), as the engine frames them.
 fn batch_bytes(n: u64) -> Vec<u8> {
     let mut e = mldhb::rbs::sync::Engine::new();
-    e.handle(mldhb::rbs::sync::Input::Register(1)).expect("register");
+    e.handle(mldhb::rbs::sync::Input::Register(1))
+        .expect("register");
     for i in 0..n {
         e.handle(mldhb::rbs::sync::Input::Command(SyncCommand::Upsert {
             backup_id: 1,
@@ -124,6 +125,37 @@ fn batch_bytes(n: u64) -> Vec<u8> {
         packet::encode(&m, 0, 0, &mut out).expect("encode");
     }
     out
+}
+
+/// The same batch through two nodes back to back (simulated wire, one thread).
+fn sim_batch(n: u64) -> Duration {
+    use mldhb::rbs::sim::{Pair, Side};
+    let cfg = ChannelConfig {
+        key: Some(b"bench-secret".to_vec()),
+        ..Default::default()
+    };
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.register(Side::A, 1);
+    p.register(Side::B, 1);
+    for i in 0..n {
+        p.command(
+            Side::A,
+            SyncCommand::Upsert {
+                backup_id: 1,
+                key: key(i),
+                value: value(i),
+            },
+        );
+    }
+    p.events(Side::A);
+    p.events(Side::B);
+    let t0 = Instant::now();
+    p.connect();
+    p.drive();
+    let took = t0.elapsed();
+    let ev = p.events(Side::B);
+    assert!(ev.contains(&(1, SyncEvent::BatchComplete)));
+    took
 }
 
 fn baseline_batch(bytes: &[u8]) -> Duration {
@@ -248,11 +280,17 @@ fn main() {
     }
     // Batch.
     let (batch_time, upserts) = rt.block_on(async {
-        b.configure("bench", Some(svc("::ffff:127.0.0.2", "::ffff:127.0.0.1", port)));
+        b.configure(
+            "bench",
+            Some(svc("::ffff:127.0.0.2", "::ffff:127.0.0.1", port)),
+        );
         // Let B's listener come up before A connects.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t0 = Instant::now();
-        a.configure("bench", Some(svc("::ffff:127.0.0.1", "::ffff:127.0.0.2", port)));
+        a.configure(
+            "bench",
+            Some(svc("::ffff:127.0.0.1", "::ffff:127.0.0.2", port)),
+        );
         let mut upserts = 0u64;
         loop {
             match b_owner.events.recv().await.expect("events") {
@@ -264,6 +302,7 @@ fn main() {
         (t0.elapsed(), upserts)
     });
     assert_eq!(upserts, entries, "every record arrived");
+    let sim = sim_batch(entries);
     let bytes = batch_bytes(entries);
     let base = baseline_batch(&bytes);
     println!(
@@ -273,6 +312,10 @@ fn main() {
     println!(
         "  rbs      {:8.1} ms  (connect, handshake, batch, digest, owner took every record)",
         batch_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "  sans-IO  {:8.1} ms  (both nodes on one thread, no sockets: the CPU cost)",
+        sim.as_secs_f64() * 1e3
     );
     println!(
         "  baseline {:8.1} ms  (same octets, plain socket pair)",
@@ -293,8 +336,7 @@ fn main() {
     let receiver = rt.spawn(async move {
         let mut lat = Vec::with_capacity(count as usize);
         while (lat.len() as u64) < count {
-            if let SyncEvent::Upsert { value, .. } = b_owner.events.recv().await.expect("events")
-            {
+            if let SyncEvent::Upsert { value, .. } = b_owner.events.recv().await.expect("events") {
                 let sent = u64::from_be_bytes(value[0..8].try_into().expect("8 octets"));
                 lat.push(clock_ns() - sent);
             }

@@ -12,7 +12,9 @@
 use super::api::{BackupId, SyncCommand, SyncEvent};
 use super::packet::{self, Message, Op, ResyncReason};
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
 
 /// A local table: a persistent map, so a batch snapshot costs O(1).
@@ -49,17 +51,112 @@ impl Digest {
     }
 }
 
+/// A fast hash for record keys (multiply-rotate over 8-octet words). Keys come from an
+/// authenticated peer, so the keyed default hasher's flooding protection is not needed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The peer's table of one backup-id, with its digest and the batch generation that last
+/// carried each entry (a completed batch sweeps out entries of older generations).
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    map: HashMap<Vec<u8>, (Vec<u8>, u32), BuildHasherDefault<KeyHasher>>,
+    digest: Digest,
+    generation: u32,
+}
+
+impl PeerTable {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
+        self.map.get(key).map(|(v, _)| v)
+    }
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
+        self.map.iter().map(|(k, (v, _))| (k, v))
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.map.keys()
+    }
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    fn upsert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.digest.toggle(&key, &value);
+        match self.map.entry(key) {
+            Entry::Occupied(mut o) => {
+                let (k, old) = (o.key().clone(), &o.get().0);
+                self.digest.toggle(&k, old);
+                *o.get_mut() = (value, self.generation);
+            }
+            Entry::Vacant(v) => {
+                v.insert((value, self.generation));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) -> bool {
+        match self.map.remove(key) {
+            Some((old, _)) => {
+                self.digest.toggle(key, &old);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Starts a batch: entries it carries get the new generation.
+    fn new_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Removes the entries the current batch did not carry; returns their keys.
+    fn sweep(&mut self) -> Vec<Vec<u8>> {
+        let g = self.generation;
+        let gone: Vec<Vec<u8>> = self
+            .map
+            .iter()
+            .filter(|(_, (_, eg))| *eg != g)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            self.remove(k);
+        }
+        gone
+    }
+}
+
 /// Where receiving the peer's table is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rx {
     /// No batch yet on this channel (or the channel is down).
     Waiting,
     /// A batch is arriving.
-    Batch {
-        batch: u32,
-        seq: u64,
-        seen: HashSet<Vec<u8>>,
-    },
+    Batch { batch: u32, seq: u64 },
     /// In sync; deltas apply.
     Live,
     /// A batch was asked for again; deltas are ignored until it arrives.
@@ -106,8 +203,7 @@ struct Profile {
     local_digest: Digest,
     /// Sequence number of the last local change.
     seq: u64,
-    peer: HashMap<Vec<u8>, Vec<u8>>,
-    peer_digest: Digest,
+    peer: PeerTable,
     /// Sequence number of the last peer change applied.
     peer_seq: u64,
     linked: bool,
@@ -124,8 +220,7 @@ impl Profile {
             local: Table::new(),
             local_digest: Digest::default(),
             seq: 0,
-            peer: HashMap::new(),
-            peer_digest: Digest::default(),
+            peer: PeerTable::default(),
             peer_seq: 0,
             linked: false,
             mismatch: false,
@@ -133,23 +228,6 @@ impl Profile {
             peer_in_sync: false,
             batches_sent: 0,
             last_batch_entries: 0,
-        }
-    }
-
-    fn peer_upsert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.peer_digest.toggle(&key, &value);
-        if let Some(old) = self.peer.insert(key.clone(), value) {
-            self.peer_digest.toggle(&key, &old);
-        }
-    }
-
-    fn peer_remove(&mut self, key: &[u8]) -> bool {
-        match self.peer.remove(key) {
-            Some(old) => {
-                self.peer_digest.toggle(key, &old);
-                true
-            }
-            None => false,
         }
     }
 }
@@ -269,7 +347,7 @@ impl Engine {
     }
 
     /// The peer's table of a backup-id as this side holds it.
-    pub fn peer(&self, id: BackupId) -> Option<&HashMap<Vec<u8>, Vec<u8>>> {
+    pub fn peer(&self, id: BackupId) -> Option<&PeerTable> {
         self.profiles.get(&id).map(|p| &p.peer)
     }
 
@@ -468,11 +546,8 @@ impl Engine {
                 let Some(p) = self.profiles.get_mut(&backup_id).filter(|p| p.linked) else {
                     return;
                 };
-                p.rx = Rx::Batch {
-                    batch,
-                    seq,
-                    seen: HashSet::new(),
-                };
+                p.rx = Rx::Batch { batch, seq };
+                p.peer.new_generation();
                 ev.push((backup_id, SyncEvent::BatchStarted));
             }
             Message::BatchRecords {
@@ -483,19 +558,14 @@ impl Engine {
                 let Some(p) = self.profiles.get_mut(&backup_id).filter(|p| p.linked) else {
                     return;
                 };
-                let Rx::Batch {
-                    batch: current,
-                    seen,
-                    ..
-                } = &mut p.rx
-                else {
+                let Rx::Batch { batch: current, .. } = &p.rx else {
                     return;
                 };
                 if *current != batch {
                     return self.request_resync(backup_id, ResyncReason::Inconsistent);
                 }
+                ev.reserve(records.len());
                 for (key, value) in records {
-                    seen.insert(key.clone());
                     ev.push((
                         backup_id,
                         SyncEvent::Upsert {
@@ -504,10 +574,7 @@ impl Engine {
                             sender_now,
                         },
                     ));
-                    p.peer_digest.toggle(&key, &value);
-                    if let Some(old) = p.peer.insert(key.clone(), value) {
-                        p.peer_digest.toggle(&key, &old);
-                    }
+                    p.peer.upsert(key, value);
                 }
             }
             Message::BatchEnd {
@@ -522,7 +589,6 @@ impl Engine {
                 let Rx::Batch {
                     batch: current,
                     seq,
-                    seen,
                 } = std::mem::replace(&mut p.rx, Rx::Waiting)
                 else {
                     return;
@@ -531,17 +597,10 @@ impl Engine {
                     return self.request_resync(backup_id, ResyncReason::Inconsistent);
                 }
                 // Reconcile: what the peer no longer has goes.
-                let gone: Vec<Vec<u8>> = p
-                    .peer
-                    .keys()
-                    .filter(|k| !seen.contains(*k))
-                    .cloned()
-                    .collect();
-                for key in gone {
-                    p.peer_remove(&key);
+                for key in p.peer.sweep() {
                     ev.push((backup_id, SyncEvent::Remove { key }));
                 }
-                let ok = p.peer_digest.0 == digest && p.peer.len() == count as usize;
+                let ok = p.peer.digest().0 == digest && p.peer.len() == count as usize;
                 self.queue.push_back(Out::Msg(Message::BatchAck {
                     backup_id,
                     batch,
@@ -621,10 +680,10 @@ impl Engine {
                                     sender_now,
                                 },
                             ));
-                            p.peer_upsert(key, value);
+                            p.peer.upsert(key, value);
                         }
                         Op::Remove { key } => {
-                            if p.peer_remove(&key) {
+                            if p.peer.remove(&key) {
                                 ev.push((backup_id, SyncEvent::Remove { key }));
                             }
                         }
@@ -855,7 +914,7 @@ mod tests {
         assert_eq!(ev.len(), 4);
         assert_eq!(ev[3], (1, SyncEvent::Remove { key: b"y".to_vec() }));
         assert_eq!(b.peer(1).unwrap().len(), 1);
-        assert_eq!(b.peer(1).unwrap()[b"x".as_slice()], b"3");
+        assert_eq!(b.peer(1).unwrap().get(b"x".as_slice()).unwrap(), b"3");
     }
 
     #[test]
@@ -879,7 +938,7 @@ mod tests {
         assert!(deliver(&mut b, &d1).is_empty());
         assert!(deliver(&mut b, &d2).is_empty());
         assert_eq!(b.counters.duplicates, 3);
-        assert_eq!(b.peer(1).unwrap()[b"x".as_slice()], b"2");
+        assert_eq!(b.peer(1).unwrap().get(b"x".as_slice()).unwrap(), b"2");
         // A frame overlapping what was applied applies only its new part.
         let overlap = Message::Delta {
             backup_id: 1,
@@ -959,7 +1018,7 @@ mod tests {
                 .count(),
             2
         );
-        assert_eq!(b.peer(3).unwrap()[b"k10".as_slice()], b"v");
+        assert_eq!(b.peer(3).unwrap().get(b"k10".as_slice()).unwrap(), b"v");
         assert!(a.status(3).unwrap().peer_in_sync);
     }
 

@@ -126,6 +126,7 @@ struct Service {
     times: Mutex<Times>,
 }
 
+/// Locks in this order only: node, owners, times, profiles.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -282,13 +283,13 @@ impl RbsHandle {
     pub fn register(&self, service: &str, backup_id: BackupId) -> Result<Owner, RbsError> {
         let s = self.service(service);
         let (tx, events) = mpsc::unbounded_channel();
-        let out = {
+        {
             let mut node = lock(&s.node);
             let out = node.local(sync::Input::Register(backup_id))?;
             lock(&s.owners).insert(backup_id, tx);
-            out
-        };
-        deliver(&self.hub, &s, out);
+            // Under the node's lock, so these come before anything the task makes next.
+            deliver(&self.hub, &s, out);
+        }
         s.wake.notify_one();
         Ok(Owner {
             service: service.to_string(),
@@ -522,12 +523,11 @@ impl Driver {
         lock(&self.svc.node)
     }
 
-    fn deliver(&self, out: Vec<Output>) {
-        deliver(&self.hub, &self.svc, out);
-    }
-
-    /// Handles node outputs, closing the socket after a Down.
-    fn after(&self, io: &mut Io, out: Vec<Output>, initiator: bool) {
+    /// Runs `f` on the node and hands its outputs on while still holding the node, so that
+    /// owners see events in the order the node made them; after a Down the socket is closed.
+    fn step(&self, io: &mut Io, initiator: bool, f: impl FnOnce(&mut ServiceNode) -> Vec<Output>) {
+        let mut node = self.node();
+        let out = f(&mut node);
         let mut down = false;
         for o in &out {
             match o {
@@ -536,9 +536,14 @@ impl Driver {
                 _ => {}
             }
         }
-        self.deliver(out);
+        deliver(&self.hub, &self.svc, out);
+        let farewell = if down {
+            node.take_farewell()
+        } else {
+            Vec::new()
+        };
+        drop(node);
         if down {
-            let farewell = self.node().take_farewell();
             io.drop_connection(farewell);
             if initiator {
                 io.schedule_retry();
@@ -548,18 +553,21 @@ impl Driver {
 
     fn start_connection(&self, io: &mut Io, stream: TcpStream, role: Role) {
         let _ = stream.set_nodelay(true);
-        let (rd, wr) = stream.into_split();
-        io.rd = Some(rd);
-        io.wr = Some(wr);
-        io.wbuf.clear();
-        let out = self.node().handle(
+        // The node first: a connection it replaces goes down (and its socket with it).
+        let mut node = self.node();
+        let out = node.handle(
             now_ms(),
             Input::Connected {
                 role,
                 nonce: nonce(),
             },
         );
-        self.deliver(out);
+        deliver(&self.hub, &self.svc, out);
+        drop(node);
+        io.drop_connection(Vec::new());
+        let (rd, wr) = stream.into_split();
+        io.rd = Some(rd);
+        io.wr = Some(wr);
     }
 
     async fn run(mut self) {
@@ -574,11 +582,9 @@ impl Driver {
             // Follow the configuration.
             let want = self.cfg_rx.borrow_and_update().clone();
             if want != cfg {
-                let out = self
-                    .node()
-                    .handle(now_ms(), Input::Shutdown(DownReason::ConfigurationChange));
-                let initiator = false;
-                self.after(&mut io, out, initiator);
+                self.step(&mut io, false, |n| {
+                    n.handle(now_ms(), Input::Shutdown(DownReason::ConfigurationChange))
+                });
                 io.drop_connection(Vec::new());
                 io.listener = None;
                 io.connecting = None;
@@ -648,11 +654,10 @@ impl Driver {
                 }
                 _ = self.svc.wake.notified() => {}
                 r = read_opt(io.rd.as_mut(), &mut rbuf) => {
-                    let out = match r {
-                        Ok(0) | Err(_) => self.node().handle(now_ms(), Input::Closed),
-                        Ok(n) => self.node().handle(now_ms(), Input::Bytes(&rbuf[..n])),
-                    };
-                    self.after(&mut io, out, initiator);
+                    self.step(&mut io, initiator, |node| match r {
+                        Ok(0) | Err(_) => node.handle(now_ms(), Input::Closed),
+                        Ok(n) => node.handle(now_ms(), Input::Bytes(&rbuf[..n])),
+                    });
                 }
                 r = write_opt(io.wr.as_mut(), &io.wbuf) => match r {
                     Ok(n) => {
@@ -660,8 +665,7 @@ impl Driver {
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "write failed");
-                        let out = self.node().handle(now_ms(), Input::Closed);
-                        self.after(&mut io, out, initiator);
+                        self.step(&mut io, initiator, |n| n.handle(now_ms(), Input::Closed));
                     }
                 },
                 r = connecting_opt(io.connecting.as_mut()) => {
@@ -706,12 +710,11 @@ impl Driver {
                             next = self.cmd_rx.try_recv().ok();
                         }
                     }
+                    deliver(&self.hub, &self.svc, out);
                     drop(node);
-                    self.deliver(out);
                 }
                 _ = sleep => {
-                    let out = self.node().handle(now_ms(), Input::Timeout);
-                    self.after(&mut io, out, initiator);
+                    self.step(&mut io, initiator, |n| n.handle(now_ms(), Input::Timeout));
                 }
             }
         }
@@ -767,7 +770,10 @@ mod tests {
             ),
             notification(
                 "rbs-channel-down",
-                vec![("service", "s".into()), ("reason", "keepalive-timeout".into())],
+                vec![
+                    ("service", "s".into()),
+                    ("reason", "keepalive-timeout".into()),
+                ],
             ),
             notification(
                 "batch-sync-complete",
@@ -800,7 +806,7 @@ mod tests {
             "s",
             Some(svc("::ffff:127.0.0.2", "::ffff:127.0.0.1", port, Some("k"))),
         );
-        let mut oa = a.register("s", 9).unwrap();
+        let oa = a.register("s", 9).unwrap();
         for i in 0..2000u32 {
             oa.commands
                 .send(SyncCommand::Upsert {
