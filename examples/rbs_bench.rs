@@ -231,7 +231,7 @@ fn baseline_latency(rate: u64, count: u64) -> Vec<u64> {
     reader.join().expect("reader")
 }
 
-/// Waits until the clock reaches `at` (sleeping while far, spinning while near).
+/// Waits until the clock reaches `at` (sleeping while far, yielding the core while near).
 fn pace(at: u64) {
     loop {
         let now = clock_ns();
@@ -241,7 +241,7 @@ fn pace(at: u64) {
         if at - now > 300_000 {
             std::thread::sleep(Duration::from_nanos(at - now - 200_000));
         } else {
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
     }
 }
