@@ -211,7 +211,10 @@ impl ServiceNode {
             Input::ConnectFailed => {
                 if self.conn.is_none() {
                     self.state = ChannelState::Down;
-                    self.last_reason = Some(DownReason::ConnectFailed);
+                    // Why the last connection ended says more than the retries after it.
+                    if self.last_reason.is_none() {
+                        self.last_reason = Some(DownReason::ConnectFailed);
+                    }
                 }
                 return out;
             }
