@@ -174,13 +174,16 @@ pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
         .insert(NodeKey::new(RBS, "statistics"), Arc::new(s));
 }
 
+/// What prepare read: the services and the profile names.
+type Prepared = (
+    BTreeMap<String, ServiceConfig>,
+    HashMap<(String, BackupId), String>,
+);
+
 /// The config provider: the handle plus what a commit prepared.
 pub struct RbsProvider {
     handle: RbsHandle,
-    pending: Option<(
-        BTreeMap<String, ServiceConfig>,
-        HashMap<(String, BackupId), String>,
-    )>,
+    pending: Option<Prepared>,
 }
 
 impl RbsProvider {

@@ -236,7 +236,7 @@ mod tests {
             entries: 20_000
         }));
         assert_eq!(p.b.engine.peer(7).unwrap().len(), 20_000);
-        assert_eq!(p.a.engine.status(7).unwrap().peer_in_sync, true);
+        assert!(p.a.engine.status(7).unwrap().peer_in_sync);
         let c = p.a.counters();
         assert!(c.frames_tx > 5 && c.auth_failures == 0);
         // Real-time changes follow in order.
