@@ -16,4 +16,4 @@ pub mod sim;
 pub mod sync;
 pub mod tasks;
 
-pub use tasks::{now_ms, CommandSender, Owner, RbsError, RbsHandle};
+pub use tasks::{now_ms, Clock, CommandSender, Owner, RbsError, RbsHandle};

@@ -53,8 +53,10 @@ pub fn now_ms() -> Time {
     START.get_or_init(Instant::now).elapsed().as_millis() as Time
 }
 
-fn instant_of(ms: Time) -> Instant {
-    let now = now_ms();
+/// A millisecond clock for the runtime (timers, and the sender clock frames carry).
+pub type Clock = Arc<dyn Fn() -> Time + Send + Sync>;
+
+fn instant_of(now: Time, ms: Time) -> Instant {
     Instant::now() + Duration::from_millis(ms.saturating_sub(now))
 }
 
@@ -126,7 +128,7 @@ struct Service {
     times: Mutex<Times>,
 }
 
-/// Locks in this order only: node, owners, times, profiles.
+/// Locks in this order only: link, services, node, owners, times, profiles.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -136,6 +138,21 @@ struct Hub {
     /// Profile names by service and backup-id, for notifications.
     profiles: Mutex<HashMap<(String, BackupId), String>>,
     bus: Option<Bus>,
+    clock: Clock,
+    link: Mutex<Option<Link>>,
+}
+
+impl Hub {
+    fn now(&self) -> Time {
+        (self.clock)()
+    }
+}
+
+/// Events of every configured profile, tagged, for an attached owner of all profiles.
+struct Link {
+    events: mpsc::UnboundedSender<(String, BackupId, SyncEvent)>,
+    /// The forwarding task of each profile registered through the link.
+    registered: HashMap<(String, BackupId), tokio::task::JoinHandle<()>>,
 }
 
 /// The runtime's handle; clones share it. One clone is the config provider, one the state
@@ -208,12 +225,87 @@ impl RbsHandle {
     /// A runtime with no service yet; notifications go to `bus` when given. Tasks are spawned
     /// on the current tokio runtime as services appear.
     pub fn new(bus: Option<Bus>) -> RbsHandle {
+        RbsHandle::with_clock(bus, Arc::new(now_ms))
+    }
+
+    /// A runtime on the given clock: owners whose record values hold timers must use the same
+    /// clock, since frames carry it as the sender's clock.
+    pub fn with_clock(bus: Option<Bus>, clock: Clock) -> RbsHandle {
         RbsHandle {
             hub: Arc::new(Hub {
                 services: Mutex::default(),
                 profiles: Mutex::default(),
                 bus,
+                clock,
+                link: Mutex::default(),
             }),
+        }
+    }
+
+    /// Attaches one owner for every configured profile (the hot-backup controller): commands
+    /// arrive tagged with their service; events leave tagged with service and backup-id. From
+    /// then on each configured profile's (service, backup-id) is registered while configured.
+    pub fn attach(
+        &self,
+        mut commands: mpsc::UnboundedReceiver<(String, SyncCommand)>,
+        events: mpsc::UnboundedSender<(String, BackupId, SyncEvent)>,
+    ) {
+        *lock(&self.hub.link) = Some(Link {
+            events,
+            registered: HashMap::new(),
+        });
+        self.sync_link();
+        let handle = self.clone();
+        tokio::spawn(async move {
+            while let Some((service, cmd)) = commands.recv().await {
+                let tx = handle.service(&service).commands.clone();
+                if tx.send(cmd).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Registers the configured profiles through the link, and withdraws the others.
+    fn sync_link(&self) {
+        let wanted: Vec<(String, BackupId)> = lock(&self.hub.profiles).keys().cloned().collect();
+        let mut link = lock(&self.hub.link);
+        let Some(link) = link.as_mut() else {
+            return;
+        };
+        let gone: Vec<(String, BackupId)> = link
+            .registered
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(h) = link.registered.remove(&k) {
+                h.abort();
+            }
+            let _ = self.unregister(&k.0, k.1);
+        }
+        for (service, id) in wanted {
+            if link.registered.contains_key(&(service.clone(), id)) {
+                continue;
+            }
+            match self.register(&service, id) {
+                Ok(mut owner) => {
+                    let tx = link.events.clone();
+                    let svc = service.clone();
+                    let h = tokio::spawn(async move {
+                        while let Some(e) = owner.events.recv().await {
+                            if tx.send((svc.clone(), id, e)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    link.registered.insert((service, id), h);
+                }
+                Err(e) => {
+                    tracing::warn!(service, backup_id = id, error = %e, "profile not registered")
+                }
+            }
         }
     }
 
@@ -276,6 +368,7 @@ impl RbsHandle {
     /// Names profiles for notifications: (service, backup-id) → profile name.
     pub fn set_profile_names(&self, names: HashMap<(String, BackupId), String>) {
         *lock(&self.hub.profiles) = names;
+        self.sync_link();
     }
 
     /// Registers a backup-id on a service (which need not be configured yet). The first
@@ -556,7 +649,7 @@ impl Driver {
         // The node first: a connection it replaces goes down (and its socket with it).
         let mut node = self.node();
         let out = node.handle(
-            now_ms(),
+            self.hub.now(),
             Input::Connected {
                 role,
                 nonce: nonce(),
@@ -583,7 +676,10 @@ impl Driver {
             let want = self.cfg_rx.borrow_and_update().clone();
             if want != cfg {
                 self.step(&mut io, false, |n| {
-                    n.handle(now_ms(), Input::Shutdown(DownReason::ConfigurationChange))
+                    n.handle(
+                        self.hub.now(),
+                        Input::Shutdown(DownReason::ConfigurationChange),
+                    )
                 });
                 io.drop_connection(Vec::new());
                 io.listener = None;
@@ -606,19 +702,19 @@ impl Driver {
                 }
                 if io.rd.is_none() && initiator && io.connecting.is_none() && due {
                     io.connecting = Some(Box::pin(connect(c.clone())));
-                    self.node().handle(now_ms(), Input::Connecting);
+                    self.node().handle(self.hub.now(), Input::Connecting);
                 }
                 if !initiator && io.listener.is_none() && due {
                     match listen(c) {
                         Ok(l) => {
                             io.listener = Some(l);
                             if io.rd.is_none() {
-                                self.node().handle(now_ms(), Input::Connecting);
+                                self.node().handle(self.hub.now(), Input::Connecting);
                             }
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot listen on the source address");
-                            self.node().handle(now_ms(), Input::ConnectFailed);
+                            self.node().handle(self.hub.now(), Input::ConnectFailed);
                             io.schedule_retry();
                         }
                     }
@@ -628,13 +724,14 @@ impl Driver {
             let (deadline, accept_commands) = {
                 let mut node = self.node();
                 if io.wr.is_some() && io.wbuf.is_empty() {
-                    node.transmit(now_ms(), HIGH_WATER);
+                    node.transmit(self.hub.now(), HIGH_WATER);
                     let p = node.pending();
                     io.wbuf.extend_from_slice(p);
                     let n = p.len();
                     node.consume(n);
                 }
-                let mut deadline = node.next_deadline().map(instant_of);
+                let now = self.hub.now();
+                let mut deadline = node.next_deadline().map(|d| instant_of(now, d));
                 if let Some(r) = io.retry_at {
                     deadline = Some(deadline.map_or(r, |d| d.min(r)));
                 }
@@ -655,8 +752,8 @@ impl Driver {
                 _ = self.svc.wake.notified() => {}
                 r = read_opt(io.rd.as_mut(), &mut rbuf) => {
                     self.step(&mut io, initiator, |node| match r {
-                        Ok(0) | Err(_) => node.handle(now_ms(), Input::Closed),
-                        Ok(n) => node.handle(now_ms(), Input::Bytes(&rbuf[..n])),
+                        Ok(0) | Err(_) => node.handle(self.hub.now(), Input::Closed),
+                        Ok(n) => node.handle(self.hub.now(), Input::Bytes(&rbuf[..n])),
                     });
                 }
                 r = write_opt(io.wr.as_mut(), &io.wbuf) => match r {
@@ -665,7 +762,7 @@ impl Driver {
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "write failed");
-                        self.step(&mut io, initiator, |n| n.handle(now_ms(), Input::Closed));
+                        self.step(&mut io, initiator, |n| n.handle(self.hub.now(), Input::Closed));
                     }
                 },
                 r = connecting_opt(io.connecting.as_mut()) => {
@@ -674,7 +771,7 @@ impl Driver {
                         Ok(stream) => self.start_connection(&mut io, stream, Role::Initiator),
                         Err(e) => {
                             tracing::debug!(error = %e, "connect failed");
-                            self.node().handle(now_ms(), Input::ConnectFailed);
+                            self.node().handle(self.hub.now(), Input::ConnectFailed);
                             io.schedule_retry();
                         }
                     }
@@ -714,7 +811,7 @@ impl Driver {
                     drop(node);
                 }
                 _ = sleep => {
-                    self.step(&mut io, initiator, |n| n.handle(now_ms(), Input::Timeout));
+                    self.step(&mut io, initiator, |n| n.handle(self.hub.now(), Input::Timeout));
                 }
             }
         }
@@ -861,6 +958,66 @@ mod tests {
         let st = b.state("s").unwrap();
         assert_eq!(st.last_down_reason, Some("peer-closed"));
         assert!(st.last_down.is_some());
+    }
+
+    #[tokio::test]
+    async fn attached_owner_follows_configured_profiles() {
+        let port = free_port();
+        let (a, b) = (RbsHandle::new(None), RbsHandle::new(None));
+        let mut links = Vec::new();
+        for h in [&a, &b] {
+            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+            let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+            h.attach(cmd_rx, ev_tx);
+            h.set_profile_names(HashMap::from([(("s".to_string(), 4), "p4".to_string())]));
+            links.push((cmd_tx, ev_rx));
+        }
+        a.configure(
+            "s",
+            Some(svc("::ffff:127.0.0.1", "::ffff:127.0.0.4", port, None)),
+        );
+        b.configure(
+            "s",
+            Some(svc("::ffff:127.0.0.4", "::ffff:127.0.0.1", port, None)),
+        );
+        let (a_cmd, _) = &links[0];
+        a_cmd
+            .send((
+                "s".to_string(),
+                SyncCommand::Upsert {
+                    backup_id: 4,
+                    key: b"k".to_vec(),
+                    value: b"v".to_vec(),
+                },
+            ))
+            .unwrap();
+        let (_, b_ev) = &mut links[1];
+        let mut got = Vec::new();
+        while !got
+            .iter()
+            .any(|(_, _, e)| matches!(e, SyncEvent::Upsert { .. }))
+        {
+            let e = tokio::time::timeout(Duration::from_secs(10), b_ev.recv())
+                .await
+                .expect("event in time")
+                .expect("open");
+            got.push(e);
+        }
+        assert!(got.iter().all(|(s, id, _)| s == "s" && *id == 4));
+        assert!(got.iter().any(|(_, _, e)| *e == SyncEvent::ChannelUp));
+        // The profile goes from b's configuration: a's owner hears of the mismatch.
+        b.set_profile_names(HashMap::new());
+        let (_, a_ev) = &mut links[0];
+        loop {
+            let (_, _, e) = tokio::time::timeout(Duration::from_secs(10), a_ev.recv())
+                .await
+                .expect("event in time")
+                .expect("open");
+            if e == SyncEvent::BackupIdMismatch {
+                break;
+            }
+        }
+        assert!(b.status("s", 4).is_none());
     }
 
     #[tokio::test]
