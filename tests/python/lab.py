@@ -189,9 +189,12 @@ def mfc(ns):
     return out
 
 
-def vif_index(ns, ifname):
+def vif_indexes(ns, ifname):
+    """The multicast interface slots bound to a device now (a device has one slot per
+    forwarding domain; parked slots are bound to the parking device instead)."""
+    out = set()
     for line in ns_run(ns, "cat", "/proc/net/ip6_mr_vif").splitlines()[1:]:
         parts = line.split()
         if len(parts) > 1 and parts[1] == ifname:
-            return int(parts[0])
-    return None
+            out.add(int(parts[0]))
+    return out
