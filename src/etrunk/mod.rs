@@ -4,4 +4,5 @@
 
 pub mod events;
 pub mod instance;
+pub mod northbound;
 pub mod packet;
