@@ -6,3 +6,4 @@ pub mod events;
 pub mod instance;
 pub mod northbound;
 pub mod packet;
+pub mod tasks;

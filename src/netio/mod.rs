@@ -3,6 +3,7 @@
 //! socket options.
 
 pub mod icmp6;
+pub mod lacp;
 pub mod netlink;
 pub mod sys;
 pub mod vrrp6;
