@@ -303,12 +303,7 @@ impl Node {
                     .trunks
                     .values()
                     .filter(|t| t.etrunk == Some(id))
-                    .all(|t| {
-                        self.gates
-                            .get(&role_id(id, t.id))
-                            .copied()
-                            .unwrap_or(true)
-                    });
+                    .all(|t| self.gates.get(&role_id(id, t.id)).copied().unwrap_or(true));
                 if self.instances[&id].gate_open() != gate {
                     self.run_etrunk(now, id, instance::Input::PreemptGate(gate), out);
                 }
@@ -339,13 +334,12 @@ impl Node {
         let ids: Vec<u8> = self.cfg.etrunks.keys().copied().collect();
         for id in ids {
             let c = self.etrunk_cfg(&self.cfg.etrunks[&id]);
-            let restart = old
-                .etrunks
-                .get(&id)
-                .is_some_and(|o| (o.peer, o.source, o.port, &o.key) != {
+            let restart = old.etrunks.get(&id).is_some_and(|o| {
+                (o.peer, o.source, o.port, &o.key) != {
                     let n = &self.cfg.etrunks[&id];
                     (n.peer, n.source, n.port, &n.key)
-                });
+                }
+            });
             match self.instances.get(&id) {
                 Some(_) if restart => {
                     self.run_etrunk(now, id, instance::Input::Stop, &mut out);
@@ -520,7 +514,11 @@ impl Node {
         self.instances
             .values()
             .filter_map(|i| i.next_deadline())
-            .chain(self.members.values().filter_map(|m| m.actor.next_deadline()))
+            .chain(
+                self.members
+                    .values()
+                    .filter_map(|m| m.actor.next_deadline()),
+            )
             .min()
     }
 
@@ -674,9 +672,7 @@ mod tests {
                 match o {
                     Out::Hello {
                         source, payload, ..
-                    } => self
-                        .hellos
-                        .push((self.now + MS, 1 - from, source, payload)),
+                    } => self.hellos.push((self.now + MS, 1 - from, source, payload)),
                     Out::Lacp { frame, .. } => {
                         self.to_ce[from] = Some(Lacpdu::decode(&frame).unwrap().pdu)
                     }
@@ -723,8 +719,9 @@ mod tests {
                     break;
                 };
                 self.now = t;
-                let (due, rest): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut self.hellos).into_iter().partition(|h| h.0 <= t);
+                let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.hellos)
+                    .into_iter()
+                    .partition(|h| h.0 <= t);
                 self.hellos = rest;
                 for (_, to, src, payload) in due {
                     if self.alive[to] {

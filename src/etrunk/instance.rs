@@ -370,7 +370,9 @@ impl Instance {
             self.evaluate(now, &mut out);
             // A state change is announced at once rather than at the next interval; a hello
             // that falls due carries the state just decided.
-            if hello_due || (self.state != before && !out.iter().any(|a| matches!(a, Action::Send(_)))) {
+            if hello_due
+                || (self.state != before && !out.iter().any(|a| matches!(a, Action::Send(_))))
+            {
                 self.send(now, &mut out);
             }
         }
@@ -551,8 +553,9 @@ mod tests {
         fn run_until(&mut self, until: Time) {
             while let Some(t) = self.next().filter(|t| *t <= until) {
                 self.now = t;
-                let (due, rest): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut self.wire).into_iter().partition(|w| w.0 <= t);
+                let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wire)
+                    .into_iter()
+                    .partition(|w| w.0 <= t);
                 self.wire = rest;
                 for (_, to_a, h) in due {
                     if to_a && self.a_alive {
@@ -684,7 +687,12 @@ mod tests {
         p.run_until(10_010 * MS);
         assert_eq!(p.states(), (State::Backup, State::Master));
         p.run_until(15_000 * MS + 5 * MS);
-        assert_eq!(p.states(), (State::Master, State::Backup), "{:?}", p.changes);
+        assert_eq!(
+            p.states(),
+            (State::Master, State::Backup),
+            "{:?}",
+            p.changes
+        );
         assert_eq!(p.a.cause, Cause::Revert);
     }
 

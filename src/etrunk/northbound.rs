@@ -82,7 +82,10 @@ fn etrunk_entry(id: u8, e: &Node) -> Result<ETrunkConfig, String> {
     };
     let addr = |name: &str| -> Result<Option<Ipv6Addr>, String> {
         leaf(e, ET, name)
-            .map(|v| v.parse().map_err(|_| at(&format!("{name} '{v}' is not valid"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| at(&format!("{name} '{v}' is not valid")))
+            })
             .transpose()
     };
     let key = match e.children.get(&NodeKey::new(ET, "security-key")) {
@@ -208,7 +211,9 @@ fn refuse_two_forwarders(root: &Node, cfg: &NodeConfig) -> Result<(), String> {
         let Some(trunk) = t.parse::<u16>().ok().and_then(|t| cfg.trunks.get(&t)) else {
             continue;
         };
-        if trunk.mode != TrunkMode::ForceMaster || trunk.etrunk.map(|x| x.to_string()) != Some(e.to_string()) {
+        if trunk.mode != TrunkMode::ForceMaster
+            || trunk.etrunk.map(|x| x.to_string()) != Some(e.to_string())
+        {
             continue;
         }
         let aa = leaf(p, RBS, "backup-mode") == Some("active-active");
@@ -266,11 +271,7 @@ pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
             put(e, "peer-system-id", mac_str(&p.system_id));
             put(e, "peer-hold-time", (p.hold_time() / 1000).to_string());
         }
-        let authenticated = node
-            .cfg
-            .etrunks
-            .get(id)
-            .is_some_and(|c| c.key.is_some());
+        let authenticated = node.cfg.etrunks.get(id).is_some_and(|c| c.key.is_some());
         put(e, "authenticated", authenticated.to_string());
         if let Some((left, _)) = inst.revert_wait(now) {
             put(e, "revert-delay-remaining", left.to_string());
@@ -375,7 +376,11 @@ pub fn event(out: &Out) -> Option<Element> {
             el.push(Element::with_text(NS, "member", member.clone()));
             el.push(Element::with_text(NS, "selected", selected.to_string()));
             el.push(Element::with_text(NS, "actor-state", bits(*actor_state)));
-            el.push(Element::with_text(NS, "partner-state", bits(*partner_state)));
+            el.push(Element::with_text(
+                NS,
+                "partner-state",
+                bits(*partner_state),
+            ));
             Some(el)
         }
         _ => None,
@@ -424,7 +429,11 @@ mod tests {
         assert_eq!(c.lacp_priority, 1);
         let e = &c.etrunks[&1];
         assert_eq!(
-            (e.etrunk.priority, e.etrunk.hello_interval, e.etrunk.multiplier),
+            (
+                e.etrunk.priority,
+                e.etrunk.hello_interval,
+                e.etrunk.multiplier
+            ),
             (10, 10, 3)
         );
         assert_eq!(e.etrunk.revert_delay_s, Some(120));
@@ -442,7 +451,10 @@ mod tests {
     fn force_master_needs_a_splitting_active_active_profile() {
         let fm = "<e-trunk-mode>force-master</e-trunk-mode>";
         let e = configured(&tree(&scenario(fm, ""))).unwrap_err();
-        assert!(e.contains("force-master") && e.contains("both devices forward"), "{e}");
+        assert!(
+            e.contains("force-master") && e.contains("both devices forward"),
+            "{e}"
+        );
         let e = configured(&tree(&scenario(
             fm,
             "<backup-mode>active-active</backup-mode>",

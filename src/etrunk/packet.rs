@@ -170,9 +170,7 @@ impl Hello {
         b.extend_from_slice(&self.sequence.to_be_bytes());
         for m in members {
             b.extend_from_slice(&m.eth_trunk.to_be_bytes());
-            b.push(
-                if m.up { MEMBER_UP } else { 0 } | if m.selected { MEMBER_SELECTED } else { 0 },
-            );
+            b.push(if m.up { MEMBER_UP } else { 0 } | if m.selected { MEMBER_SELECTED } else { 0 });
             b.push(m.mode as u8);
         }
         if let Some(k) = key {

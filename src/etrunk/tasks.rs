@@ -135,6 +135,8 @@ fn device_mac(links: &[Link]) -> [u8; 6] {
 }
 
 type UdpKey = (Ipv6Addr, u16);
+/// A member's packet socket: its ifindex, the socket and its reader task.
+type MemberSocket = (u32, Arc<AsyncFd<LacpSocket>>, JoinHandle<()>);
 
 struct Driver {
     shared: Arc<Shared>,
@@ -142,7 +144,7 @@ struct Driver {
     tx: mpsc::Sender<Rx>,
     udp: BTreeMap<UdpKey, (Arc<tokio::net::UdpSocket>, JoinHandle<()>)>,
     /// Member name → (ifindex, socket, reader).
-    lacp: BTreeMap<String, (u32, Arc<AsyncFd<LacpSocket>>, JoinHandle<()>)>,
+    lacp: BTreeMap<String, MemberSocket>,
     /// Eth-Trunk interface name → the member ifindex its macvlan sits on.
     macvlans: BTreeMap<String, u32>,
 }
@@ -376,12 +378,19 @@ impl Driver {
             match self.nl.add_macvlan(parent, &t, mac) {
                 Ok(()) => {
                     tracing::info!(interface = %t, parent, "Eth-Trunk interface created");
-                    if let Some(l) = self.nl.links().ok().and_then(|ls| ls.into_iter().find(|l| l.name == t)) {
+                    if let Some(l) = self
+                        .nl
+                        .links()
+                        .ok()
+                        .and_then(|ls| ls.into_iter().find(|l| l.name == t))
+                    {
                         let _ = self.nl.set_up(l.index, true);
                     }
                     self.macvlans.insert(t, parent);
                 }
-                Err(e) => tracing::error!(interface = %t, error = %e, "cannot create the Eth-Trunk interface"),
+                Err(e) => {
+                    tracing::error!(interface = %t, error = %e, "cannot create the Eth-Trunk interface")
+                }
             }
         }
         let now = self.shared.now();

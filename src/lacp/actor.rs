@@ -252,7 +252,8 @@ impl Actor {
         let now_report = (self.selected(), self.actor_state(), self.partner_state());
         if self.reported != Some(now_report) {
             let first = self.reported.is_none();
-            let changed_sel = self.reported.map(|r| (r.0, r.1)) != Some((now_report.0, now_report.1));
+            let changed_sel =
+                self.reported.map(|r| (r.0, r.1)) != Some((now_report.0, now_report.1));
             self.reported = Some(now_report);
             if first || changed_sel {
                 out.push(Action::Changed {
@@ -331,13 +332,9 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_ne!(s[0].actor.state & state::SYNC, 0);
         assert_eq!(s[0].actor.state & state::COLLECTING, 0);
-        assert!(out.iter().any(|o| matches!(
-            o,
-            Action::Changed {
-                selected: true,
-                ..
-            }
-        )));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Action::Changed { selected: true, .. })));
         // The partner in sync too: collecting and distributing.
         let p = partner_pdu(&a, true);
         a.handle(30 * MS, Input::Pdu(p));
