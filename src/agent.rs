@@ -77,6 +77,13 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     }
     drop(running);
     let (bus, mut bus_notifications) = crate::bus::Bus::new();
+    // RBS runs always; it only acts once services are configured.
+    let rbs = crate::rbs::RbsHandle::new(Some(bus.clone()));
+    nb.add_oper_provider(Arc::new(rbs.clone()));
+    nb.add_provider(Box::new(crate::rbs::northbound::RbsProvider::new(
+        rbs.clone(),
+    )))
+    .map_err(AgentError::Runtime)?;
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
         let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;
@@ -106,10 +113,10 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         nb.add_oper_provider(Arc::new(mld.clone()));
         nb.add_provider(Box::new(mld.clone()))
             .map_err(AgentError::Runtime)?;
-        // Remote backup profiles; the RBS sync engine attaches to the link (none yet: the
-        // channel counts as down, records are dropped and preemption is not gated).
-        let (hb, _rbs_link) = crate::hotbackup::tasks::HotBackupRuntime::start(mld, bus.clone())
+        // Remote backup profiles, their records carried by the RBS sync engine.
+        let (hb, rbs_link) = crate::hotbackup::tasks::HotBackupRuntime::start(mld, bus.clone())
             .map_err(AgentError::Runtime)?;
+        rbs.attach(rbs_link.commands, rbs_link.events);
         nb.add_oper_provider(Arc::new(hb.clone()));
         nb.add_provider(Box::new(hb)).map_err(AgentError::Runtime)?;
     }

@@ -22,6 +22,11 @@
 //! own bucket while its role source runs, and the peer's bucket too when the role source says
 //! the peer is gone; losing the channel alone changes nothing.
 //!
+//! Whether the peer still serves the segment comes from the peer itself while the channel is
+//! up (a status record each device keeps in its table), and from the role source otherwise: a
+//! VRRP6 master never hears its backup, so without the channel it assumes the peer is gone and
+//! forwards every group rather than risk none.
+//!
 //! The preemption gate of a role source is closed from the channel coming up until the peer's
 //! batch is complete, and open while the channel is down (with a warning) or the peer has no
 //! profile with the backup-id. The controller has no timers of its own.
@@ -192,7 +197,18 @@ pub struct Profile {
     adopted: BTreeSet<Key>,
     /// The peer's records, timers on this clock.
     peer: BTreeMap<Key, Group>,
+    /// What the peer last said over the channel: whether it serves the segment.
+    peer_status: Option<bool>,
+    /// What this device last told the peer.
+    status_sent: Option<bool>,
+    /// The peer liveness the forwarding currently follows.
+    alive_applied: bool,
 }
+
+/// The key of the status record each device keeps in its table: one byte, 1 when its role
+/// source runs and every bound interface is up. A VRRP6 master never hears its backup, so the
+/// peer's own word over the channel is what tells it the peer still serves the segment.
+pub const STATUS_KEY: &[u8] = b"\0status";
 
 /// What the operational state shows of a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +241,58 @@ impl Profile {
             exported: BTreeSet::new(),
             adopted: BTreeSet::new(),
             peer: BTreeMap::new(),
+            peer_status: None,
+            status_sent: None,
+            alive_applied: true,
+        }
+    }
+
+    /// Whether this device serves the segment: its role source runs and its bound
+    /// interfaces are up.
+    fn serving(&self) -> bool {
+        self.role.role != Role::Initialize
+            && self.cfg.interfaces.iter().all(|i| self.running.contains(i))
+    }
+
+    /// Whether the peer serves the segment: what it says over the channel while the channel
+    /// is up and it has said something, otherwise whether the role source hears it.
+    pub fn peer_alive(&self) -> bool {
+        match (self.channel_up, self.peer_status) {
+            (true, Some(s)) => s,
+            _ => self.role.peer_present,
+        }
+    }
+
+    /// After every input: tells the peer this device's status when it changed, and follows
+    /// the peer's liveness (in active-active the survivor adopts the peer's entries and
+    /// forwards its share).
+    fn settle(&mut self, out: &mut Vec<Action>) {
+        let serving = self.serving();
+        if self.status_sent != Some(serving) {
+            self.status_sent = Some(serving);
+            out.push(Action::Sync {
+                service: self.cfg.service.clone(),
+                cmd: SyncCommand::Upsert {
+                    backup_id: self.cfg.backup_id,
+                    key: STATUS_KEY.to_vec(),
+                    value: vec![u8::from(serving)],
+                },
+            });
+        }
+        let alive = self.peer_alive();
+        if alive != self.alive_applied {
+            self.alive_applied = alive;
+            if self.cfg.mode == Mode::ActiveActive && !alive {
+                let peer_entries: Vec<Key> = self
+                    .table
+                    .iter()
+                    .filter(|(_, g)| g.origin == Origin::Peer)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                self.adopted.extend(peer_entries);
+                self.reconcile_exports(out);
+            }
+            self.apply_domains(out);
         }
     }
 
@@ -256,7 +324,7 @@ impl Profile {
             return [role == Role::Master; 2];
         }
         let on = role != Role::Initialize;
-        let mut a = [on && !self.role.peer_present; 2];
+        let mut a = [on && !self.peer_alive(); 2];
         a[own_bucket(&self.cfg.local_addr, &self.cfg.peer_addr)] = on;
         a
     }
@@ -346,16 +414,6 @@ impl Profile {
             }
         }
         self.apply_domains(out);
-        if self.cfg.mode == Mode::ActiveActive && old.peer_present && !self.role.peer_present {
-            let peer_entries: Vec<Key> = self
-                .table
-                .iter()
-                .filter(|(_, g)| g.origin == Origin::Peer)
-                .map(|(k, _)| k.clone())
-                .collect();
-            self.adopted.extend(peer_entries);
-            self.reconcile_exports(out);
-        }
         let now_master = self.role.role == Role::Master;
         if self.cfg.mode == Mode::MasterBackup && now_master != (old.role == Role::Master) {
             if now_master {
@@ -461,6 +519,7 @@ impl Profile {
             SyncEvent::ChannelDown => {
                 self.channel_up = false;
                 self.batch = BatchState::Idle;
+                self.peer_status = None;
             }
             SyncEvent::BackupIdMismatch => {
                 self.mismatch = true;
@@ -479,6 +538,10 @@ impl Profile {
                 ));
                 out.push(Action::Notify(e));
             }
+            SyncEvent::Upsert { key, value, .. } if key == STATUS_KEY => {
+                self.peer_status = value.first().map(|b| *b != 0);
+            }
+            SyncEvent::Remove { key } if key == STATUS_KEY => self.peer_status = None,
             SyncEvent::Upsert {
                 key,
                 value,
@@ -741,6 +804,9 @@ impl Controller {
         }
         // After the profiles' unbinding, so that an interface moving to a track stays bound.
         out.extend(track_binds);
+        for p in self.profiles.values_mut() {
+            p.settle(&mut out);
+        }
         self.gates(&mut out);
         out
     }
@@ -794,6 +860,9 @@ impl Controller {
                     p.on_running(interface, up, &mut out);
                 }
             }
+        }
+        for p in self.profiles.values_mut() {
+            p.settle(&mut out);
         }
         self.gates(&mut out);
         out

@@ -823,8 +823,9 @@ fn switchback(batch_gap: Time) -> (World, Time) {
 
 #[test]
 fn switchback_waits_for_the_batch() {
-    // Three records 8 s apart: the batch completes at 54 s, after the 10 s delay (40 s).
-    let (mut w, t) = switchback(8_000);
+    // Four records (three groups and the status) 6 s apart: the batch completes at 54 s,
+    // after the 10 s delay (40 s).
+    let (mut w, t) = switchback(6_000);
     assert_eq!(t, 54_000);
     assert_eq!(w.notes(0, "batch-sync-complete").len(), 1);
     assert_eq!(w.notes(0, "switchover").last().unwrap()["cause"], "preempt");
@@ -964,7 +965,11 @@ fn active_active_survivor_forwards_everything() {
         .all(|r| r.filter_left == Some(1000 + MALI - 5000)));
     // A returns empty: B's batch brings every entry, A's own included, and A's bucket goes
     // back to A.
-    assert_eq!(w.link.tables[1].len(), 32, "B sends the adopted entries");
+    let group_records = w.link.tables[1]
+        .keys()
+        .filter(|k| k.as_slice() != super::controller::STATUS_KEY)
+        .count();
+    assert_eq!(group_records, 32, "B sends the adopted entries");
     w.boot(0);
     w.set_role(0, Role::Backup, true);
     w.set_role(1, Role::Master, true);
@@ -982,6 +987,8 @@ fn active_active_link_down_peer_takes_over_the_share() {
     w.downstream(0, false);
     w.set_role(0, Role::Initialize, true);
     w.set_role(1, Role::Master, false);
+    // A's word that it no longer serves the segment crosses the channel.
+    w.deliver();
     for g in &groups {
         assert_eq!(w.forwarders(S, g), ["B"], "{g}");
     }
@@ -1008,4 +1015,22 @@ fn active_active_rbs_loss_keeps_each_share() {
     assert_eq!(got, &row("ff0e::aaaa", Origin::Peer, MALI - 1000));
     assert_eq!(b.len(), 34);
     assert_eq!(w.table(0).len(), 34);
+}
+
+#[test]
+fn active_active_vrrp_master_relies_on_the_peers_word() {
+    let (mut w, groups) = aa(LoadBalance::GroupHash);
+    // A VRRP6 master never hears its backup: its role source cannot tell that B is there.
+    w.set_role(0, Role::Master, false);
+    w.deliver();
+    for g in &groups {
+        let owner = ["A", "B"][bucket(LoadBalance::GroupHash, &a(g), &a(S))];
+        assert_eq!(w.forwarders(S, g), [owner], "B says it serves: {g}");
+    }
+    // Without the channel nothing tells A that B is there: A forwards every group rather
+    // than risk none.
+    w.cut();
+    for g in &groups {
+        assert!(w.forwarders(S, g).contains(&"A"), "{g}");
+    }
 }

@@ -18,7 +18,7 @@ use crate::northbound::commit::{ConfigProvider, OperProvider};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, Notify};
 
@@ -51,15 +51,15 @@ struct Shared {
     wake: Notify,
     /// Wakes the driver for the backlog only.
     io: Notify,
-    start: Instant,
     /// The controller's effects, for the hot-backup runtime.
     effects: mpsc::UnboundedSender<Effect>,
     effects_rx: Mutex<Option<mpsc::UnboundedReceiver<Effect>>>,
 }
 
 impl Shared {
+    /// The agent's clock, the one RBS carries with the records.
     fn now(&self) -> Time {
-        self.start.elapsed().as_millis() as Time
+        crate::netio::clock::now_ms()
     }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -96,7 +96,6 @@ impl MldRuntime {
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
             io: Notify::new(),
-            start: Instant::now(),
             effects,
             effects_rx: Mutex::new(Some(effects_rx)),
         });

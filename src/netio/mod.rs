@@ -2,6 +2,7 @@
 //! socket that carries MLD and programs IPv6 multicast routing; the VRRP6 sockets; the one module of unsafe
 //! socket options.
 
+pub mod clock;
 pub mod icmp6;
 pub mod lacp;
 pub mod netlink;

@@ -1,0 +1,367 @@
+//! The service part of mldhb-rbs: `/remote-backup/service` read into service settings and
+//! checked in prepare, handed to the runtime on apply, and service state and statistics
+//! printed as the model's operational nodes.
+
+use super::api::BackupId;
+use super::channel::ChannelConfig;
+use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
+use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::netconf::monitoring::rfc3339;
+use crate::northbound::commit::{ConfigProvider, OperProvider};
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+const RBS: &str = "mldhb-rbs";
+
+fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
+    n.children
+        .get(&NodeKey::new(RBS, name))
+        .and_then(|l| l.value.as_deref())
+}
+
+fn remote_backup(root: &Node) -> Option<&Node> {
+    root.children
+        .get(&NodeKey::new(RBS, "remote-backup"))
+        .map(|v| &**v)
+}
+
+fn addr(entry: &Node, name: &str, service: &str) -> Result<Ipv6Addr, String> {
+    let v = leaf(entry, name).ok_or_else(|| format!("service {service}: {name} is missing"))?;
+    let a: Ipv6Addr = v
+        .parse()
+        .map_err(|_| format!("service {service}: {name} {v} is not an IPv6 address"))?;
+    if a.is_unspecified() || a.is_multicast() {
+        return Err(format!(
+            "service {service}: {name} {a} must be a unicast address"
+        ));
+    }
+    if a.is_unicast_link_local() {
+        return Err(format!(
+            "service {service}: {name} {a} is link-local and needs a zone; use a global or unique-local address"
+        ));
+    }
+    Ok(a)
+}
+
+/// Reads and checks one service entry.
+pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
+    let peer = addr(entry, "peer-ipv6", name)?;
+    let source = addr(entry, "source-ipv6", name)?;
+    if peer == source {
+        return Err(format!(
+            "service {name}: peer-ipv6 and source-ipv6 are the same address"
+        ));
+    }
+    if peer.to_ipv4_mapped().is_some() != source.to_ipv4_mapped().is_some() {
+        return Err(format!(
+            "service {name}: peer-ipv6 and source-ipv6 must both be IPv4-mapped or neither"
+        ));
+    }
+    let port = leaf(entry, "port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| format!("service {name}: port is missing or invalid"))?;
+    let key = crate::seckey::from_config(entry, RBS)
+        .map_err(|e| format!("service {name}: security-key: {e}"))?;
+    if key.is_none() {
+        tracing::warn!(
+            service = name,
+            "no security-key: the channel will run unauthenticated"
+        );
+    }
+    Ok(ServiceConfig {
+        peer,
+        source,
+        port,
+        channel: ChannelConfig {
+            key,
+            ..Default::default()
+        },
+    })
+}
+
+/// Every configured service, checked; services sharing a listening address are refused.
+pub fn services(root: &Node) -> Result<BTreeMap<String, ServiceConfig>, String> {
+    let mut out = BTreeMap::new();
+    let Some(rb) = remote_backup(root) else {
+        return Ok(out);
+    };
+    let mut bound: HashMap<(Ipv6Addr, u16), String> = HashMap::new();
+    for (k, entry) in rb.children.iter() {
+        if k.name != "service" || k.id.len() != 1 {
+            continue;
+        }
+        let name = &k.id[0];
+        let s = service(name, entry)?;
+        if let Some(other) = bound.insert((s.source, s.port), name.clone()) {
+            return Err(format!(
+                "services {other} and {name} both use source {} port {}",
+                s.source, s.port
+            ));
+        }
+        out.insert(name.clone(), s);
+    }
+    Ok(out)
+}
+
+/// Profile names by (service, backup-id).
+pub fn profile_names(root: &Node) -> HashMap<(String, BackupId), String> {
+    let mut out = HashMap::new();
+    let Some(rb) = remote_backup(root) else {
+        return out;
+    };
+    for (k, entry) in rb.children.iter() {
+        if k.name != "profile" || k.id.len() != 1 {
+            continue;
+        }
+        let (Some(svc), Some(id)) = (
+            leaf(entry, "remote-backup-service"),
+            leaf(entry, "backup-id").and_then(|v| v.parse().ok()),
+        ) else {
+            continue;
+        };
+        out.insert((svc.to_string(), id), k.id[0].clone());
+    }
+    out
+}
+
+fn put(n: &mut Node, name: &str, value: impl Into<String>) {
+    n.children
+        .insert(NodeKey::new(RBS, name), Arc::new(Node::leaf(value)));
+}
+
+/// Adds a service's state under `/remote-backup/service[name]` of `tree`.
+pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
+    let rb = Arc::make_mut(
+        tree.children
+            .entry(NodeKey::new(RBS, "remote-backup"))
+            .or_default(),
+    );
+    let entry = Arc::make_mut(
+        rb.children
+            .entry(NodeKey::with_id(RBS, "service", vec![name.to_string()]))
+            .or_default(),
+    );
+    entry
+        .children
+        .entry(NodeKey::new(RBS, "name"))
+        .or_insert_with(|| Arc::new(Node::leaf(name)));
+    put(entry, "state", st.state);
+    put(entry, "authenticated", st.authenticated.to_string());
+    if let Some(t) = st.last_up {
+        put(entry, "last-up-time", rfc3339(t));
+    }
+    if let Some(t) = st.last_down {
+        put(entry, "last-down-time", rfc3339(t));
+    }
+    if let Some(r) = st.last_down_reason {
+        put(entry, "last-down-reason", r);
+    }
+    let mut s = Node::default();
+    put(&mut s, "discontinuity-time", rfc3339(st.discontinuity));
+    put(&mut s, "frames-received", st.frames_rx.to_string());
+    put(&mut s, "frames-sent", st.frames_tx.to_string());
+    put(&mut s, "auth-failures", st.auth_failures.to_string());
+    put(&mut s, "resyncs", st.resyncs.to_string());
+    put(
+        &mut s,
+        "digest-mismatches",
+        st.digest_mismatches.to_string(),
+    );
+    put(&mut s, "decode-errors", st.decode_errors.to_string());
+    entry
+        .children
+        .insert(NodeKey::new(RBS, "statistics"), Arc::new(s));
+}
+
+/// What prepare read: the services and the profile names.
+type Prepared = (
+    BTreeMap<String, ServiceConfig>,
+    HashMap<(String, BackupId), String>,
+);
+
+/// The config provider: the handle plus what a commit prepared.
+pub struct RbsProvider {
+    handle: RbsHandle,
+    pending: Option<Prepared>,
+}
+
+impl RbsProvider {
+    pub fn new(handle: RbsHandle) -> RbsProvider {
+        RbsProvider {
+            handle,
+            pending: None,
+        }
+    }
+}
+
+fn touches_rbs(changes: &[Change]) -> bool {
+    changes.iter().any(|c| {
+        c.path()
+            .first()
+            .is_some_and(|k| k.module == RBS && k.name == "remote-backup")
+    })
+}
+
+impl ConfigProvider for RbsProvider {
+    fn name(&self) -> &str {
+        "rbs"
+    }
+
+    fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
+        self.pending = None;
+        if !touches_rbs(changes) {
+            return Ok(());
+        }
+        self.pending = Some((services(new)?, profile_names(new)));
+        Ok(())
+    }
+
+    fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
+        let Some((services, names)) = self.pending.take() else {
+            return Ok(());
+        };
+        self.handle.set_profile_names(names);
+        for name in self.handle.configured() {
+            if !services.contains_key(&name) {
+                self.handle.configure(&name, None);
+            }
+        }
+        for (name, cfg) in services {
+            self.handle.configure(&name, Some(cfg));
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.pending = None;
+    }
+}
+
+impl OperProvider for RbsHandle {
+    fn merge_state(&self, tree: &mut Node) {
+        for name in self.configured() {
+            if let Some(st) = self.state(&name) {
+                merge_state(tree, &name, &st);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netconf::xml::parse;
+    use crate::northbound::edit::{apply, Operation};
+    use std::time::SystemTime;
+    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+    fn config(services: &str) -> Node {
+        let x = format!(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><remote-backup xmlns="urn:mldhb:yang:mldhb-rbs">{services}</remote-backup></config>"#
+        );
+        let mut t = Node::default();
+        assert!(apply(
+            &mut t,
+            &parse(x.as_bytes()).unwrap(),
+            Operation::Merge,
+            false
+        )
+        .is_empty());
+        crate::northbound::validate::validate(&t).unwrap();
+        t
+    }
+
+    fn svc(name: &str, peer: &str, source: &str, port: u16, key: &str) -> String {
+        format!(
+            "<service><name>{name}</name><peer-ipv6>{peer}</peer-ipv6><source-ipv6>{source}</source-ipv6><port>{port}</port>{key}</service>"
+        )
+    }
+
+    #[test]
+    fn services_are_read_with_their_keys() {
+        let cipher = crate::seckey::encode("abc", crate::seckey::Origin::Cipher).unwrap();
+        let t = config(&format!(
+            "{}{}",
+            svc(
+                "a",
+                "2001:db8::2",
+                "2001:db8::1",
+                2046,
+                "<security-key><key>abc</key></security-key>"
+            ),
+            svc(
+                "b",
+                "2001:db8::1",
+                "2001:db8::3",
+                2047,
+                &format!(
+                    "<security-key><key-type>cipher</key-type><key>{cipher}</key></security-key>"
+                )
+            )
+        ));
+        let s = services(&t).unwrap();
+        assert_eq!(s["a"].channel.key.as_deref(), Some(&b"abc"[..]));
+        assert_eq!(s["b"].channel.key.as_deref(), Some(&b"abc"[..]));
+        assert!(s["a"].initiator());
+        assert!(!s["b"].initiator());
+        assert_eq!(s["a"].port, 2046);
+    }
+
+    #[test]
+    fn unusable_services_are_refused() {
+        let refused = |x: String| services(&config(&x)).unwrap_err();
+        assert!(refused(svc("a", "2001:db8::1", "2001:db8::1", 2046, "")).contains("same address"));
+        assert!(refused(svc("a", "fe80::1", "2001:db8::1", 2046, "")).contains("link-local"));
+        assert!(
+            refused(svc("a", "::ffff:127.0.0.1", "2001:db8::1", 2046, "")).contains("IPv4-mapped")
+        );
+        assert!(refused(svc(
+            "a",
+            "2001:db8::2",
+            "2001:db8::1",
+            2046,
+            "<security-key><key-type>cipher</key-type><key>nope</key></security-key>"
+        ))
+        .contains("security-key"));
+        assert!(refused(format!(
+            "{}{}",
+            svc("a", "2001:db8::2", "2001:db8::1", 2046, ""),
+            svc("b", "2001:db8::3", "2001:db8::1", 2046, "")
+        ))
+        .contains("both use source"));
+    }
+
+    #[test]
+    fn state_fits_the_model() {
+        let mut tree = config(&svc("a", "2001:db8::2", "2001:db8::1", 2046, ""));
+        let st = ServiceState {
+            state: "up",
+            authenticated: false,
+            last_up: Some(SystemTime::now()),
+            last_down: Some(SystemTime::now()),
+            last_down_reason: Some("keepalive-timeout"),
+            discontinuity: SystemTime::now(),
+            frames_rx: 1,
+            frames_tx: 2,
+            auth_failures: 3,
+            resyncs: 4,
+            digest_mismatches: 5,
+            decode_errors: 6,
+        };
+        merge_state(&mut tree, "a", &st);
+        let xml = crate::northbound::convert::to_xml(&tree);
+        assert!(
+            xml.contains("<digest-mismatches>5</digest-mismatches>"),
+            "{xml}"
+        );
+        DataTree::parse_string(
+            crate::yang::context(),
+            &xml,
+            DataFormat::XML,
+            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap();
+    }
+}
