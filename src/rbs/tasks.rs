@@ -46,9 +46,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const READ_BUF: usize = 64 * 1024;
 
-/// The clock of RBS in milliseconds, shared by the whole process: frames carry it as the
-/// sender's clock, and owners express timer values in it.
-
 /// A millisecond clock for the runtime (timers, and the sender clock frames carry).
 pub type Clock = Arc<dyn Fn() -> Time + Send + Sync>;
 
