@@ -262,6 +262,13 @@ impl Driver {
     /// Reads the member links, keeps one packet socket per member, and each Eth-Trunk's
     /// macvlan on its member.
     fn reconcile_links(&mut self) {
+        let idle = {
+            let st = self.shared.lock();
+            st.node.members.is_empty() && st.node.cfg.trunks.is_empty()
+        };
+        if idle && self.macvlans.is_empty() && self.lacp.is_empty() {
+            return;
+        }
         let Ok(links) = self.nl.links() else {
             return;
         };
