@@ -101,6 +101,13 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     } else {
         None
     };
+    if cfg.manage_interfaces {
+        // E-Trunks and the Eth-Trunks' LACP members; publishes their roles on the bus.
+        let et =
+            crate::etrunk::tasks::ETrunkRuntime::start(bus.clone()).map_err(AgentError::Runtime)?;
+        nb.add_oper_provider(Arc::new(et.clone()));
+        nb.add_provider(Box::new(et)).map_err(AgentError::Runtime)?;
+    }
     if cfg.manage_multicast {
         let mld = crate::mld::tasks::MldRuntime::start().map_err(AgentError::Runtime)?;
         nb.add_oper_provider(Arc::new(mld.clone()));

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod icmp6;
+pub mod lacp;
 pub mod netlink;
 pub mod sys;
 pub mod vrrp6;

@@ -1,7 +1,8 @@
 //! The crate's only unsafe code: socket options whose values are C structs or byte buffers that
 //! no safe wrapper covers. IPv6 multicast routing (`linux/mroute6.h`: MRT6_INIT, MIF and MFC
 //! entries), the ICMPv6 type filter and the sticky hop-by-hop options header. Each function
-//! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`.
+//! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`;
+//! likewise the `sockaddr_ll` and `packet_mreq` of the LACP packet sockets.
 //! Also the registration of the raw sockets (MLD, VRRP) with tokio's reactor, which tokio marks unsafe
 //! because it cannot see who owns the descriptor, and one read of libyang's compiled union
 //! types, which its Rust binding does not expose.
@@ -180,6 +181,55 @@ pub fn register_vrrp(
     sock: super::vrrp6::VrrpSocket,
 ) -> io::Result<tokio::io::unix::AsyncFd<super::vrrp6::VrrpSocket>> {
     // SAFETY: VrrpSocket owns its descriptor and closes it only when dropped, which the
+    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
+/// Binds a packet socket to one interface and ethertype (`struct sockaddr_ll`).
+pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32, ethertype: u16) -> io::Result<()> {
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: ethertype.to_be(),
+        sll_ifindex: ifindex as libc::c_int,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a live sockaddr_ll and the length passed is exactly its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Makes the interface accept frames to a multicast MAC address for a packet socket
+/// (`PACKET_ADD_MEMBERSHIP` with `struct packet_mreq`).
+pub fn packet_add_membership(fd: BorrowedFd<'_>, ifindex: u32, mac: [u8; 6]) -> io::Result<()> {
+    let mut address = [0u8; 8];
+    address[..6].copy_from_slice(&mac);
+    let mreq = libc::packet_mreq {
+        mr_ifindex: ifindex as libc::c_int,
+        mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
+        mr_alen: 6,
+        mr_address: address,
+    };
+    set(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+}
+
+/// Registers a member's LACP packet socket with the tokio reactor (must run inside a runtime).
+pub fn register_lacp(
+    sock: super::lacp::LacpSocket,
+) -> io::Result<tokio::io::unix::AsyncFd<super::lacp::LacpSocket>> {
+    // SAFETY: LacpSocket owns its descriptor and closes it only when dropped, which the
     // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
     unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }

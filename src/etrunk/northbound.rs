@@ -1,0 +1,541 @@
+//! The mldhb-etrunk model: E-Trunks, Eth-Trunks and their members read into a
+//! [`NodeConfig`] with precise refusals, their state printed as the model's operational
+//! nodes, and the model's notifications.
+
+use super::events::{actor_key, Node as ETrunkNode, NodeConfig, TrunkConfig};
+use super::events::{ETrunkConfig, Out};
+use super::instance::{self, Time};
+use super::packet::TrunkMode;
+use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::lacp::packet::state;
+use crate::netconf::xml::Element;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+const ET: &str = "mldhb-etrunk";
+const NS: &str = "urn:mldhb:yang:mldhb-etrunk";
+const IF: &str = "ietf-interfaces";
+const RBS: &str = "mldhb-rbs";
+/// Longest Linux interface name.
+const IFNAMSIZ: usize = 15;
+
+fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
+    n.children
+        .get(&NodeKey::new(module, name))
+        .and_then(|l| l.value.as_deref())
+}
+
+fn list<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+    n.children
+        .iter()
+        .filter(move |(k, _)| k.name == name && k.id.len() == 1)
+        .map(|(k, v)| (k.id[0].as_str(), v.as_ref()))
+}
+
+fn parse<T: std::str::FromStr>(v: Option<&str>, default: T, what: &str) -> Result<T, String> {
+    match v {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| format!("{what} '{v}' is not valid")),
+    }
+}
+
+/// Parses `00:e0:fc:12:34:56`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut m = [0u8; 6];
+    for (o, p) in m.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return None;
+        }
+        *o = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(m)
+}
+
+pub fn mac_str(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Whether a change list touches what this module reads: the E-Trunk model, the remote
+/// backup profiles (the force-master check), or any interface.
+pub fn touched(changes: &[Change]) -> bool {
+    changes.iter().any(|c| {
+        c.path()
+            .first()
+            .is_some_and(|k| k.module == ET || k.module == RBS || k.name == "interfaces")
+    })
+}
+
+fn etrunk_entry(id: u8, e: &Node) -> Result<ETrunkConfig, String> {
+    let at = |what: &str| format!("e-trunk {id}: {what}");
+    let mac = |name: &str| -> Result<Option<[u8; 6]>, String> {
+        leaf(e, ET, name)
+            .map(|v| parse_mac(v).ok_or_else(|| at(&format!("{name} '{v}' is not valid"))))
+            .transpose()
+    };
+    let addr = |name: &str| -> Result<Option<Ipv6Addr>, String> {
+        leaf(e, ET, name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| at(&format!("{name} '{v}' is not valid")))
+            })
+            .transpose()
+    };
+    let key = match e.children.get(&NodeKey::new(ET, "security-key")) {
+        None => None,
+        Some(k) => {
+            let cipher = leaf(k, ET, "key-type") == Some("cipher");
+            let text = leaf(k, ET, "key").ok_or_else(|| at("security-key has no key"))?;
+            let secret = crate::seckey::secret(cipher, text)
+                .map_err(|err| at(&format!("security-key: {err}")))?;
+            Some(secret.into_bytes())
+        }
+    };
+    let revert = parse(leaf(e, ET, "revert-enable"), true, "revert-enable")?;
+    Ok(ETrunkConfig {
+        etrunk: instance::Config {
+            id,
+            priority: parse(leaf(e, ET, "priority"), 100, "priority")?,
+            system_id: [0; 6],
+            hello_interval: parse(leaf(e, ET, "hello-interval"), 10, "hello-interval")?,
+            multiplier: parse(
+                leaf(e, ET, "hold-on-failure-multiplier"),
+                20,
+                "hold-on-failure-multiplier",
+            )?,
+            revert_delay_s: revert
+                .then(|| parse(leaf(e, ET, "revert-delay"), 120, "revert-delay"))
+                .transpose()?,
+        },
+        system_id: mac("system-id")?,
+        peer: addr("peer-ipv6")?,
+        source: addr("source-ipv6")?,
+        port: parse(leaf(e, ET, "port"), 1025, "port")?,
+        key,
+    })
+}
+
+/// Reads the E-Trunk configuration; refuses what the model allows but this agent cannot run.
+pub fn configured(root: &Node) -> Result<NodeConfig, String> {
+    let mut cfg = NodeConfig {
+        lacp_priority: 32768,
+        ..Default::default()
+    };
+    if let Some(l) = root.children.get(&NodeKey::new(ET, "lacp")) {
+        if let Some(v) = leaf(l, ET, "e-trunk-system-id") {
+            cfg.lacp_system = Some(
+                parse_mac(v).ok_or_else(|| format!("lacp e-trunk-system-id '{v}' is not valid"))?,
+            );
+        }
+        cfg.lacp_priority = parse(leaf(l, ET, "e-trunk-priority"), 32768, "e-trunk-priority")?;
+    }
+    for (id, e) in list(root, "e-trunk") {
+        let id: u8 = id
+            .parse()
+            .map_err(|_| format!("e-trunk '{id}' is not valid"))?;
+        cfg.etrunks.insert(id, etrunk_entry(id, e)?);
+    }
+    let mut members: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+    if let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) {
+        for (name, entry) in list(ifs, "interface") {
+            if let Some(t) = leaf(entry, ET, "member-of-eth-trunk") {
+                let t: u16 = parse(Some(t), 0, "member-of-eth-trunk")?;
+                members.entry(t).or_default().insert(name.to_string());
+            }
+            let Some(et) = entry.children.get(&NodeKey::new(ET, "eth-trunk")) else {
+                continue;
+            };
+            let id: u16 = parse(leaf(et, ET, "trunk-id"), 0, "trunk-id")?;
+            if name.len() > IFNAMSIZ {
+                return Err(format!(
+                    "Eth-Trunk interface name '{name}' is longer than {IFNAMSIZ} characters, \
+                     the longest Linux interface name"
+                ));
+            }
+            let etrunk = leaf(et, ET, "e-trunk")
+                .map(|v| parse(Some(v), 0u8, "e-trunk"))
+                .transpose()?;
+            let mode = match leaf(et, ET, "e-trunk-mode") {
+                Some("force-master") => TrunkMode::ForceMaster,
+                Some("force-backup") => TrunkMode::ForceBackup,
+                _ => TrunkMode::Auto,
+            };
+            cfg.trunks.insert(
+                id,
+                TrunkConfig {
+                    id,
+                    name: name.to_string(),
+                    etrunk,
+                    mode,
+                    members: BTreeSet::new(),
+                },
+            );
+        }
+    }
+    for (t, m) in members {
+        let trunk = cfg
+            .trunks
+            .get_mut(&t)
+            .ok_or_else(|| format!("no Eth-Trunk {t} for members {m:?}"))?;
+        if m.len() > 1 {
+            return Err(format!(
+                "Eth-Trunk {t} ({}) has members {}: this agent runs one member per device \
+                 (the kernel has no bonding driver; the member carries the Eth-Trunk)",
+                trunk.name,
+                m.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        trunk.members = m;
+    }
+    refuse_two_forwarders(root, &cfg)?;
+    Ok(cfg)
+}
+
+/// A force-master Eth-Trunk makes both devices master: a profile bound to it must be
+/// active-active with a load-balance that splits the groups, or both would forward.
+fn refuse_two_forwarders(root: &Node, cfg: &NodeConfig) -> Result<(), String> {
+    let Some(rb) = root.children.get(&NodeKey::new(RBS, "remote-backup")) else {
+        return Ok(());
+    };
+    for (name, p) in list(rb, "profile") {
+        let (Some(e), Some(t)) = (leaf(p, RBS, "e-trunk-id"), leaf(p, RBS, "eth-trunk-id")) else {
+            continue;
+        };
+        let Some(trunk) = t.parse::<u16>().ok().and_then(|t| cfg.trunks.get(&t)) else {
+            continue;
+        };
+        if trunk.mode != TrunkMode::ForceMaster
+            || trunk.etrunk.map(|x| x.to_string()) != Some(e.to_string())
+        {
+            continue;
+        }
+        let aa = leaf(p, RBS, "backup-mode") == Some("active-active");
+        let lb = leaf(p, RBS, "load-balance").unwrap_or("master-only");
+        if !aa || lb == "master-only" {
+            return Err(format!(
+                "remote backup profile {name}: {} is in e-trunk mode force-master, so both \
+                 devices are master; the profile must be 'backup-mode active-active' with \
+                 'load-balance group-hash' or 'source-group-hash', else both devices forward \
+                 every group",
+                trunk.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn put(n: &mut Node, name: &str, value: impl Into<String>) {
+    n.children
+        .insert(NodeKey::new(ET, name), Arc::new(Node::leaf(value)));
+}
+
+fn bits(s: u8) -> String {
+    state::names(s).join(" ")
+}
+
+fn role_str(r: crate::bus::Role) -> &'static str {
+    match r {
+        crate::bus::Role::Initialize => "initialize",
+        crate::bus::Role::Backup => "backup",
+        crate::bus::Role::Master => "master",
+    }
+}
+
+/// Adds every E-Trunk's and Eth-Trunk's state to `tree`.
+pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
+    for (id, inst) in &node.instances {
+        let e = Arc::make_mut(
+            tree.children
+                .entry(NodeKey::with_id(ET, "e-trunk", vec![id.to_string()]))
+                .or_default(),
+        );
+        put(e, "id", id.to_string());
+        put(e, "state", inst.state.as_str());
+        put(e, "cause", inst.cause.as_str());
+        put(e, "local-system-id", mac_str(&inst.cfg.system_id));
+        if let Some(p) = &inst.peer {
+            let st = match p.state {
+                super::packet::WireState::Initialize => "initialize",
+                super::packet::WireState::Backup => "backup",
+                super::packet::WireState::Master => "master",
+            };
+            put(e, "peer-state", st);
+            put(e, "peer-priority", p.priority.to_string());
+            put(e, "peer-system-id", mac_str(&p.system_id));
+            put(e, "peer-hold-time", (p.hold_time() / 1000).to_string());
+        }
+        let authenticated = node.cfg.etrunks.get(id).is_some_and(|c| c.key.is_some());
+        put(e, "authenticated", authenticated.to_string());
+        if let Some((left, _)) = inst.revert_wait(now) {
+            put(e, "revert-delay-remaining", left.to_string());
+        }
+        let s = &inst.stats;
+        let mut st = Node::default();
+        put(&mut st, "hellos-sent", s.hellos_sent.to_string());
+        put(&mut st, "hellos-received", s.hellos_received.to_string());
+        put(&mut st, "auth-failures", s.auth_failures.to_string());
+        put(&mut st, "decode-errors", s.decode_errors.to_string());
+        put(&mut st, "state-changes", s.state_changes.to_string());
+        e.children
+            .insert(NodeKey::new(ET, "statistics"), Arc::new(st));
+    }
+    if node.cfg.trunks.is_empty() {
+        return;
+    }
+    let ifs = Arc::make_mut(
+        tree.children
+            .entry(NodeKey::new(IF, "interfaces"))
+            .or_default(),
+    );
+    for t in node.cfg.trunks.values() {
+        let entry = Arc::make_mut(
+            ifs.children
+                .entry(NodeKey::with_id(IF, "interface", vec![t.name.clone()]))
+                .or_default(),
+        );
+        entry
+            .children
+            .entry(NodeKey::new(IF, "name"))
+            .or_insert_with(|| Arc::new(Node::leaf(t.name.clone())));
+        let et = Arc::make_mut(
+            entry
+                .children
+                .entry(NodeKey::new(ET, "eth-trunk"))
+                .or_default(),
+        );
+        if t.etrunk.is_some() {
+            put(et, "oper-role", role_str(node.trunk_role(t)));
+        }
+        let mut system = None;
+        for name in &t.members {
+            let Some(m) = node.members.get(name) else {
+                continue;
+            };
+            system = Some(m.actor.cfg.system);
+            let me = Arc::make_mut(
+                et.children
+                    .entry(NodeKey::with_id(ET, "member", vec![name.clone()]))
+                    .or_default(),
+            );
+            let a = &m.actor;
+            put(me, "name", name.clone());
+            put(me, "selected", a.selected().to_string());
+            put(me, "actor-state", bits(a.actor_state()));
+            put(me, "actor-port-priority", a.cfg.port_priority.to_string());
+            put(me, "actor-port-number", a.cfg.port.to_string());
+            if let Some(p) = a.partner.filter(|_| a.up() || a.partner_state() != 0) {
+                put(me, "partner-system-id", mac_str(&p.system));
+                put(me, "partner-system-priority", p.system_priority.to_string());
+                put(me, "partner-key", p.key.to_string());
+                put(me, "partner-port-number", p.port.to_string());
+            }
+            put(me, "partner-state", bits(a.partner_state()));
+            put(me, "lacpdus-received", a.stats.received.to_string());
+            put(me, "lacpdus-sent", a.stats.sent.to_string());
+            put(me, "lacpdu-errors", a.stats.errors.to_string());
+        }
+        if let Some(s) = system {
+            put(et, "actor-system-id", mac_str(&s));
+        }
+        put(et, "actor-key", actor_key(t.id).to_string());
+    }
+}
+
+/// The notification for an [`Out`], if it is one.
+pub fn event(out: &Out) -> Option<Element> {
+    match out {
+        Out::ETrunkChange {
+            etrunk,
+            old,
+            new,
+            cause,
+        } => {
+            let mut el = Element::new(NS, "e-trunk-state-change");
+            el.push(Element::with_text(NS, "id", etrunk.to_string()));
+            el.push(Element::with_text(NS, "old-state", old.as_str()));
+            el.push(Element::with_text(NS, "new-state", new.as_str()));
+            el.push(Element::with_text(NS, "cause", cause.as_str()));
+            Some(el)
+        }
+        Out::MemberChange {
+            trunk,
+            member,
+            selected,
+            actor_state,
+            partner_state,
+        } => {
+            let mut el = Element::new(NS, "lacp-member-state-change");
+            el.push(Element::with_text(NS, "eth-trunk", trunk.clone()));
+            el.push(Element::with_text(NS, "member", member.clone()));
+            el.push(Element::with_text(NS, "selected", selected.to_string()));
+            el.push(Element::with_text(NS, "actor-state", bits(*actor_state)));
+            el.push(Element::with_text(
+                NS,
+                "partner-state",
+                bits(*partner_state),
+            ));
+            Some(el)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netconf::xml::parse as parse_xml;
+    use crate::northbound::edit::{apply, Operation};
+    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+
+    fn tree(x: &str) -> Node {
+        let mut t = Node::default();
+        let errs = apply(
+            &mut t,
+            &parse_xml(x.as_bytes()).unwrap(),
+            Operation::Merge,
+            false,
+        );
+        assert!(errs.is_empty());
+        t
+    }
+
+    /// Scenario 3 (or 4 with `mode` force-master and an active-active profile).
+    fn scenario(mode: &str, profile: &str) -> String {
+        format!(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+<lacp xmlns="urn:mldhb:yang:mldhb-etrunk"><e-trunk-system-id>00:e0:fc:12:34:56</e-trunk-system-id><e-trunk-priority>1</e-trunk-priority></lacp>
+<e-trunk xmlns="urn:mldhb:yang:mldhb-etrunk"><id>1</id><priority>10</priority><peer-ipv6>2001:db8:10::2</peer-ipv6><source-ipv6>2001:db8:10::1</source-ipv6><hello-interval>10</hello-interval><hold-on-failure-multiplier>3</hold-on-failure-multiplier><security-key><key-type>simple</key-type><key>mldhb-example-key</key></security-key></e-trunk>
+<remote-backup xmlns="urn:mldhb:yang:mldhb-rbs"><service><name>rbs1</name><peer-ipv6>2001:db8:10::2</peer-ipv6><source-ipv6>2001:db8:10::1</source-ipv6><port>1025</port></service><profile><name>rbp1</name><service-type>mld</service-type><backup-id>10</backup-id><remote-backup-service>rbs1</remote-backup-service><e-trunk-id>1</e-trunk-id><eth-trunk-id>1</eth-trunk-id>{profile}</profile></remote-backup>
+<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type">
+<interface><name>eth1</name><type>t:ethernetCsmacd</type><member-of-eth-trunk xmlns="urn:mldhb:yang:mldhb-etrunk">1</member-of-eth-trunk></interface>
+<interface><name>Eth-Trunk1</name><type>t:ieee8023adLag</type><eth-trunk xmlns="urn:mldhb:yang:mldhb-etrunk"><trunk-id>1</trunk-id><mode>lacp-static</mode><e-trunk>1</e-trunk>{mode}</eth-trunk><mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable></mld><remote-backup-profile xmlns="urn:mldhb:yang:mldhb-rbs">rbp1</remote-backup-profile></interface>
+</interfaces></config>"#
+        )
+    }
+
+    #[test]
+    fn scenario_three_reads() {
+        let t = tree(&scenario("", ""));
+        crate::northbound::validate::validate(&t).unwrap();
+        let c = configured(&t).unwrap();
+        assert_eq!(c.lacp_system, Some([0x00, 0xe0, 0xfc, 0x12, 0x34, 0x56]));
+        assert_eq!(c.lacp_priority, 1);
+        let e = &c.etrunks[&1];
+        assert_eq!(
+            (
+                e.etrunk.priority,
+                e.etrunk.hello_interval,
+                e.etrunk.multiplier
+            ),
+            (10, 10, 3)
+        );
+        assert_eq!(e.etrunk.revert_delay_s, Some(120));
+        assert_eq!(e.port, 1025);
+        assert_eq!(e.key.as_deref(), Some(&b"mldhb-example-key"[..]));
+        assert_eq!(e.peer, Some("2001:db8:10::2".parse().unwrap()));
+        let t1 = &c.trunks[&1];
+        assert_eq!(t1.name, "Eth-Trunk1");
+        assert_eq!(t1.etrunk, Some(1));
+        assert_eq!(t1.mode, TrunkMode::Auto);
+        assert_eq!(t1.members, ["eth1".to_string()].into());
+    }
+
+    #[test]
+    fn force_master_needs_a_splitting_active_active_profile() {
+        let fm = "<e-trunk-mode>force-master</e-trunk-mode>";
+        let e = configured(&tree(&scenario(fm, ""))).unwrap_err();
+        assert!(
+            e.contains("force-master") && e.contains("both devices forward"),
+            "{e}"
+        );
+        let e = configured(&tree(&scenario(
+            fm,
+            "<backup-mode>active-active</backup-mode>",
+        )))
+        .unwrap_err();
+        assert!(e.contains("rbp1"), "{e}");
+        let c = configured(&tree(&scenario(
+            fm,
+            "<backup-mode>active-active</backup-mode><load-balance>group-hash</load-balance>",
+        )))
+        .unwrap();
+        assert_eq!(c.trunks[&1].mode, TrunkMode::ForceMaster);
+    }
+
+    #[test]
+    fn two_members_are_refused() {
+        let x = scenario("", "").replace(
+            "</interfaces>",
+            r#"<interface><name>eth3</name><type>t:ethernetCsmacd</type><member-of-eth-trunk xmlns="urn:mldhb:yang:mldhb-etrunk">1</member-of-eth-trunk></interface></interfaces>"#,
+        );
+        let e = configured(&tree(&x)).unwrap_err();
+        assert!(e.contains("eth1, eth3") && e.contains("one member"), "{e}");
+    }
+
+    #[test]
+    fn state_and_notifications_fit_the_model() {
+        let t = tree(&scenario("", ""));
+        let c = configured(&t).unwrap();
+        let mut node = ETrunkNode::new([2, 0, 0, 0, 0, 1], 0);
+        let mut outs = node.configure(0, c);
+        outs.extend(node.set_links(
+            0,
+            &[super::super::events::MemberLink {
+                name: "eth1".into(),
+                index: 3,
+                up: true,
+                mac: [2, 0, 0, 0, 0, 1],
+            }],
+        ));
+        let t_end = 4_000_000;
+        outs.extend(node.tick(t_end));
+        let mut out = t.clone();
+        merge_state(&mut out, &node, t_end);
+        let xml = crate::northbound::convert::to_xml(&out);
+        for part in [
+            // No LACP partner: the Eth-Trunk is down, so the E-Trunk is backup.
+            "<state>backup</state>",
+            "<cause>local-eth-trunk-down</cause>",
+            "<authenticated>true</authenticated>",
+            "<oper-role>backup</oper-role>",
+            "<actor-system-id>00:e0:fc:12:34:56</actor-system-id>",
+            "<actor-key>2</actor-key>",
+            "<actor-state>activity timeout aggregation defaulted</actor-state>",
+        ] {
+            assert!(xml.contains(part), "{part} in {xml}");
+        }
+        DataTree::parse_string(
+            crate::yang::context(),
+            &xml,
+            DataFormat::XML,
+            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
+            DataValidationFlags::empty(),
+        )
+        .unwrap();
+        let events: Vec<Element> = outs.iter().filter_map(event).collect();
+        let change = events
+            .iter()
+            .find(|e| e.name == "e-trunk-state-change")
+            .expect("a state change");
+        let x = change.to_xml();
+        assert!(x.contains("<new-state>backup</new-state>"), "{x}");
+        assert!(events.iter().any(|e| e.name == "lacp-member-state-change"));
+        for e in &events {
+            let x = e.to_xml();
+            DataTree::parse_op_string(
+                crate::yang::context(),
+                &x,
+                DataFormat::XML,
+                yang3::data::DataOperation::NotificationYang,
+            )
+            .unwrap_or_else(|err| panic!("{x}: {err:?}"));
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The packet socket of one Eth-Trunk member: LACPDUs (slow protocols ethertype) to and from
+//! 01:80:c2:00:00:02 on that port only, whole Ethernet frames, non-blocking.
+
+use super::sys;
+use crate::lacp::packet::{DEST, ETHERTYPE};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+/// A bound, non-blocking packet socket on one member port.
+pub struct LacpSocket {
+    sock: Socket,
+    pub ifindex: u32,
+}
+
+impl AsRawFd for LacpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl LacpSocket {
+    pub fn open(ifindex: u32) -> io::Result<LacpSocket> {
+        let proto = Protocol::from(i32::from(ETHERTYPE.to_be()));
+        let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto))?;
+        sock.set_nonblocking(true)?;
+        sys::bind_packet(sock.as_fd(), ifindex, ETHERTYPE)?;
+        sys::packet_add_membership(sock.as_fd(), ifindex, DEST)?;
+        Ok(LacpSocket { sock, ifindex })
+    }
+
+    /// Sends a whole Ethernet frame on the port.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        self.sock.send(frame).map(|_| ())
+    }
+
+    /// Receives one frame into `buf`; returns its length.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.sock).read(buf)
+    }
+}
