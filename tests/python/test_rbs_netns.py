@@ -23,7 +23,7 @@ SECRET = b"rbs-secret-1"
 
 def cipher(secret):
     """The agent's cipher-text key form (see src/seckey.rs), written independently: marks
-    around base64 of salt, origin, masked key and tag."""
+    around unpadded base64 of salt, origin, masked key and tag."""
     label = b"mldhb security-key cipher text, version 1"
     origin = b"c"
     salt = hashlib.sha256(label + b"salt" + origin + secret).digest()[:8]
@@ -33,7 +33,8 @@ def cipher(secret):
         counter += 1
     masked = bytes(a ^ b for a, b in zip(secret, stream))
     tag = hashlib.sha256(label + b"tag" + salt + origin + secret).digest()[:8]
-    return "%^%#" + base64.b64encode(salt + origin + masked + tag).decode() + "%^%#"
+    body = base64.b64encode(salt + origin + masked + tag).decode().rstrip("=")
+    return "%^%#" + body + "%^%#"
 
 
 def service(peer, source, key=None, key_type="simple", op=None):
