@@ -10,6 +10,7 @@ import time
 from ncclient import manager
 
 from conftest import BIN, NS_BASE, data_of, eventually  # noqa: F401
+from ovs import Ovs
 
 NS = {
     "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces",
@@ -18,11 +19,16 @@ NS = {
     "mld": "urn:mldhb:yang:mldhb-mld",
     "rbs": "urn:mldhb:yang:mldhb-rbs",
     "mc": "urn:mldhb:yang:mldhb-multicast",
+    "et": "urn:mldhb:yang:mldhb-etrunk",
     "nc": NS_BASE,
 }
 DEVICES = {"a": ("mldhb-a", "10.77.1.2"), "b": ("mldhb-b", "10.77.2.2")}
 RECEIVER_NS = "mldhb-h"
 SOURCE_NS = "mldhb-s"
+CE_NS = "mldhb-ce"
+# The customer edge's bond members towards A and B (E-Trunk), and its port to the receiver.
+CE_MEMBER = {"a": "a-down", "b": "b-down"}
+CE_RECEIVER_PORT = "h-down"
 GROUP_BASE = "ff0e::db8:1:0"
 
 
@@ -37,12 +43,19 @@ def ns_run(ns, *args, check=True):
 
 
 class Lab:
-    """One lab for one test; `down` always runs."""
+    """One lab for one test; `down` always runs. `role_source` is "vrrp6" (scenarios 1, 2) or
+    "e-trunk" (3, 4: the downstream interface is Eth-Trunk1 over the member eth1, and the
+    customer edge is Open vSwitch, reachable as `self.ovs`)."""
 
-    def __init__(self, tmp_path, mode="master-backup", load_balance="group-hash", advertise=100):
+    def __init__(self, tmp_path, mode="master-backup", load_balance="group-hash", advertise=100,
+                 role_source="vrrp6"):
         self.dir = str(tmp_path / "lab")
         self.env = dict(os.environ, MLDHB_LAB_DIR=self.dir, RUST_BACKTRACE="0")
-        self.args = ["--mode", mode, "--load-balance", load_balance, "--advertise", str(advertise)]
+        self.args = ["--role-source", role_source, "--mode", mode, "--load-balance", load_balance,
+                     "--advertise", str(advertise)]
+        self.role_source = role_source
+        self.downstream = "Eth-Trunk1" if role_source == "e-trunk" else "eth1"
+        self.ovs = Ovs(CE_NS, os.path.join(self.dir, "ovs")) if role_source == "e-trunk" else None
         self.procs = []
 
     def mldhb(self, *args, check=True, timeout=120):
@@ -70,6 +83,8 @@ class Lab:
             if os.path.exists(path):
                 with open(path) as f:
                     out.append(f"--- {name}.log (tail)\n" + "".join(f.readlines()[-40:]))
+        if self.ovs:
+            out.append("--- ovs-vswitchd.log (tail)\n" + self.ovs.log_tail())
         return "\n".join(out)
 
     def connect(self, dev):
@@ -137,12 +152,31 @@ def block_reports(ns, chain="INPUT", iface_opt=("-i", "eth1")):
         ns_run(ns, "ip6tables", "-A", chain, *iface_opt, "-p", "icmpv6", "--icmpv6-type", t, "-j", "DROP")
 
 
+def block_device_reports(lb, dev):
+    """Drops MLD reports arriving at a device on its downstream side: on eth1 and, with E-Trunk,
+    on the Eth-Trunk's macvlan too (a multicast frame reaches both the member and the macvlan)."""
+    for iface in sorted({"eth1", lb.downstream}):
+        block_reports(lb.ns(dev), iface_opt=("-i", iface))
+
+
 def vrrp_state(lb, dev):
     d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>eth1</name>'
                     f'<ipv6 xmlns="{NS["ip"]}"><vrrp xmlns="{NS["vrrp"]}"><vrrp-instance>'
                     '<state/></vrrp-instance></vrrp></ipv6></interface></interfaces>')
     s = xp(d, ".//vrrp:vrrp-instance/vrrp:state")
     return s[0].text.split(":")[-1] if s else None
+
+
+def etrunk_state(lb, dev):
+    """(E-Trunk state, cause, Eth-Trunk oper-role, member eth1 selected) as the agent reports."""
+    d = lb.get(dev, f'<e-trunk xmlns="{NS["et"]}"/><interfaces xmlns="{NS["if"]}"><interface>'
+                    f'<name>Eth-Trunk1</name><eth-trunk xmlns="{NS["et"]}"/></interface></interfaces>')
+    st = xp(d, "//et:e-trunk/et:state/text()")
+    cause = xp(d, "//et:e-trunk/et:cause/text()")
+    role = xp(d, "//et:eth-trunk/et:oper-role/text()")
+    sel = xp(d, "//et:member[et:name='eth1']/et:selected/text()")
+    return (st[0] if st else None, cause[0] if cause else None, role[0] if role else None,
+            sel[0] == "true" if sel else None)
 
 
 def profile_state(lb, dev):
@@ -161,8 +195,8 @@ def profile_state(lb, dev):
 
 
 def mld_groups(lb, dev):
-    """{group: (origin, expiry seconds)} on eth1."""
-    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>eth1</name>'
+    """{group: (origin, expiry seconds)} on the downstream interface."""
+    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>{lb.downstream}</name>'
                     f'<mld xmlns="{NS["mld"]}"><group/></mld></interface></interfaces>')
     out = {}
     for g in xp(d, ".//mld:group"):
