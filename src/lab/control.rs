@@ -295,7 +295,11 @@ pub async fn status() -> Result<String, LabError> {
         match ovs::enabled_members() {
             Ok(m) => table.push_str(&format!(
                 "customer edge LAG: {} (A is {}, B is {})\n",
-                if m.is_empty() { "no member".into() } else { m.join(" ") },
+                if m.is_empty() {
+                    "no member".into()
+                } else {
+                    m.join(" ")
+                },
                 ovs::MEMBER_A,
                 ovs::MEMBER_B
             )),

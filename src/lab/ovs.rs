@@ -156,10 +156,11 @@ pub fn stop() {
 
 /// The bond members OVS has put in its link aggregation now (`bond/show`: "member X: enabled").
 pub fn enabled_members() -> Result<Vec<String>, TopologyError> {
-    let pid = std::fs::read_to_string(dir().join("ovs-vswitchd.pid")).map_err(|e| TopologyError {
-        command: "reading ovs-vswitchd.pid".into(),
-        reason: e.to_string(),
-    })?;
+    let pid =
+        std::fs::read_to_string(dir().join("ovs-vswitchd.pid")).map_err(|e| TopologyError {
+            command: "reading ovs-vswitchd.pid".into(),
+            reason: e.to_string(),
+        })?;
     let ctl = dir().join(format!("ovs-vswitchd.{}.ctl", pid.trim()));
     let out = ovs(
         "ovs-appctl",

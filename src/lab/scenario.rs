@@ -203,14 +203,7 @@ impl Vrrp6Scenario {
 }
 
 /// The remote backup service and profile; `role_source` is the profile's role-source leaves.
-fn rbs(
-    out: &mut String,
-    dev: Device,
-    port: u16,
-    key: Option<&str>,
-    mode: Mode,
-    role_source: &str,
-) {
+fn rbs(out: &mut String, dev: Device, port: u16, key: Option<&str>, mode: Mode, role_source: &str) {
     let me = dev.host_id();
     let peer = dev.peer().host_id();
     let key = key.map_or(String::new(), |k| {
@@ -327,7 +320,9 @@ impl ETrunkScenario {
             self.rbs_port,
             self.rbs_key.as_deref(),
             self.mode,
-            &format!("<e-trunk-id>{ETRUNK_ID}</e-trunk-id><eth-trunk-id>{ETH_TRUNK_ID}</eth-trunk-id>"),
+            &format!(
+                "<e-trunk-id>{ETRUNK_ID}</e-trunk-id><eth-trunk-id>{ETH_TRUNK_ID}</eth-trunk-id>"
+            ),
         );
         out
     }
@@ -421,7 +416,9 @@ mod tests {
         let s = ETrunkScenario::default();
         let a = s.config(Device::A);
         let b = s.config(Device::B);
-        assert!(a.contains("<e-trunk xmlns=\"urn:mldhb:yang:mldhb-etrunk\"><id>1</id><priority>10</priority>"));
+        assert!(a.contains(
+            "<e-trunk xmlns=\"urn:mldhb:yang:mldhb-etrunk\"><id>1</id><priority>10</priority>"
+        ));
         assert!(b.contains("<id>1</id><priority>20</priority>"));
         assert!(a.contains("<hello-interval>10</hello-interval>"));
         assert!(a.contains("<hold-on-failure-multiplier>3</hold-on-failure-multiplier>"));
@@ -435,7 +432,9 @@ mod tests {
         for dev in [Device::A, Device::B] {
             let c = aa.config(dev);
             assert!(c.contains("<e-trunk-mode>force-master</e-trunk-mode>"));
-            assert!(c.contains("<backup-mode>active-active</backup-mode><load-balance>group-hash</load-balance>"));
+            assert!(c.contains(
+                "<backup-mode>active-active</backup-mode><load-balance>group-hash</load-balance>"
+            ));
         }
     }
 

@@ -151,7 +151,13 @@ pub fn render(
         "{:<7} {:<11} {:<8} {:<8} {:>6} {:>6} {:<12} {:<12} {:>11}",
         "device",
         rs.as_str(),
-        "role", "querier", "local", "peer", "rbs", "batch", "fwd act/all"
+        "role",
+        "querier",
+        "local",
+        "peer",
+        "rbs",
+        "batch",
+        "fwd act/all"
     );
     for (name, st) in devices {
         match st {

@@ -26,10 +26,11 @@ DEVICES = {"a": ("mldhb-a", "10.77.1.2"), "b": ("mldhb-b", "10.77.2.2")}
 RECEIVER_NS = "mldhb-h"
 SOURCE_NS = "mldhb-s"
 CE_NS = "mldhb-ce"
-# The customer edge's bond members towards A and B (E-Trunk), and its port to the receiver.
+# The customer edge's bond members towards A and B (E-Trunk).
 CE_MEMBER = {"a": "a-down", "b": "b-down"}
-CE_RECEIVER_PORT = "h-down"
 GROUP_BASE = "ff0e::db8:1:0"
+GROUPS = 1000
+RATE = 10  # datagrams per second per group
 
 
 def xp(node, path):
@@ -169,12 +170,15 @@ def vrrp_state(lb, dev):
 
 def etrunk_state(lb, dev):
     """(E-Trunk state, cause, Eth-Trunk oper-role, member eth1 selected) as the agent reports."""
-    d = lb.get(dev, f'<e-trunk xmlns="{NS["et"]}"/><interfaces xmlns="{NS["if"]}"><interface>'
-                    f'<name>Eth-Trunk1</name><eth-trunk xmlns="{NS["et"]}"/></interface></interfaces>')
-    st = xp(d, "//et:e-trunk/et:state/text()")
-    cause = xp(d, "//et:e-trunk/et:cause/text()")
-    role = xp(d, "//et:eth-trunk/et:oper-role/text()")
-    sel = xp(d, "//et:member[et:name='eth1']/et:selected/text()")
+    with lb.connect(dev) as m:
+        et = data_of(m.get(filter=("subtree", f'<e-trunk xmlns="{NS["et"]}"/>')))
+        ifs = data_of(m.get(filter=("subtree", f'<interfaces xmlns="{NS["if"]}"><interface>'
+                                               f'<name>Eth-Trunk1</name><eth-trunk xmlns="{NS["et"]}"/>'
+                                               "</interface></interfaces>")))
+    st = xp(et, "//et:e-trunk/et:state/text()")
+    cause = xp(et, "//et:e-trunk/et:cause/text()")
+    role = xp(ifs, "//et:eth-trunk/et:oper-role/text()")
+    sel = xp(ifs, "//et:member[et:name='eth1']/et:selected/text()")
     return (st[0] if st else None, cause[0] if cause else None, role[0] if role else None,
             sel[0] == "true" if sel else None)
 
@@ -232,3 +236,57 @@ def vif_indexes(ns, ifname):
         if len(parts) > 1 and parts[1] == ifname:
             out.add(int(parts[0]))
     return out
+
+
+def learn(lb, learner, via_rbs, report):
+    """Starts the receiver and the source; waits until the learner has every group locally and
+    the other device every group from the peer, with timers within a second of each other."""
+    lb.receiver(GROUPS, report)
+    lb.source(GROUPS, RATE)
+
+    def ours(dev):
+        # The host also reports its solicited-node groups; only the test's groups count.
+        return {g: v for g, v in mld_groups(lb, dev).items() if g.startswith("ff0e::db8:1:")}
+
+    def synced():
+        mine = ours(learner)
+        theirs = ours(via_rbs)
+        return (len(mine) == GROUPS and len(theirs) == GROUPS
+                and all(o == "local" for o, _ in mine.values())
+                and all(o == "peer" for o, _ in theirs.values())) and (mine, theirs)
+
+    got = eventually(synced, timeout=60, step=1)
+    assert got, (len(ours(learner)), len(ours(via_rbs)), lb.logs())
+    mine, theirs = got
+    for g, (_, expiry) in mine.items():
+        assert abs(theirs[g][1] - expiry) <= 1, (g, expiry, theirs[g])
+
+
+def assert_flowing_once(report, require_all=True):
+    """Every group arrives, and no sequence number arrives twice."""
+    r = read_report(report)
+    flowing = r["groups_flowing"]
+    dups = r["duplicates"]
+    if require_all:
+        assert flowing == GROUPS, f"{flowing}/{GROUPS} groups flowing"
+    assert dups == 0, f"{dups} duplicate datagrams"
+    return r
+
+
+def fail_and_measure(lb, report, fail, limit):
+    """Silences host reports, marks the receiver, applies `fail`, and asserts every group keeps
+    flowing with no duplicates and each group's gap within `limit` seconds. Prints the gaps."""
+    block_reports(RECEIVER_NS, chain="OUTPUT", iface_opt=("-o", "eth0"))
+    open(str(report).replace(".json", ".reset"), "w").close()
+    time.sleep(2.5)
+    fail()
+    time.sleep(limit + 4)
+    r = read_report(report)
+    gaps = sorted(g["max_gap_ms"] for g in r["groups"])
+    print(f"\ngaps over {len(gaps)} groups: min {gaps[0]:.0f} ms, median {gaps[len(gaps) // 2]:.0f} ms, "
+          f"max {gaps[-1]:.0f} ms (limit {limit * 1000:.0f} ms)")
+    silent = [g["group"] for g in r["groups"] if g["silent_ms"] is None or g["silent_ms"] > 1000]
+    assert not silent, f"{len(silent)} groups lost, e.g. {silent[:5]}"
+    assert r["duplicates"] == 0, f"{r['duplicates']} duplicates"
+    assert gaps[-1] <= limit * 1000, f"longest gap {gaps[-1]} ms > {limit * 1000} ms"
+    return r
