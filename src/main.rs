@@ -38,8 +38,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LabAction {
-    /// Build the lab (namespaces, two agents, receiver, source), configure the VRRP6 scenario
-    /// over NETCONF, and show a live status.
+    /// Build the lab (namespaces, two agents, receiver, source; with E-Trunk an Open vSwitch
+    /// customer edge), configure the scenario over NETCONF, and show a live status.
     Up {
         #[command(flatten)]
         scenario: ScenarioArgs,
@@ -58,8 +58,8 @@ enum LabAction {
     },
     /// Show the status once.
     Status,
-    /// Make the VRRP6 master fail (kill -9 of its agent), show the takeover and the measured
-    /// gap, then restart it.
+    /// Make the role-source master fail (kill -9 of its agent), show the takeover and the
+    /// measured gap, then restart it.
     Failover,
     /// Remove everything the lab made.
     Down,
@@ -91,6 +91,10 @@ enum LabAction {
 
 #[derive(clap::Args)]
 struct ScenarioArgs {
+    /// Role source: vrrp6 (scenarios 1 and 2) or e-trunk (3 and 4; active-active sets
+    /// `e-trunk mode force-master` on both devices).
+    #[arg(long, default_value = "vrrp6")]
+    role_source: String,
     /// Backup mode: master-backup or active-active.
     #[arg(long, default_value = "master-backup")]
     mode: String,
@@ -103,13 +107,23 @@ struct ScenarioArgs {
 }
 
 impl ScenarioArgs {
-    fn scenario(&self) -> anyhow::Result<mldhb::lab::scenario::Vrrp6Scenario> {
-        Ok(mldhb::lab::scenario::Vrrp6Scenario {
-            mode: mldhb::lab::control::parse_mode(&self.mode, &self.load_balance)
-                .map_err(anyhow::Error::msg)?,
-            advertise_cs: self.advertise,
-            ..Default::default()
-        })
+    fn scenario(&self) -> anyhow::Result<mldhb::lab::scenario::Scenario> {
+        use mldhb::lab::scenario::{ETrunkScenario, RoleSource, Scenario, Vrrp6Scenario};
+        let mode = mldhb::lab::control::parse_mode(&self.mode, &self.load_balance)
+            .map_err(anyhow::Error::msg)?;
+        Ok(
+            match RoleSource::parse(&self.role_source).map_err(anyhow::Error::msg)? {
+                RoleSource::Vrrp6 => Scenario::Vrrp6(Vrrp6Scenario {
+                    mode,
+                    advertise_cs: self.advertise,
+                    ..Default::default()
+                }),
+                RoleSource::ETrunk => Scenario::ETrunk(ETrunkScenario {
+                    mode,
+                    ..Default::default()
+                }),
+            },
+        )
     }
 }
 
@@ -146,19 +160,21 @@ fn lab(action: LabAction) -> anyhow::Result<()> {
         } => {
             let s = scenario.scenario()?;
             let opts = control::LabOptions {
-                mode: s.mode,
+                role_source: s.role_source(),
+                mode: s.mode(),
                 groups,
                 rate,
-                advertise_cs: s.advertise_cs,
+                advertise_cs: scenario.advertise,
                 traffic: !no_traffic,
             };
             let rt = rt()?;
             eprintln!("mldhb lab: building namespaces, starting agents A and B, configuring them over NETCONF...");
             rt.block_on(control::up(&opts))?;
             println!(
-                "mldhb lab is up: VRRP6 {} scenario in network namespaces with kernel forwarding.\n{}",
+                "mldhb lab is up: {} {} scenario in network namespaces with kernel forwarding.\n{}",
+                opts.role_source.as_str(),
                 scenario.mode,
-                control::reach()
+                control::reach(opts.role_source)
             );
             if !detach {
                 rt.block_on(control::watch())?;
@@ -244,6 +260,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cli(_) => {}
         Command::Lab { action } => lab(action.unwrap_or(LabAction::Up {
             scenario: ScenarioArgs {
+                role_source: "vrrp6".into(),
                 mode: "master-backup".into(),
                 load_balance: "group-hash".into(),
                 advertise: 100,

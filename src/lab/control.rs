@@ -1,10 +1,13 @@
 //! The lab's commands: bring the two-device lab up and configure it over NETCONF, show its
 //! status, make the master fail and measure the takeover, and tear everything down.
 
+use super::ovs;
 use super::procs::{self, state_dir};
-use super::scenario::{Device, LoadBalance, Mode, Vrrp6Scenario, DOWNSTREAM};
+use super::scenario::{
+    Device, ETrunkScenario, LoadBalance, Mode, RoleSource, Scenario, Vrrp6Scenario,
+};
 use super::status::{self, DeviceStatus, ReceiverStatus};
-use super::topology::{self, device_ns, mgmt_addr, HOST_IF, RECEIVER, SOURCE};
+use super::topology::{self, device_ns, mgmt_addr, CE, HOST_IF, RECEIVER, SOURCE};
 use crate::netconf::client::{Client, ClientError, Credentials};
 use std::time::{Duration, Instant};
 
@@ -36,6 +39,7 @@ pub enum LabError {
 /// What `mldhb lab up` builds.
 #[derive(Debug, Clone)]
 pub struct LabOptions {
+    pub role_source: RoleSource,
     pub mode: Mode,
     pub groups: u32,
     /// Datagrams per second to each group.
@@ -48,6 +52,7 @@ pub struct LabOptions {
 impl Default for LabOptions {
     fn default() -> Self {
         LabOptions {
+            role_source: RoleSource::Vrrp6,
             mode: Mode::MasterBackup,
             groups: 100,
             rate: 10,
@@ -162,15 +167,32 @@ pub async fn up(opts: &LabOptions) -> Result<(), LabError> {
     }
     std::fs::create_dir_all(state_dir())
         .map_err(|e| procs::ProcError::Io(state_dir().display().to_string(), e))?;
-    procs::write("options", &format!("groups={}\n", opts.groups))?;
-    if let Err(e) = topology::create() {
+    procs::write(
+        "options",
+        &format!(
+            "groups={}\nrole_source={}\n",
+            opts.groups,
+            opts.role_source.as_str()
+        ),
+    )?;
+    let built = topology::create(opts.role_source).and_then(|()| match opts.role_source {
+        RoleSource::ETrunk => ovs::start(),
+        RoleSource::Vrrp6 => Ok(()),
+    });
+    if let Err(e) = built {
         let _ = down();
         return Err(e.into());
     }
-    let scenario = Vrrp6Scenario {
-        mode: opts.mode,
-        advertise_cs: opts.advertise_cs,
-        ..Default::default()
+    let scenario = match opts.role_source {
+        RoleSource::Vrrp6 => Scenario::Vrrp6(Vrrp6Scenario {
+            mode: opts.mode,
+            advertise_cs: opts.advertise_cs,
+            ..Default::default()
+        }),
+        RoleSource::ETrunk => Scenario::ETrunk(ETrunkScenario {
+            mode: opts.mode,
+            ..Default::default()
+        }),
     };
     for dev in [Device::A, Device::B] {
         start_agent(dev)?;
@@ -189,14 +211,18 @@ pub async fn up(opts: &LabOptions) -> Result<(), LabError> {
 }
 
 /// How to reach the agents, for the user.
-pub fn reach() -> String {
+pub fn reach(role_source: RoleSource) -> String {
+    let downstream = match role_source {
+        RoleSource::Vrrp6 => "eth1 downstream",
+        RoleSource::ETrunk => "eth1 the Eth-Trunk member, Eth-Trunk1 its macvlan",
+    };
     let mut out = String::new();
     for dev in [Device::A, Device::B] {
         out.push_str(&format!(
             "  device {dev:?}: NETCONF at {addr} port {PORT}, user {USER} password {PASSWORD}\n\
              \x20   ncclient: manager.connect(host=\"{addr}\", port={PORT}, username=\"{USER}\", password=\"{PASSWORD}\", hostkey_verify=False)\n\
              \x20   CLI:      mldhb cli --host {addr} --port {PORT} --user {USER}\n\
-             \x20   shell:    ip netns exec {ns} bash   (interfaces eth0 upstream, eth1 downstream, eth2 to the peer)\n",
+             \x20   shell:    ip netns exec {ns} bash   (interfaces eth0 upstream, {downstream}, eth2 to the peer)\n",
             addr = mgmt_addr(dev),
             ns = device_ns(dev),
         ));
@@ -204,19 +230,35 @@ pub fn reach() -> String {
     out.push_str(&format!(
         "  receiver host: ip netns exec {RECEIVER} bash;  source: ip netns exec {SOURCE} bash\n"
     ));
+    if role_source == RoleSource::ETrunk {
+        out.push_str(&format!(
+            "  customer edge: Open vSwitch in {CE}; its LAG: OVS_RUNDIR={dir} ip netns exec {CE} ovs-appctl -t {dir}/ovs-vswitchd.$(cat {dir}/ovs-vswitchd.pid).ctl bond/show {bond}\n",
+            dir = ovs::dir().display(),
+            bond = ovs::BOND,
+        ));
+    }
     out
 }
 
+/// A value from the options file `up` wrote.
+fn option(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(state_dir().join("options")).ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix('='))
+            .map(|v| v.trim().to_string())
+    })
+}
+
 fn groups_configured() -> u32 {
-    std::fs::read_to_string(state_dir().join("options"))
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("groups=")
-                    .and_then(|v| v.trim().parse().ok())
-            })
-        })
-        .unwrap_or(0)
+    option("groups").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The running lab's role source (a lab made before the option existed is VRRP6).
+fn role_source() -> RoleSource {
+    option("role_source")
+        .and_then(|v| RoleSource::parse(&v).ok())
+        .unwrap_or(RoleSource::Vrrp6)
 }
 
 async fn device_status(dev: Device) -> Result<DeviceStatus, String> {
@@ -226,7 +268,7 @@ async fn device_status(dev: Device) -> Result<DeviceStatus, String> {
         .map_err(|e| e.to_string())?;
     let data = c.get(status::FILTER).await.map_err(|e| e.to_string())?;
     c.close().await;
-    Ok(DeviceStatus::from_data(&data, DOWNSTREAM))
+    Ok(DeviceStatus::from_data(&data, role_source()))
 }
 
 fn receiver_status() -> Option<ReceiverStatus> {
@@ -242,11 +284,29 @@ pub async fn status() -> Result<String, LabError> {
     }
     let a = device_status(Device::A).await;
     let b = device_status(Device::B).await;
-    Ok(status::render(
+    let rs = role_source();
+    let mut table = status::render(
+        rs,
         &[("A", a), ("B", b)],
         receiver_status().as_ref(),
         groups_configured(),
-    ))
+    );
+    if rs == RoleSource::ETrunk {
+        match ovs::enabled_members() {
+            Ok(m) => table.push_str(&format!(
+                "customer edge LAG: {} (A is {}, B is {})\n",
+                if m.is_empty() {
+                    "no member".into()
+                } else {
+                    m.join(" ")
+                },
+                ovs::MEMBER_A,
+                ovs::MEMBER_B
+            )),
+            Err(e) => table.push_str(&format!("customer edge LAG: unknown ({e})\n")),
+        }
+    }
+    Ok(table)
 }
 
 /// Shows the status every second until interrupted.
@@ -262,28 +322,33 @@ pub async fn watch() -> Result<(), LabError> {
     }
 }
 
-/// Kills the current VRRP6 master's agent with SIGKILL, follows the takeover, reports the
+/// Kills the current role-source master's agent (VRRP6, or the E-Trunk) with SIGKILL, follows the takeover, reports the
 /// receiver's longest per-group gap around the failure, then restarts the failed agent (it
 /// returns as backup and preempts once its delay has passed and its batch is complete).
 pub async fn failover() -> Result<String, LabError> {
     if !procs::exists() {
         return Err(LabError::NotUp);
     }
+    let rs = role_source();
+    let what = match rs {
+        RoleSource::Vrrp6 => "VRRP6",
+        RoleSource::ETrunk => "E-Trunk",
+    };
     let mut master = None;
     for dev in [Device::A, Device::B] {
         if let Ok(s) = device_status(dev).await {
-            if s.vrrp == "master" {
+            if s.source_state(rs) == "master" {
                 master = Some(dev);
             }
         }
     }
     let Some(failed) = master else {
-        return Err(LabError::Failover(
-            "no device is VRRP6 master now; nothing to fail".into(),
-        ));
+        return Err(LabError::Failover(format!(
+            "no device is {what} master now; nothing to fail"
+        )));
     };
     let survivor = failed.peer();
-    let mut out = format!("failing device {failed:?} (VRRP6 master): kill -9 of its agent\n");
+    let mut out = format!("failing device {failed:?} ({what} master): kill -9 of its agent\n");
     // Count afresh from just before the failure.
     let _ = std::fs::write(report_path().with_extension("reset"), "");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -292,7 +357,7 @@ pub async fn failover() -> Result<String, LabError> {
     let mut took_over = None;
     while t0.elapsed() < Duration::from_secs(15) {
         if let Ok(s) = device_status(survivor).await {
-            if s.vrrp == "master" {
+            if s.source_state(rs) == "master" {
                 took_over = Some(t0.elapsed());
                 break;
             }
@@ -301,7 +366,7 @@ pub async fn failover() -> Result<String, LabError> {
     }
     match took_over {
         Some(d) => out.push_str(&format!(
-            "device {survivor:?} became VRRP6 master {:.1} s after the failure (seen by polling)\n",
+            "device {survivor:?} became {what} master {:.1} s after the failure (seen by polling)\n",
             d.as_secs_f64()
         )),
         None => out.push_str(&format!(
@@ -338,6 +403,7 @@ pub fn down() -> Result<String, LabError> {
     ] {
         procs::stop(name);
     }
+    ovs::stop();
     for e in topology::destroy() {
         out.push_str(&format!("warning: {e}\n"));
     }

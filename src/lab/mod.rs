@@ -1,6 +1,7 @@
 //! The two-device lab: two agents, a receiver host and a multicast source on this machine.
 
 pub mod control;
+pub mod ovs;
 pub mod procs;
 pub mod scenario;
 pub mod status;

@@ -1,6 +1,7 @@
 //! What the lab shows: each device's role, groups and sync state from its `<get>` reply, and
 //! the receiver's tally, as a small table.
 
+use super::scenario::RoleSource;
 use crate::netconf::xml::Element;
 use std::fmt::Write;
 
@@ -12,6 +13,7 @@ pub const FILTER: &str = "<interfaces xmlns=\"urn:ietf:params:xml:ns:yang:ietf-i
 <vrrp-instance><vrid/><state/></vrrp-instance></vrrp></ipv6></interface></interfaces>\
 <remote-backup xmlns=\"urn:mldhb:yang:mldhb-rbs\"><service><name/><state/></service>\
 <profile><name/><role/><batch-sync/><local-entries/><peer-entries/></profile></remote-backup>\
+<e-trunk xmlns=\"urn:mldhb:yang:mldhb-etrunk\"><id/><state/></e-trunk>\
 <multicast xmlns=\"urn:mldhb:yang:mldhb-multicast\"><forwarding><entry-count/>\
 <active-entry-count/></forwarding></multicast>";
 
@@ -19,6 +21,8 @@ pub const FILTER: &str = "<interfaces xmlns=\"urn:ietf:params:xml:ns:yang:ietf-i
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceStatus {
     pub vrrp: String,
+    /// The first E-Trunk's state.
+    pub etrunk: String,
     pub role: String,
     pub querier: bool,
     pub local_groups: usize,
@@ -48,15 +52,17 @@ fn text_at(el: &Element, path: &[&str]) -> Option<String> {
 }
 
 impl DeviceStatus {
-    /// Reads the row from a `<data>` element (the reply to `<get>` with [`FILTER`]); what the
-    /// device does not report shows as "-".
-    pub fn from_data(data: &Element, downstream: &str) -> DeviceStatus {
+    /// Reads the row from a `<data>` element (the reply to `<get>` with [`FILTER`]); groups come
+    /// from the role source's downstream interface; what the device does not report shows as "-".
+    pub fn from_data(data: &Element, rs: RoleSource) -> DeviceStatus {
+        let downstream = rs.downstream();
         let dash = || "-".to_string();
         let iface = descend(data, &["interfaces", "interface"])
             .into_iter()
             .find(|i| text_at(i, &["name"]).as_deref() == Some(downstream));
         let mut st = DeviceStatus {
             vrrp: dash(),
+            etrunk: dash(),
             role: dash(),
             rbs: dash(),
             batch: dash(),
@@ -76,6 +82,7 @@ impl DeviceStatus {
                 }
             }
         }
+        st.etrunk = text_at(data, &["e-trunk", "state"]).unwrap_or_else(dash);
         if let Some(p) = descend(data, &["remote-backup", "profile"]).first() {
             st.role = text_at(p, &["role"]).unwrap_or_else(dash);
             st.batch = text_at(p, &["batch-sync"]).unwrap_or_else(dash);
@@ -88,6 +95,14 @@ impl DeviceStatus {
         st.fwd_all =
             text_at(data, &["multicast", "forwarding", "entry-count"]).unwrap_or_else(dash);
         st
+    }
+
+    /// The state of the lab's role source: the VRRP6 instance's, or the E-Trunk's.
+    pub fn source_state(&self, rs: RoleSource) -> &str {
+        match rs {
+            RoleSource::Vrrp6 => &self.vrrp,
+            RoleSource::ETrunk => &self.etrunk,
+        }
     }
 }
 
@@ -125,6 +140,7 @@ impl ReceiverStatus {
 
 /// The status table; a device that cannot be reached shows its error instead of a row.
 pub fn render(
+    rs: RoleSource,
     devices: &[(&str, Result<DeviceStatus, String>)],
     receiver: Option<&ReceiverStatus>,
     groups: u32,
@@ -133,7 +149,15 @@ pub fn render(
     let _ = writeln!(
         out,
         "{:<7} {:<11} {:<8} {:<8} {:>6} {:>6} {:<12} {:<12} {:>11}",
-        "device", "vrrp6", "role", "querier", "local", "peer", "rbs", "batch", "fwd act/all"
+        "device",
+        rs.as_str(),
+        "role",
+        "querier",
+        "local",
+        "peer",
+        "rbs",
+        "batch",
+        "fwd act/all"
     );
     for (name, st) in devices {
         match st {
@@ -142,7 +166,7 @@ pub fn render(
                     out,
                     "{:<7} {:<11} {:<8} {:<8} {:>6} {:>6} {:<12} {:<12} {:>11}",
                     name,
-                    s.vrrp,
+                    s.source_state(rs),
                     s.role,
                     if s.querier { "yes" } else { "no" },
                     s.local_groups,
@@ -190,15 +214,43 @@ mod tests {
 <multicast xmlns="urn:mldhb:yang:mldhb-multicast"><forwarding><entry-count>2</entry-count><active-entry-count>1</active-entry-count></forwarding></multicast>
 </data>"#;
         let el = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
-        let st = DeviceStatus::from_data(&el, "eth1");
+        let st = DeviceStatus::from_data(&el, RoleSource::Vrrp6);
         assert_eq!(st.vrrp, "master");
         assert_eq!(st.role, "master");
         assert!(st.querier);
         assert_eq!((st.local_groups, st.peer_groups), (1, 1));
         assert_eq!((st.rbs.as_str(), st.batch.as_str()), ("up", "complete"));
         assert_eq!((st.fwd_active.as_str(), st.fwd_all.as_str()), ("1", "2"));
-        let table = render(&[("A", Ok(st)), ("B", Err("refused".into()))], None, 10);
+        let table = render(
+            RoleSource::Vrrp6,
+            &[("A", Ok(st)), ("B", Err("refused".into()))],
+            None,
+            10,
+        );
         assert!(table.contains("B       unreachable: refused"));
+        assert!(table.starts_with("device  vrrp6"));
+    }
+
+    #[test]
+    fn etrunk_rows_show_the_etrunk_state_and_the_eth_trunk_groups() {
+        let xml = r#"<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces">
+<interface><name>eth1</name></interface>
+<interface><name>Eth-Trunk1</name><mld xmlns="urn:mldhb:yang:mldhb-mld"><is-querier>false</is-querier>
+<group><address>ff0e::1</address><origin>peer</origin></group>
+<group><address>ff0e::2</address><origin>peer</origin></group></mld></interface></interfaces>
+<remote-backup xmlns="urn:mldhb:yang:mldhb-rbs"><profile><name>rbp1</name><role>backup</role></profile></remote-backup>
+<e-trunk xmlns="urn:mldhb:yang:mldhb-etrunk"><id>1</id><state>backup</state></e-trunk>
+</data>"#;
+        let el = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
+        let st = DeviceStatus::from_data(&el, RoleSource::ETrunk);
+        assert_eq!(st.source_state(RoleSource::ETrunk), "backup");
+        assert_eq!(st.source_state(RoleSource::Vrrp6), "-");
+        assert_eq!((st.local_groups, st.peer_groups), (0, 2));
+        assert!(!st.querier);
+        let table = render(RoleSource::ETrunk, &[("B", Ok(st))], None, 2);
+        assert!(table.starts_with("device  e-trunk"), "{table}");
+        assert!(table.contains("B       backup      backup"), "{table}");
     }
 
     #[test]

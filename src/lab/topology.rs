@@ -1,14 +1,19 @@
-//! The lab's network on this machine: one namespace per device and host, two bridged LANs,
-//! the direct link between the devices and a management link from the host to each device.
+//! The lab's network on this machine: one namespace per device and host, the bridged upstream
+//! LAN, the downstream side (a bridged LAN for VRRP6, a customer edge with a link to each device
+//! for E-Trunk), the direct link between the devices and a management link from the host to
+//! each device.
 
-use super::scenario::{Device, DOWNSTREAM, RBS_LINK, UPSTREAM};
+use super::ovs;
+use super::scenario::{Device, RoleSource, DOWNSTREAM, RBS_LINK, UPSTREAM};
 use std::process::Command;
 
-/// Every namespace name starts with this, so `lab down` finds what the lab made.
+/// Every namespace name starts with this.
 pub const PREFIX: &str = "mldhb-";
 pub const SWITCH: &str = "mldhb-sw";
 pub const RECEIVER: &str = "mldhb-h";
 pub const SOURCE: &str = "mldhb-s";
+/// The customer edge of the E-Trunk scenarios (Open vSwitch).
+pub const CE: &str = "mldhb-ce";
 /// The receiver's and the source's interface in their namespaces.
 pub const HOST_IF: &str = "eth0";
 /// The source's address on the upstream LAN.
@@ -63,7 +68,20 @@ pub fn run(cmd: &str, args: &[&str]) -> Result<(), TopologyError> {
     }
 }
 
-/// Namespaces that exist now whose names start with the lab's prefix.
+/// Every namespace the lab may make; `lab down` removes these and no other (tests elsewhere on
+/// the machine use the same prefix for their own namespaces).
+pub fn namespaces() -> [&'static str; 6] {
+    [
+        device_ns(Device::A),
+        device_ns(Device::B),
+        SWITCH,
+        RECEIVER,
+        SOURCE,
+        CE,
+    ]
+}
+
+/// The lab's namespaces that exist now.
 pub fn existing() -> Vec<String> {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return Vec::new();
@@ -71,7 +89,7 @@ pub fn existing() -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(PREFIX))
+        .filter(|n| namespaces().contains(n))
         .map(str::to_string)
         .collect()
 }
@@ -104,12 +122,16 @@ fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), TopologyError> {
     )
 }
 
-/// Builds the VRRP6 scenarios' topology (SCENARIOS.md). Device interfaces are created down
-/// and without addresses: the agents configure them over NETCONF.
-pub fn create() -> Result<(), TopologyError> {
+/// Builds a scenario's topology (SCENARIOS.md). Device interfaces are created down and without
+/// addresses: the agents configure them over NETCONF. With E-Trunk the receiver sits behind the
+/// customer edge, whose ports OVS takes (`ovs::start`).
+pub fn create(role_source: RoleSource) -> Result<(), TopologyError> {
     let devices = [Device::A, Device::B];
+    let etrunk = role_source == RoleSource::ETrunk;
+    let ce = etrunk.then_some(CE);
     for ns in [SWITCH, RECEIVER, SOURCE]
         .into_iter()
+        .chain(ce)
         .chain(devices.iter().map(|d| device_ns(*d)))
     {
         ip(&["netns", "add", ns])?;
@@ -118,7 +140,8 @@ pub fn create() -> Result<(), TopologyError> {
         sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")?;
         sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")?;
     }
-    for br in ["up0", "down0"] {
+    let bridges: &[&str] = if etrunk { &["up0"] } else { &["up0", "down0"] };
+    for &br in bridges {
         ip(&["-n", SWITCH, "link", "add", br, "type", "bridge"])?;
         // A plain hub for multicast: snooping would hide reports from the other router.
         ip(&[
@@ -143,8 +166,18 @@ pub fn create() -> Result<(), TopologyError> {
         let tag = ns.trim_start_matches(PREFIX);
         veth(Some(SWITCH), &format!("{tag}-up"), ns, UPSTREAM)?;
         port(&format!("{tag}-up"), "up0")?;
-        veth(Some(SWITCH), &format!("{tag}-down"), ns, DOWNSTREAM)?;
-        port(&format!("{tag}-down"), "down0")?;
+        if etrunk {
+            // This device's Eth-Trunk member, one of the customer edge's bond members.
+            let member = match dev {
+                Device::A => ovs::MEMBER_A,
+                Device::B => ovs::MEMBER_B,
+            };
+            veth(Some(CE), member, ns, DOWNSTREAM)?;
+            up(CE, member)?;
+        } else {
+            veth(Some(SWITCH), &format!("{tag}-down"), ns, DOWNSTREAM)?;
+            port(&format!("{tag}-down"), "down0")?;
+        }
         let host_if = mgmt_host_if(dev);
         veth(None, &host_if, ns, "mgmt0")?;
         ip(&[
@@ -193,8 +226,13 @@ pub fn create() -> Result<(), TopologyError> {
         HOST_IF,
     ])?;
     up(SOURCE, HOST_IF)?;
-    veth(Some(SWITCH), "h-down", RECEIVER, HOST_IF)?;
-    port("h-down", "down0")?;
+    if etrunk {
+        veth(Some(CE), ovs::RECEIVER_PORT, RECEIVER, HOST_IF)?;
+        up(CE, ovs::RECEIVER_PORT)?;
+    } else {
+        veth(Some(SWITCH), "h-down", RECEIVER, HOST_IF)?;
+        port("h-down", "down0")?;
+    }
     up(RECEIVER, HOST_IF)?;
     // The receiver host answers queries quickly and speaks MLDv2.
     sysctl(

@@ -62,6 +62,7 @@ impl Binding {
 pub struct LinkInfo {
     pub index: u32,
     pub name: String,
+    /// Up with carrier: MLD runs only on such a link.
     pub up: bool,
     pub link_local: Option<Ipv6Addr>,
     pub loopback: bool,

@@ -293,7 +293,7 @@ impl Driver {
             .iter()
             .filter(|l| !PARKING.contains(&l.name.as_str()))
             .map(|l| {
-                let link_local = if l.up && configured.contains(&l.name) {
+                let link_local = if serves(l) && configured.contains(&l.name) {
                     self.nl.addrs(l.index).ok().and_then(|addrs| {
                         addrs.iter().find_map(|a| match a.ip {
                             IpAddr::V6(ip) if ip.is_unicast_link_local() => Some(ip),
@@ -306,7 +306,7 @@ impl Driver {
                 LinkInfo {
                     index: l.index,
                     name: l.name.clone(),
-                    up: l.up,
+                    up: serves(l),
                     link_local,
                     loopback: l.name == "lo",
                 }
@@ -326,6 +326,15 @@ impl Driver {
 /// standby domains are bound to it, so activating a domain re-binds slots instead of rewriting
 /// every kernel entry. Its peer stays down, so nothing sent there goes anywhere. This kernel has
 /// no dummy driver, hence a veth.
+/// Whether MLD may run on a link: up and with carrier (IFF_RUNNING). A link that loses its
+/// carrier while staying administratively up (a cable pulled, a veth whose peer went down, an
+/// Eth-Trunk's macvlan whose member failed) serves no listener, so its router stops as if the
+/// link were shut down; a remote backup profile then tells its peer this device no longer
+/// serves the segment.
+fn serves(l: &crate::netio::netlink::Link) -> bool {
+    l.up && l.running
+}
+
 const PARKING: [&str; 2] = ["mldhb-park", "mldhb-park1"];
 
 /// The parking link's index, creating the pair when it is missing (a restart reuses it).
@@ -487,6 +496,21 @@ mod tests {
         )
         .is_empty());
         t
+    }
+
+    #[test]
+    fn a_link_serves_only_when_up_with_carrier() {
+        let link = |up, running| crate::netio::netlink::Link {
+            index: 8,
+            name: "Eth-Trunk1".into(),
+            up,
+            running,
+            mac: None,
+        };
+        assert!(serves(&link(true, true)));
+        // Admin up, no carrier: the member under an Eth-Trunk's macvlan is down.
+        assert!(!serves(&link(true, false)));
+        assert!(!serves(&link(false, false)));
     }
 
     #[test]

@@ -10,6 +10,7 @@ import time
 from ncclient import manager
 
 from conftest import BIN, NS_BASE, data_of, eventually  # noqa: F401
+from ovs import Ovs
 
 NS = {
     "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces",
@@ -18,12 +19,18 @@ NS = {
     "mld": "urn:mldhb:yang:mldhb-mld",
     "rbs": "urn:mldhb:yang:mldhb-rbs",
     "mc": "urn:mldhb:yang:mldhb-multicast",
+    "et": "urn:mldhb:yang:mldhb-etrunk",
     "nc": NS_BASE,
 }
 DEVICES = {"a": ("mldhb-a", "10.77.1.2"), "b": ("mldhb-b", "10.77.2.2")}
 RECEIVER_NS = "mldhb-h"
 SOURCE_NS = "mldhb-s"
+CE_NS = "mldhb-ce"
+# The customer edge's bond members towards A and B (E-Trunk).
+CE_MEMBER = {"a": "a-down", "b": "b-down"}
 GROUP_BASE = "ff0e::db8:1:0"
+GROUPS = 1000
+RATE = 10  # datagrams per second per group
 
 
 def xp(node, path):
@@ -37,12 +44,19 @@ def ns_run(ns, *args, check=True):
 
 
 class Lab:
-    """One lab for one test; `down` always runs."""
+    """One lab for one test; `down` always runs. `role_source` is "vrrp6" (scenarios 1, 2) or
+    "e-trunk" (3, 4: the downstream interface is Eth-Trunk1 over the member eth1, and the
+    customer edge is Open vSwitch, reachable as `self.ovs`)."""
 
-    def __init__(self, tmp_path, mode="master-backup", load_balance="group-hash", advertise=100):
+    def __init__(self, tmp_path, mode="master-backup", load_balance="group-hash", advertise=100,
+                 role_source="vrrp6"):
         self.dir = str(tmp_path / "lab")
         self.env = dict(os.environ, MLDHB_LAB_DIR=self.dir, RUST_BACKTRACE="0")
-        self.args = ["--mode", mode, "--load-balance", load_balance, "--advertise", str(advertise)]
+        self.args = ["--role-source", role_source, "--mode", mode, "--load-balance", load_balance,
+                     "--advertise", str(advertise)]
+        self.role_source = role_source
+        self.downstream = "Eth-Trunk1" if role_source == "e-trunk" else "eth1"
+        self.ovs = Ovs(CE_NS, os.path.join(self.dir, "ovs")) if role_source == "e-trunk" else None
         self.procs = []
 
     def mldhb(self, *args, check=True, timeout=120):
@@ -70,6 +84,8 @@ class Lab:
             if os.path.exists(path):
                 with open(path) as f:
                     out.append(f"--- {name}.log (tail)\n" + "".join(f.readlines()[-40:]))
+        if self.ovs:
+            out.append("--- ovs-vswitchd.log (tail)\n" + self.ovs.log_tail())
         return "\n".join(out)
 
     def connect(self, dev):
@@ -137,12 +153,34 @@ def block_reports(ns, chain="INPUT", iface_opt=("-i", "eth1")):
         ns_run(ns, "ip6tables", "-A", chain, *iface_opt, "-p", "icmpv6", "--icmpv6-type", t, "-j", "DROP")
 
 
+def block_device_reports(lb, dev):
+    """Drops MLD reports arriving at a device on its downstream side: on eth1 and, with E-Trunk,
+    on the Eth-Trunk's macvlan too (a multicast frame reaches both the member and the macvlan)."""
+    for iface in sorted({"eth1", lb.downstream}):
+        block_reports(lb.ns(dev), iface_opt=("-i", iface))
+
+
 def vrrp_state(lb, dev):
     d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>eth1</name>'
                     f'<ipv6 xmlns="{NS["ip"]}"><vrrp xmlns="{NS["vrrp"]}"><vrrp-instance>'
                     '<state/></vrrp-instance></vrrp></ipv6></interface></interfaces>')
     s = xp(d, ".//vrrp:vrrp-instance/vrrp:state")
     return s[0].text.split(":")[-1] if s else None
+
+
+def etrunk_state(lb, dev):
+    """(E-Trunk state, cause, Eth-Trunk oper-role, member eth1 selected) as the agent reports."""
+    with lb.connect(dev) as m:
+        et = data_of(m.get(filter=("subtree", f'<e-trunk xmlns="{NS["et"]}"/>')))
+        ifs = data_of(m.get(filter=("subtree", f'<interfaces xmlns="{NS["if"]}"><interface>'
+                                               f'<name>Eth-Trunk1</name><eth-trunk xmlns="{NS["et"]}"/>'
+                                               "</interface></interfaces>")))
+    st = xp(et, "//et:e-trunk/et:state/text()")
+    cause = xp(et, "//et:e-trunk/et:cause/text()")
+    role = xp(ifs, "//et:eth-trunk/et:oper-role/text()")
+    sel = xp(ifs, "//et:member[et:name='eth1']/et:selected/text()")
+    return (st[0] if st else None, cause[0] if cause else None, role[0] if role else None,
+            sel[0] == "true" if sel else None)
 
 
 def profile_state(lb, dev):
@@ -161,8 +199,8 @@ def profile_state(lb, dev):
 
 
 def mld_groups(lb, dev):
-    """{group: (origin, expiry seconds)} on eth1."""
-    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>eth1</name>'
+    """{group: (origin, expiry seconds)} on the downstream interface."""
+    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>{lb.downstream}</name>'
                     f'<mld xmlns="{NS["mld"]}"><group/></mld></interface></interfaces>')
     out = {}
     for g in xp(d, ".//mld:group"):
@@ -198,3 +236,57 @@ def vif_indexes(ns, ifname):
         if len(parts) > 1 and parts[1] == ifname:
             out.add(int(parts[0]))
     return out
+
+
+def learn(lb, learner, via_rbs, report):
+    """Starts the receiver and the source; waits until the learner has every group locally and
+    the other device every group from the peer, with timers within a second of each other."""
+    lb.receiver(GROUPS, report)
+    lb.source(GROUPS, RATE)
+
+    def ours(dev):
+        # The host also reports its solicited-node groups; only the test's groups count.
+        return {g: v for g, v in mld_groups(lb, dev).items() if g.startswith("ff0e::db8:1:")}
+
+    def synced():
+        mine = ours(learner)
+        theirs = ours(via_rbs)
+        return (len(mine) == GROUPS and len(theirs) == GROUPS
+                and all(o == "local" for o, _ in mine.values())
+                and all(o == "peer" for o, _ in theirs.values())) and (mine, theirs)
+
+    got = eventually(synced, timeout=60, step=1)
+    assert got, (len(ours(learner)), len(ours(via_rbs)), lb.logs())
+    mine, theirs = got
+    for g, (_, expiry) in mine.items():
+        assert abs(theirs[g][1] - expiry) <= 1, (g, expiry, theirs[g])
+
+
+def assert_flowing_once(report, require_all=True):
+    """Every group arrives, and no sequence number arrives twice."""
+    r = read_report(report)
+    flowing = r["groups_flowing"]
+    dups = r["duplicates"]
+    if require_all:
+        assert flowing == GROUPS, f"{flowing}/{GROUPS} groups flowing"
+    assert dups == 0, f"{dups} duplicate datagrams"
+    return r
+
+
+def fail_and_measure(lb, report, fail, limit):
+    """Silences host reports, marks the receiver, applies `fail`, and asserts every group keeps
+    flowing with no duplicates and each group's gap within `limit` seconds. Prints the gaps."""
+    block_reports(RECEIVER_NS, chain="OUTPUT", iface_opt=("-o", "eth0"))
+    open(str(report).replace(".json", ".reset"), "w").close()
+    time.sleep(2.5)
+    fail()
+    time.sleep(limit + 4)
+    r = read_report(report)
+    gaps = sorted(g["max_gap_ms"] for g in r["groups"])
+    print(f"\ngaps over {len(gaps)} groups: min {gaps[0]:.0f} ms, median {gaps[len(gaps) // 2]:.0f} ms, "
+          f"max {gaps[-1]:.0f} ms (limit {limit * 1000:.0f} ms)")
+    silent = [g["group"] for g in r["groups"] if g["silent_ms"] is None or g["silent_ms"] > 1000]
+    assert not silent, f"{len(silent)} groups lost, e.g. {silent[:5]}"
+    assert r["duplicates"] == 0, f"{r['duplicates']} duplicates"
+    assert gaps[-1] <= limit * 1000, f"longest gap {gaps[-1]} ms > {limit * 1000} ms"
+    return r

@@ -5,7 +5,6 @@ which members it put in its link aggregation from `ovs-appctl bond/show`, and re
 E-Trunk and member state over NETCONF. tshark decodes the agents' LACPDUs."""
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from lxml import etree
 
 from conftest import NS_BASE, NS_IANAIFT, NS_IF, NS_IP, data_of, eventually
 from netns import Netns, require_root
+from ovs import Ovs
 from test_interfaces_netns import NsAgent
 
 NS_ET = "urn:mldhb:yang:mldhb-etrunk"
@@ -60,65 +60,6 @@ def etrunk_config(me, peer, priority, mode="auto"):
     )
 
 
-class Ovs:
-    """ovsdb-server and ovs-vswitchd inside one namespace, with their own files."""
-
-    def __init__(self, ns, workdir):
-        self.ns = ns
-        self.dir = os.path.join(workdir, "ovs")
-        os.makedirs(self.dir, exist_ok=True)
-        self.env = dict(os.environ, OVS_RUNDIR=self.dir, OVS_DBDIR=self.dir,
-                        OVS_LOGDIR=self.dir, OVS_SYSCONFDIR=self.dir)
-        self.db = f"unix:{self.dir}/db.sock"
-
-    def run(self, *args, check=True):
-        return subprocess.run(["ip", "netns", "exec", self.ns.name, *args], env=self.env,
-                              check=check, capture_output=True, text=True).stdout
-
-    def start(self):
-        subprocess.run(["ovsdb-tool", "create", f"{self.dir}/conf.db",
-                        "/usr/share/openvswitch/vswitch.ovsschema"], check=True, env=self.env)
-        self.run("ovsdb-server", f"{self.dir}/conf.db", f"--remote=p{self.db}",
-                 f"--pidfile={self.dir}/ovsdb-server.pid", f"--log-file={self.dir}/ovsdb-server.log",
-                 "--no-chdir", "--detach")
-        self.vsctl("--no-wait", "init")
-        self.run("ovs-vswitchd", self.db, f"--pidfile={self.dir}/ovs-vswitchd.pid",
-                 f"--log-file={self.dir}/ovs-vswitchd.log", "--no-chdir", "--detach")
-
-    def vsctl(self, *args):
-        return self.run("ovs-vsctl", f"--db={self.db}", *args)
-
-    def appctl(self, *args):
-        with open(f"{self.dir}/ovs-vswitchd.pid") as f:
-            pid = f.read().strip()
-        return self.run("ovs-appctl", "-t", f"{self.dir}/ovs-vswitchd.{pid}.ctl", *args)
-
-    def enabled_members(self, bond="bond0"):
-        """The bond members OVS has enabled (in the link aggregation)."""
-        out = self.appctl("bond/show", bond)
-        return set(re.findall(r"^member (\w+): enabled", out, re.M))
-
-    def stop(self):
-        for name in ("ovs-vswitchd", "ovsdb-server"):
-            try:
-                with open(f"{self.dir}/{name}.pid") as f:
-                    pid = int(f.read().strip())
-            except (OSError, ValueError):
-                continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(pid, signal.SIGKILL)
-
-
 class Pair:
     """Devices A and B, and the customer edge CE with OVS."""
 
@@ -138,7 +79,7 @@ class Pair:
             dev.run("sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
             dev.run("sysctl", "-qw", "net.ipv6.conf.eth2.accept_dad=0")
             dev.run("ip", "link", "set", "eth2", "up")
-        self.ovs = Ovs(self.ce, workdir)
+        self.ovs = Ovs(self.ce.name, os.path.join(workdir, "ovs"))
         self.ovs.start()
         self.ovs.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
         self.ovs.vsctl("add-bond", "br0", "bond0", "pa", "pb", "lacp=active",
