@@ -1,4 +1,4 @@
-"""`mldhb cli` displays against the running runtimes: the two-device lab (VRRP6 master/backup)
+"""`mldhb cli` displays against the running runtimes: the two-device lab (VRRP6 and E-Trunk)
 with a kernel receiver host joining groups; every display's rows must match what `<get>`
 reports of roles, groups and channel state on each device."""
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import BIN, eventually
-from lab import lab, mld_groups, profile_state, vrrp_state, DEVICES, NS, xp
+from lab import lab, etrunk_state, mld_groups, profile_state, vrrp_state, DEVICES
 from netns import require_root
 
 GROUPS = 20
@@ -89,3 +89,21 @@ def test_displays_match_get_on_both_devices(tmp_path):
         # The roles differ as the lab's scenario says.
         assert [r[2].lower() for r in rows(cli(tmp_path, "a", "display vrrp6 brief"))] == ["master"]
         assert set(column(cli(tmp_path, "b", "display mld group"), "Origin")) >= {"peer"}
+
+
+def test_etrunk_display_matches_get_on_both_devices(tmp_path):
+    with lab(tmp_path, role_source="e-trunk") as lb:
+        ok = eventually(lambda: etrunk_state(lb, "a")[0] == "master" and etrunk_state(lb, "b")[0] == "backup",
+                        timeout=40, step=0.5)
+        assert ok, (etrunk_state(lb, "a"), etrunk_state(lb, "b"), lb.logs())
+        for dev in ("a", "b"):
+            state, cause, role, selected = etrunk_state(lb, dev)
+            out = cli(tmp_path, dev, "display e-trunk 1")
+            etrunks, trunks = out.split("\n\n")[:2]
+            (r,) = rows(etrunks)
+            assert r[0] == "1"
+            assert column(etrunks, "State") == [state], out
+            assert column(etrunks, "Cause") == [cause or "-"], out
+            assert column(trunks, "Role") == [role], out
+        # A (priority 10) is master, B backup: the displays say so too.
+        assert column(cli(tmp_path, "a", "display e-trunk").split("\n\n")[0], "State") == ["master"]
