@@ -390,21 +390,7 @@ pub fn event(out: &Out) -> Option<Element> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse as parse_xml;
-    use crate::northbound::edit::{apply, Operation};
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
-
-    fn tree(x: &str) -> Node {
-        let mut t = Node::default();
-        let errs = apply(
-            &mut t,
-            &parse_xml(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false,
-        );
-        assert!(errs.is_empty());
-        t
-    }
+    use crate::northbound::edit::config_tree as tree;
 
     /// Scenario 3 (or 4 with `mode` force-master and an active-active profile).
     fn scenario(mode: &str, profile: &str) -> String {
@@ -511,14 +497,7 @@ mod tests {
         ] {
             assert!(xml.contains(part), "{part} in {xml}");
         }
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
         let events: Vec<Element> = outs.iter().filter_map(event).collect();
         let change = events
             .iter()
@@ -529,13 +508,7 @@ mod tests {
         assert!(events.iter().any(|e| e.name == "lacp-member-state-change"));
         for e in &events {
             let x = e.to_xml();
-            DataTree::parse_op_string(
-                crate::yang::context(),
-                &x,
-                DataFormat::XML,
-                yang3::data::DataOperation::NotificationYang,
-            )
-            .unwrap_or_else(|err| panic!("{x}: {err:?}"));
+            crate::yang::assert_notification_parses(&x);
         }
     }
 }

@@ -96,7 +96,6 @@ mod tests {
     use super::*;
     use crate::forwarding::{Domain, Mfib};
     use std::collections::BTreeMap;
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
     #[test]
     fn state_fits_the_model() {
@@ -137,13 +136,6 @@ mod tests {
         ] {
             assert!(xml.contains(want), "{want} in {xml}");
         }
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
     }
 }

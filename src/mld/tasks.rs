@@ -474,20 +474,7 @@ impl OperProvider for MldRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
-
-    fn tree(x: &str) -> Node {
-        let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
-        t
-    }
+    use crate::northbound::edit::config_tree as tree;
 
     #[test]
     fn changes_touch_only_mld_interfaces_and_the_switch() {

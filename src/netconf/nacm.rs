@@ -914,18 +914,12 @@ pub fn seed(user_groups: &HashMap<String, Vec<String>>) -> Node {
 mod tests {
     use super::*;
     use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
+    use crate::northbound::edit::config_tree;
 
     fn tree(xml: &str) -> Node {
-        let el = parse(
-            format!("<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{xml}</config>")
-                .as_bytes(),
-        )
-        .unwrap();
-        let mut t = Node::default();
-        let errs = apply(&mut t, &el, Operation::Merge, false);
-        assert!(errs.is_empty(), "{errs:?}");
-        t
+        config_tree(&format!(
+            "<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{xml}</config>"
+        ))
     }
 
     fn nacm(groups: &[(&str, &[&str])]) -> Nacm {

@@ -251,23 +251,13 @@ impl OperProvider for RbsHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
     use std::time::SystemTime;
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
     fn config(services: &str) -> Node {
         let x = format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><remote-backup xmlns="urn:mldhb:yang:mldhb-rbs">{services}</remote-backup></config>"#
         );
-        let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
+        let t = crate::northbound::edit::config_tree(&x);
         crate::northbound::validate::validate(&t).unwrap();
         t
     }
@@ -355,13 +345,6 @@ mod tests {
             xml.contains("<digest-mismatches>5</digest-mismatches>"),
             "{xml}"
         );
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
     }
 }

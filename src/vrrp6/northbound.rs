@@ -329,22 +329,12 @@ pub fn protocol_error_event(e: ProtocolError) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
     fn config(vrrp: &str, addrs: &str) -> Node {
         let x = format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>up0</name><type>t:ethernetCsmacd</type><ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip"/></interface><interface><name>eth1</name><type>t:ethernetCsmacd</type><ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip">{addrs}<vrrp xmlns="urn:ietf:params:xml:ns:yang:ietf-vrrp" xmlns:vrrp="urn:ietf:params:xml:ns:yang:ietf-vrrp"><vrrp-instance><vrid>5</vrid><version>vrrp:vrrp-v3</version>{vrrp}</vrrp-instance></vrrp></ipv6></interface></interfaces></config>"#
         );
-        let mut t = Node::default();
-        let errs = apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false,
-        );
-        assert!(errs.is_empty(), "{errs:?}");
+        let t = crate::northbound::edit::config_tree(&x);
         crate::northbound::validate::validate(&t).unwrap();
         t
     }
@@ -449,26 +439,13 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("<skew-time>609375</skew-time>"), "{xml}");
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
         for el in [
             new_master_event(&"fe80::2".parse().unwrap(), NewMasterReason::Preempted),
             protocol_error_event(ProtocolError::Checksum),
         ] {
             let x = el.to_xml();
-            DataTree::parse_op_string(
-                crate::yang::context(),
-                &x,
-                DataFormat::XML,
-                yang3::data::DataOperation::NotificationYang,
-            )
-            .unwrap_or_else(|e| panic!("{x}: {e:?}"));
+            crate::yang::assert_notification_parses(&x);
         }
     }
 }
