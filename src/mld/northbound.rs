@@ -19,9 +19,7 @@ pub struct InterfaceMld {
 }
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(MLD, name))
-        .and_then(|l| l.value.as_deref())
+    n.leaf_value(MLD, name)
 }
 
 fn num<T: std::str::FromStr>(n: &Node, name: &str, default: T) -> T {
@@ -84,8 +82,7 @@ pub fn configured(root: &Node) -> BTreeMap<String, InterfaceMld> {
 }
 
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(MLD, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(MLD, name, value);
 }
 
 fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
@@ -93,21 +90,9 @@ fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
 }
 
 fn mld_node<'a>(tree: &'a mut Node, name: &str) -> &'a mut Node {
-    let ifs = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(IF, "interfaces"))
-            .or_default(),
-    );
-    let entry = Arc::make_mut(
-        ifs.children
-            .entry(NodeKey::with_id(IF, "interface", vec![name.to_string()]))
-            .or_default(),
-    );
-    entry
-        .children
-        .entry(NodeKey::new(IF, "name"))
-        .or_insert_with(|| Arc::new(Node::leaf(name)));
-    Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default())
+    tree.child_mut(NodeKey::new(IF, "interfaces"))
+        .list_entry_mut(IF, "interface", "name", name)
+        .child_mut(NodeKey::new(MLD, "mld"))
 }
 
 /// Marks MLD down on an interface where it is enabled but cannot run (absent, down, or

@@ -520,9 +520,7 @@ fn path_matches(steps: &[Step], keys: &[NodeKey], nodes: &[&Node]) -> bool {
 // ----- compiling the rules -----
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(ACM, name))
-        .and_then(|c| c.value.as_deref())
+    n.leaf_value(ACM, name)
 }
 
 fn entries<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = &'a Arc<Node>> + 'a {

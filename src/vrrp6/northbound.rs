@@ -16,12 +16,6 @@ const VRRP: &str = "ietf-vrrp";
 const MHVRRP: &str = "mldhb-vrrp";
 pub const NS_VRRP: &str = "urn:ietf:params:xml:ns:yang:ietf-vrrp";
 
-fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(module, name))
-        .and_then(|l| l.value.as_deref())
-}
-
 fn child<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a Node> {
     n.children.get(&NodeKey::new(module, name)).map(|c| &**c)
 }
@@ -63,7 +57,8 @@ fn instance(entry: &Node, vrid: u8, own_addrs: &[Ipv6Addr]) -> Result<InstanceCo
     let mut tracked = BTreeMap::new();
     if let Some(ifs) = child(entry, VRRP, "track").and_then(|t| child(t, VRRP, "interfaces")) {
         for (id, e) in entries(ifs, VRRP, "interface") {
-            let dec = leaf(e, VRRP, "priority-decrement")
+            let dec = e
+                .leaf_value(VRRP, "priority-decrement")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10u8);
             tracked.insert(id[0].clone(), dec);
@@ -77,21 +72,23 @@ fn instance(entry: &Node, vrid: u8, own_addrs: &[Ipv6Addr]) -> Result<InstanceCo
     Ok(InstanceConfig {
         vrrp: Config {
             vrid,
-            priority: leaf(entry, VRRP, "priority")
+            priority: entry
+                .leaf_value(VRRP, "priority")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d.priority),
-            preempt: preempt.and_then(|p| leaf(p, VRRP, "enabled")) != Some("false"),
+            preempt: preempt.and_then(|p| p.leaf_value(VRRP, "enabled")) != Some("false"),
             hold_time_s: preempt
-                .and_then(|p| leaf(p, VRRP, "hold-time"))
+                .and_then(|p| p.leaf_value(VRRP, "hold-time"))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            accept_mode: leaf(entry, VRRP, "accept-mode") == Some("true"),
-            interval_cs: leaf(entry, VRRP, "advertise-interval-centi-sec")
+            accept_mode: entry.leaf_value(VRRP, "accept-mode") == Some("true"),
+            interval_cs: entry
+                .leaf_value(VRRP, "advertise-interval-centi-sec")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d.interval_cs),
             vips,
             tracked,
-            virtual_mac: leaf(entry, MHVRRP, "virtual-mac") == Some("true"),
+            virtual_mac: entry.leaf_value(MHVRRP, "virtual-mac") == Some("true"),
         },
         owned,
     })
@@ -139,8 +136,7 @@ pub fn configured(root: &Node) -> Result<BTreeMap<Key, InstanceConfig>, String> 
 }
 
 fn put(n: &mut Node, module: &str, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(module, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(module, name, value);
 }
 
 fn state_identity(s: State) -> &'static str {
@@ -166,31 +162,16 @@ impl Clock {
 
 /// Adds one router's state under its `vrrp-instance` entry of `tree`.
 pub fn merge_instance(tree: &mut Node, key: &Key, inst: &Instance, clock: &Clock, since: Time) {
-    let ifs = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(IF, "interfaces"))
-            .or_default(),
-    );
-    let entry = Arc::make_mut(
-        ifs.children
-            .entry(NodeKey::with_id(IF, "interface", vec![key.0.clone()]))
-            .or_default(),
-    );
-    entry
-        .children
-        .entry(NodeKey::new(IF, "name"))
-        .or_insert_with(|| Arc::new(Node::leaf(key.0.clone())));
-    let ipv6 = Arc::make_mut(entry.children.entry(NodeKey::new(IP, "ipv6")).or_default());
-    let vrrp = Arc::make_mut(ipv6.children.entry(NodeKey::new(VRRP, "vrrp")).or_default());
-    let e = Arc::make_mut(
-        vrrp.children
-            .entry(NodeKey::with_id(
-                VRRP,
-                "vrrp-instance",
-                vec![key.1.to_string()],
-            ))
-            .or_default(),
-    );
+    let e = tree
+        .child_mut(NodeKey::new(IF, "interfaces"))
+        .list_entry_mut(IF, "interface", "name", &key.0)
+        .child_mut(NodeKey::new(IP, "ipv6"))
+        .child_mut(NodeKey::new(VRRP, "vrrp"))
+        .child_mut(NodeKey::with_id(
+            VRRP,
+            "vrrp-instance",
+            vec![key.1.to_string()],
+        ));
     put(e, VRRP, "vrid", key.1.to_string());
     let now = clock.now;
     put(e, VRRP, "state", state_identity(inst.state));
