@@ -3,9 +3,10 @@
 //! from any runtime to NETCONF subscribers.
 
 use crate::netconf::xml::Element;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// One role source instance.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -129,6 +130,83 @@ impl Bus {
     pub fn notify(&self, event: Element) {
         let _ = self.notifications.send(event);
     }
+
+    /// Publishes a role source driver's `roles`, and Initialize for each source in
+    /// `published` that is no longer among them; `published` becomes the sources of `roles`.
+    pub fn publish_roles<K: Ord + Clone>(
+        &self,
+        published: &mut BTreeSet<K>,
+        roles: Vec<(K, RoleState)>,
+        id: impl Fn(&K) -> RoleSourceId,
+    ) {
+        let current: BTreeSet<K> = roles.iter().map(|(k, _)| k.clone()).collect();
+        for (k, r) in roles {
+            self.publish_role(&id(&k), r);
+        }
+        for gone in published.difference(&current) {
+            self.publish_role(&id(gone), RoleState::default());
+        }
+        *published = current;
+    }
+}
+
+/// The preemption gates a role source driver follows, each with a task that wakes the driver
+/// when its gate moves.
+pub struct GateWatchers<K> {
+    gates: BTreeMap<K, (watch::Receiver<bool>, JoinHandle<()>)>,
+}
+
+impl<K> Default for GateWatchers<K> {
+    fn default() -> Self {
+        GateWatchers {
+            gates: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> GateWatchers<K> {
+    /// Follows the gates of exactly `keys` (named on `bus` by `id`), calling `wake` when one
+    /// moves; a newly followed gate counts as moved.
+    pub fn follow(
+        &mut self,
+        bus: &Bus,
+        keys: Vec<K>,
+        id: impl Fn(&K) -> RoleSourceId,
+        wake: impl Fn() + Clone + Send + 'static,
+    ) {
+        self.gates.retain(|k, (_, task)| {
+            let keep = keys.contains(k);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for k in keys {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.gates.entry(k) {
+                let mut rx = bus.watch_preempt_gate(&id(e.key()));
+                rx.mark_changed();
+                let mut watcher = rx.clone();
+                let wake = wake.clone();
+                let task = tokio::spawn(async move {
+                    while watcher.changed().await.is_ok() {
+                        wake();
+                    }
+                });
+                e.insert((rx, task));
+            }
+        }
+    }
+
+    /// The gates that moved since the last call, each with whether it is open now.
+    pub fn moved(&mut self) -> Vec<(K, bool)> {
+        let mut out = Vec::new();
+        for (k, (rx, _)) in self.gates.iter_mut() {
+            if rx.has_changed().unwrap_or(false) {
+                out.push((k.clone(), *rx.borrow_and_update()));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +234,51 @@ mod tests {
         assert!(*bus.watch_preempt_gate(&id).borrow());
         bus.set_preempt_gate(&id, false);
         assert!(!*bus.watch_preempt_gate(&id).borrow());
+    }
+
+    fn trunk(etrunk: u16) -> RoleSourceId {
+        RoleSourceId::ETrunk {
+            etrunk,
+            eth_trunk: 1,
+        }
+    }
+
+    #[test]
+    fn sources_that_go_away_publish_initialize() {
+        let (bus, _rx) = Bus::new();
+        let master = RoleState {
+            role: Role::Master,
+            peer_present: true,
+        };
+        let mut published = BTreeSet::new();
+        bus.publish_roles(&mut published, vec![(1, master), (2, master)], |k| {
+            trunk(*k)
+        });
+        assert_eq!(bus.role(&trunk(2)), master);
+        bus.publish_roles(&mut published, vec![(1, master)], |k| trunk(*k));
+        assert_eq!(bus.role(&trunk(1)), master);
+        assert_eq!(bus.role(&trunk(2)), RoleState::default());
+        assert_eq!(published, BTreeSet::from([1]));
+    }
+
+    #[tokio::test]
+    async fn gate_watchers_wake_on_moves_and_drop_unfollowed_gates() {
+        let (bus, _rx) = Bus::new();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut gates = GateWatchers::default();
+        let w = Arc::clone(&wake);
+        gates.follow(&bus, vec![1, 2], |k| trunk(*k), move || w.notify_one());
+        assert_eq!(gates.moved(), vec![(1, true), (2, true)]);
+        assert!(gates.moved().is_empty());
+        bus.set_preempt_gate(&trunk(2), false);
+        tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified())
+            .await
+            .expect("a moved gate wakes the driver");
+        assert_eq!(gates.moved(), vec![(2, false)]);
+        let w = Arc::clone(&wake);
+        gates.follow(&bus, vec![1], |k| trunk(*k), move || w.notify_one());
+        bus.set_preempt_gate(&trunk(2), true);
+        assert!(gates.moved().is_empty());
     }
 
     #[test]

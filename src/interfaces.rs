@@ -275,17 +275,9 @@ impl OperProvider for Interfaces {
             return;
         };
         let configured: Vec<String> = self.lock().applied.keys().cloned().collect();
-        let ifs = std::sync::Arc::make_mut(
-            tree.children
-                .entry(NodeKey::new(IF, "interfaces"))
-                .or_default(),
-        );
+        let ifs = tree.child_mut(NodeKey::new(IF, "interfaces"));
         for name in configured {
-            let entry = Arc::make_mut(
-                ifs.children
-                    .entry(NodeKey::with_id(IF, "interface", vec![name.clone()]))
-                    .or_default(),
-            );
+            let entry = ifs.child_mut(NodeKey::with_id(IF, "interface", vec![name.clone()]));
             let (status, index) = match links.iter().find(|l| l.name == name) {
                 Some(l) if l.up => ("up", Some(l.index)),
                 Some(l) => ("down", Some(l.index)),

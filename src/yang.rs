@@ -223,6 +223,33 @@ pub fn schema_text(name: &str, revision: Option<&str>) -> Option<Cow<'static, st
         .map(Cow::Owned)
 }
 
+/// Panics unless `xml` (state data) parses strictly against the shipped schema, unvalidated.
+#[cfg(test)]
+pub(crate) fn assert_state_parses(xml: &str) {
+    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+    DataTree::parse_string(
+        context(),
+        xml,
+        DataFormat::XML,
+        DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
+        DataValidationFlags::empty(),
+    )
+    .unwrap_or_else(|e| panic!("{xml}: {e:?}"));
+}
+
+/// Panics unless `xml` is a notification the shipped schema defines.
+#[cfg(test)]
+pub(crate) fn assert_notification_parses(xml: &str) {
+    use yang3::data::{DataFormat, DataOperation, DataTree};
+    DataTree::parse_op_string(
+        context(),
+        xml,
+        DataFormat::XML,
+        DataOperation::NotificationYang,
+    )
+    .unwrap_or_else(|e| panic!("{xml}: {e:?}"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,14 +249,9 @@ fn split_undo(toks: &[Tok]) -> (bool, &[Tok]) {
     }
 }
 
-/// Matches a whole line against the commands of `scopes`.
-pub fn parse(line: &str, scopes: &[Scope]) -> Result<Matched, ParseError> {
-    let toks = tokenize(line)?;
-    let (undo, rest) = split_undo(&toks);
-    if rest.is_empty() {
-        return Err(ParseError::Incomplete(line.trim_end().len() + 1));
-    }
-    let cands: Vec<Cand> = table()
+/// The commands of `scopes` a line may name (only config commands after `undo`), none matched yet.
+fn candidates(scopes: &[Scope], undo: bool) -> Vec<Cand> {
+    table()
         .iter()
         .filter(|c| in_scope(c, scopes, undo))
         .map(|cmd| Cand {
@@ -264,7 +259,17 @@ pub fn parse(line: &str, scopes: &[Scope]) -> Result<Matched, ParseError> {
             args: Vec::new(),
             absorbed: false,
         })
-        .collect();
+        .collect()
+}
+
+/// Matches a whole line against the commands of `scopes`.
+pub fn parse(line: &str, scopes: &[Scope]) -> Result<Matched, ParseError> {
+    let toks = tokenize(line)?;
+    let (undo, rest) = split_undo(&toks);
+    if rest.is_empty() {
+        return Err(ParseError::Incomplete(line.trim_end().len() + 1));
+    }
+    let cands = candidates(scopes, undo);
     if cands.is_empty() {
         return Err(ParseError::Unrecognized(toks[0].start));
     }
@@ -356,15 +361,7 @@ pub fn help(line: &str, scopes: &[Scope], config_view: bool) -> Vec<HelpItem> {
             is_keyword: true,
         });
     }
-    let cands: Vec<Cand> = table()
-        .iter()
-        .filter(|c| in_scope(c, scopes, undo))
-        .map(|cmd| Cand {
-            cmd,
-            args: Vec::new(),
-            absorbed: false,
-        })
-        .collect();
+    let cands = candidates(scopes, undo);
     let Ok(cands) = narrow(line, rest, cands, false) else {
         return items;
     };

@@ -4,7 +4,6 @@
 pub mod tree;
 
 use std::path::Path;
-use std::sync::Arc;
 use tree::{Change, Node, NodeKey};
 
 /// The three configuration datastores of RFC 6241.
@@ -274,10 +273,9 @@ fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
         let (last, parents) = path.split_last().ok_or(StoreError::Corrupt("empty path"))?;
         let mut cur = &mut root;
         for p in parents {
-            cur = Arc::make_mut(cur.children.entry(p.clone()).or_default());
+            cur = cur.child_mut(p.clone());
         }
-        let slot = Arc::make_mut(cur.children.entry(last.clone()).or_default());
-        slot.value = value;
+        cur.child_mut(last.clone()).value = value;
     }
     Ok(root)
 }
@@ -305,6 +303,7 @@ fn batch_of(changes: &[Change]) -> sled::Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn k(m: &str, n: &str, id: &[&str]) -> NodeKey {
         NodeKey::with_id(m, n, id.iter().map(|s| s.to_string()).collect())

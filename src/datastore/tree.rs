@@ -118,12 +118,46 @@ impl Node {
         Some(node)
     }
 
+    /// The child at `key`, created empty if missing; a shared child is copied first.
+    pub fn child_mut(&mut self, key: NodeKey) -> &mut Node {
+        Arc::make_mut(self.children.entry(key).or_default())
+    }
+
+    /// The entry `value` of the one-key list `module:list`, created with its key leaf if missing.
+    pub fn list_entry_mut(
+        &mut self,
+        module: &str,
+        list: &str,
+        key: &str,
+        value: &str,
+    ) -> &mut Node {
+        let entry = self.child_mut(NodeKey::with_id(module, list, vec![value.to_string()]));
+        entry
+            .children
+            .entry(NodeKey::new(module, key))
+            .or_insert_with(|| Arc::new(Node::leaf(value)));
+        entry
+    }
+
+    /// The value of the leaf `module:name` among the children, if present.
+    pub fn leaf_value(&self, module: &str, name: &str) -> Option<&str> {
+        self.children
+            .get(&NodeKey::new(module, name))
+            .and_then(|l| l.value.as_deref())
+    }
+
+    /// Sets the leaf `module:name` among the children to `value`.
+    pub fn set_leaf(&mut self, module: &str, name: &str, value: impl Into<String>) {
+        self.children
+            .insert(NodeKey::new(module, name), Arc::new(Node::leaf(value)));
+    }
+
     /// Inserts `node` at `path`, creating missing ancestors as empty inner nodes.
     pub fn insert(&mut self, path: &[NodeKey], node: Arc<Node>) {
         let (last, parents) = path.split_last().expect("insert at the root");
         let mut cur = self;
         for k in parents {
-            cur = Arc::make_mut(cur.children.entry(k.clone()).or_default());
+            cur = cur.child_mut(k.clone());
         }
         cur.children.insert(last.clone(), node);
     }
@@ -248,6 +282,22 @@ mod tests {
         let d = diff(&a, &b);
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn builders_create_once_and_copy_shared_subtrees() {
+        let mut a = Node::default();
+        a.child_mut(k("c"))
+            .list_entry_mut("m", "e", "name", "x")
+            .set_leaf("m", "v", "1");
+        let b = a.clone();
+        let e = a.child_mut(k("c")).list_entry_mut("m", "e", "name", "x");
+        assert_eq!(e.leaf_value("m", "name"), Some("x"));
+        e.set_leaf("m", "v", "2");
+        let path = [k("c"), NodeKey::with_id("m", "e", vec!["x".into()])];
+        assert_eq!(a.get(&path).unwrap().leaf_value("m", "v"), Some("2"));
+        assert_eq!(b.get(&path).unwrap().leaf_value("m", "v"), Some("1"));
+        assert_eq!(a.count(), 5);
     }
 }
 

@@ -20,12 +20,6 @@ const RBS: &str = "mldhb-rbs";
 /// Longest Linux interface name.
 const IFNAMSIZ: usize = 15;
 
-fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(module, name))
-        .and_then(|l| l.value.as_deref())
-}
-
 fn list<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
     n.children
         .iter()
@@ -76,12 +70,12 @@ pub fn touched(changes: &[Change]) -> bool {
 fn etrunk_entry(id: u8, e: &Node) -> Result<ETrunkConfig, String> {
     let at = |what: &str| format!("e-trunk {id}: {what}");
     let mac = |name: &str| -> Result<Option<[u8; 6]>, String> {
-        leaf(e, ET, name)
+        e.leaf_value(ET, name)
             .map(|v| parse_mac(v).ok_or_else(|| at(&format!("{name} '{v}' is not valid"))))
             .transpose()
     };
     let addr = |name: &str| -> Result<Option<Ipv6Addr>, String> {
-        leaf(e, ET, name)
+        e.leaf_value(ET, name)
             .map(|v| {
                 v.parse()
                     .map_err(|_| at(&format!("{name} '{v}' is not valid")))
@@ -91,33 +85,35 @@ fn etrunk_entry(id: u8, e: &Node) -> Result<ETrunkConfig, String> {
     let key = match e.children.get(&NodeKey::new(ET, "security-key")) {
         None => None,
         Some(k) => {
-            let cipher = leaf(k, ET, "key-type") == Some("cipher");
-            let text = leaf(k, ET, "key").ok_or_else(|| at("security-key has no key"))?;
+            let cipher = k.leaf_value(ET, "key-type") == Some("cipher");
+            let text = k
+                .leaf_value(ET, "key")
+                .ok_or_else(|| at("security-key has no key"))?;
             let secret = crate::seckey::secret(cipher, text)
                 .map_err(|err| at(&format!("security-key: {err}")))?;
             Some(secret.into_bytes())
         }
     };
-    let revert = parse(leaf(e, ET, "revert-enable"), true, "revert-enable")?;
+    let revert = parse(e.leaf_value(ET, "revert-enable"), true, "revert-enable")?;
     Ok(ETrunkConfig {
         etrunk: instance::Config {
             id,
-            priority: parse(leaf(e, ET, "priority"), 100, "priority")?,
+            priority: parse(e.leaf_value(ET, "priority"), 100, "priority")?,
             system_id: [0; 6],
-            hello_interval: parse(leaf(e, ET, "hello-interval"), 10, "hello-interval")?,
+            hello_interval: parse(e.leaf_value(ET, "hello-interval"), 10, "hello-interval")?,
             multiplier: parse(
-                leaf(e, ET, "hold-on-failure-multiplier"),
+                e.leaf_value(ET, "hold-on-failure-multiplier"),
                 20,
                 "hold-on-failure-multiplier",
             )?,
             revert_delay_s: revert
-                .then(|| parse(leaf(e, ET, "revert-delay"), 120, "revert-delay"))
+                .then(|| parse(e.leaf_value(ET, "revert-delay"), 120, "revert-delay"))
                 .transpose()?,
         },
         system_id: mac("system-id")?,
         peer: addr("peer-ipv6")?,
         source: addr("source-ipv6")?,
-        port: parse(leaf(e, ET, "port"), 1025, "port")?,
+        port: parse(e.leaf_value(ET, "port"), 1025, "port")?,
         key,
     })
 }
@@ -129,12 +125,16 @@ pub fn configured(root: &Node) -> Result<NodeConfig, String> {
         ..Default::default()
     };
     if let Some(l) = root.children.get(&NodeKey::new(ET, "lacp")) {
-        if let Some(v) = leaf(l, ET, "e-trunk-system-id") {
+        if let Some(v) = l.leaf_value(ET, "e-trunk-system-id") {
             cfg.lacp_system = Some(
                 parse_mac(v).ok_or_else(|| format!("lacp e-trunk-system-id '{v}' is not valid"))?,
             );
         }
-        cfg.lacp_priority = parse(leaf(l, ET, "e-trunk-priority"), 32768, "e-trunk-priority")?;
+        cfg.lacp_priority = parse(
+            l.leaf_value(ET, "e-trunk-priority"),
+            32768,
+            "e-trunk-priority",
+        )?;
     }
     for (id, e) in list(root, "e-trunk") {
         let id: u8 = id
@@ -145,24 +145,25 @@ pub fn configured(root: &Node) -> Result<NodeConfig, String> {
     let mut members: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
     if let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) {
         for (name, entry) in list(ifs, "interface") {
-            if let Some(t) = leaf(entry, ET, "member-of-eth-trunk") {
+            if let Some(t) = entry.leaf_value(ET, "member-of-eth-trunk") {
                 let t: u16 = parse(Some(t), 0, "member-of-eth-trunk")?;
                 members.entry(t).or_default().insert(name.to_string());
             }
             let Some(et) = entry.children.get(&NodeKey::new(ET, "eth-trunk")) else {
                 continue;
             };
-            let id: u16 = parse(leaf(et, ET, "trunk-id"), 0, "trunk-id")?;
+            let id: u16 = parse(et.leaf_value(ET, "trunk-id"), 0, "trunk-id")?;
             if name.len() > IFNAMSIZ {
                 return Err(format!(
                     "Eth-Trunk interface name '{name}' is longer than {IFNAMSIZ} characters, \
                      the longest Linux interface name"
                 ));
             }
-            let etrunk = leaf(et, ET, "e-trunk")
+            let etrunk = et
+                .leaf_value(ET, "e-trunk")
                 .map(|v| parse(Some(v), 0u8, "e-trunk"))
                 .transpose()?;
-            let mode = match leaf(et, ET, "e-trunk-mode") {
+            let mode = match et.leaf_value(ET, "e-trunk-mode") {
                 Some("force-master") => TrunkMode::ForceMaster,
                 Some("force-backup") => TrunkMode::ForceBackup,
                 _ => TrunkMode::Auto,
@@ -205,7 +206,10 @@ fn refuse_two_forwarders(root: &Node, cfg: &NodeConfig) -> Result<(), String> {
         return Ok(());
     };
     for (name, p) in list(rb, "profile") {
-        let (Some(e), Some(t)) = (leaf(p, RBS, "e-trunk-id"), leaf(p, RBS, "eth-trunk-id")) else {
+        let (Some(e), Some(t)) = (
+            p.leaf_value(RBS, "e-trunk-id"),
+            p.leaf_value(RBS, "eth-trunk-id"),
+        ) else {
             continue;
         };
         let Some(trunk) = t.parse::<u16>().ok().and_then(|t| cfg.trunks.get(&t)) else {
@@ -216,8 +220,8 @@ fn refuse_two_forwarders(root: &Node, cfg: &NodeConfig) -> Result<(), String> {
         {
             continue;
         }
-        let aa = leaf(p, RBS, "backup-mode") == Some("active-active");
-        let lb = leaf(p, RBS, "load-balance").unwrap_or("master-only");
+        let aa = p.leaf_value(RBS, "backup-mode") == Some("active-active");
+        let lb = p.leaf_value(RBS, "load-balance").unwrap_or("master-only");
         if !aa || lb == "master-only" {
             return Err(format!(
                 "remote backup profile {name}: {} is in e-trunk mode force-master, so both \
@@ -232,8 +236,7 @@ fn refuse_two_forwarders(root: &Node, cfg: &NodeConfig) -> Result<(), String> {
 }
 
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(ET, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(ET, name, value);
 }
 
 fn bits(s: u8) -> String {
@@ -251,11 +254,7 @@ fn role_str(r: crate::bus::Role) -> &'static str {
 /// Adds every E-Trunk's and Eth-Trunk's state to `tree`.
 pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
     for (id, inst) in &node.instances {
-        let e = Arc::make_mut(
-            tree.children
-                .entry(NodeKey::with_id(ET, "e-trunk", vec![id.to_string()]))
-                .or_default(),
-        );
+        let e = tree.child_mut(NodeKey::with_id(ET, "e-trunk", vec![id.to_string()]));
         put(e, "id", id.to_string());
         put(e, "state", inst.state.as_str());
         put(e, "cause", inst.cause.as_str());
@@ -289,27 +288,11 @@ pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
     if node.cfg.trunks.is_empty() {
         return;
     }
-    let ifs = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(IF, "interfaces"))
-            .or_default(),
-    );
+    let ifs = tree.child_mut(NodeKey::new(IF, "interfaces"));
     for t in node.cfg.trunks.values() {
-        let entry = Arc::make_mut(
-            ifs.children
-                .entry(NodeKey::with_id(IF, "interface", vec![t.name.clone()]))
-                .or_default(),
-        );
-        entry
-            .children
-            .entry(NodeKey::new(IF, "name"))
-            .or_insert_with(|| Arc::new(Node::leaf(t.name.clone())));
-        let et = Arc::make_mut(
-            entry
-                .children
-                .entry(NodeKey::new(ET, "eth-trunk"))
-                .or_default(),
-        );
+        let et = ifs
+            .list_entry_mut(IF, "interface", "name", &t.name)
+            .child_mut(NodeKey::new(ET, "eth-trunk"));
         if t.etrunk.is_some() {
             put(et, "oper-role", role_str(node.trunk_role(t)));
         }
@@ -319,11 +302,7 @@ pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
                 continue;
             };
             system = Some(m.actor.cfg.system);
-            let me = Arc::make_mut(
-                et.children
-                    .entry(NodeKey::with_id(ET, "member", vec![name.clone()]))
-                    .or_default(),
-            );
+            let me = et.child_mut(NodeKey::with_id(ET, "member", vec![name.clone()]));
             let a = &m.actor;
             put(me, "name", name.clone());
             put(me, "selected", a.selected().to_string());
@@ -390,21 +369,7 @@ pub fn event(out: &Out) -> Option<Element> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse as parse_xml;
-    use crate::northbound::edit::{apply, Operation};
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
-
-    fn tree(x: &str) -> Node {
-        let mut t = Node::default();
-        let errs = apply(
-            &mut t,
-            &parse_xml(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false,
-        );
-        assert!(errs.is_empty());
-        t
-    }
+    use crate::northbound::edit::config_tree as tree;
 
     /// Scenario 3 (or 4 with `mode` force-master and an active-active profile).
     fn scenario(mode: &str, profile: &str) -> String {
@@ -511,14 +476,7 @@ mod tests {
         ] {
             assert!(xml.contains(part), "{part} in {xml}");
         }
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
         let events: Vec<Element> = outs.iter().filter_map(event).collect();
         let change = events
             .iter()
@@ -529,13 +487,7 @@ mod tests {
         assert!(events.iter().any(|e| e.name == "lacp-member-state-change"));
         for e in &events {
             let x = e.to_xml();
-            DataTree::parse_op_string(
-                crate::yang::context(),
-                &x,
-                DataFormat::XML,
-                yang3::data::DataOperation::NotificationYang,
-            )
-            .unwrap_or_else(|err| panic!("{x}: {err:?}"));
+            crate::yang::assert_notification_parses(&x);
         }
     }
 }

@@ -7,7 +7,7 @@
 use super::events::{MemberLink, Node, NodeConfig, Out};
 use super::instance::Time;
 use super::northbound;
-use crate::bus::{Bus, RoleSourceId, RoleState};
+use crate::bus::{Bus, GateWatchers, RoleSourceId};
 use crate::datastore::tree::{Change, Node as Tree};
 use crate::netio::lacp::LacpSocket;
 use crate::netio::netlink::{Link, Netlink};
@@ -18,7 +18,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 /// How often member links are re-read, in microseconds.
@@ -33,7 +33,7 @@ struct Inner {
     applied: Option<NodeConfig>,
     current: NodeConfig,
     published: BTreeSet<RoleSourceId>,
-    gates: BTreeMap<RoleSourceId, (watch::Receiver<bool>, JoinHandle<()>)>,
+    gates: GateWatchers<RoleSourceId>,
     unavailable: Option<String>,
 }
 
@@ -460,54 +460,27 @@ impl Driver {
     fn publish_roles(&self) {
         let mut st = self.shared.lock();
         let roles = st.node.roles();
-        let current: BTreeSet<RoleSourceId> = roles.iter().map(|(k, _)| k.clone()).collect();
-        for (k, r) in roles {
-            self.shared.bus.publish_role(&k, r);
-        }
-        for gone in st.published.difference(&current) {
-            self.shared.bus.publish_role(gone, RoleState::default());
-        }
-        st.published = current;
+        self.shared
+            .bus
+            .publish_roles(&mut st.published, roles, Clone::clone);
     }
 
     /// A watcher per role source wakes the driver when its preemption gate moves.
     fn follow_gates(&self) {
         let mut st = self.shared.lock();
         let ids: Vec<RoleSourceId> = st.node.roles().into_iter().map(|(k, _)| k).collect();
-        st.gates.retain(|k, (_, task)| {
-            let keep = ids.contains(k);
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
-        for k in ids {
-            if let std::collections::btree_map::Entry::Vacant(e) = st.gates.entry(k) {
-                let mut rx = self.shared.bus.watch_preempt_gate(e.key());
-                rx.mark_changed();
-                let shared = Arc::clone(&self.shared);
-                let mut watcher = rx.clone();
-                let task = tokio::spawn(async move {
-                    while watcher.changed().await.is_ok() {
-                        shared.wake.notify_one();
-                    }
-                });
-                e.insert((rx, task));
-            }
-        }
+        let shared = Arc::clone(&self.shared);
+        st.gates
+            .follow(&self.shared.bus, ids, Clone::clone, move || {
+                shared.wake.notify_one()
+            });
     }
 
     fn check_gates(&self) {
         let now = self.shared.now();
         let mut st = self.shared.lock();
-        let mut changed = Vec::new();
-        for (k, (rx, _)) in st.gates.iter_mut() {
-            if rx.has_changed().unwrap_or(false) {
-                changed.push((k.clone(), *rx.borrow_and_update()));
-            }
-        }
         let mut out = Vec::new();
-        for (k, open) in changed {
+        for (k, open) in st.gates.moved() {
             out.extend(st.node.set_gate(now, &k, open));
         }
         drop(st);

@@ -9,7 +9,6 @@ use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::mld::instance::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 const RBS: &str = "mldhb-rbs";
@@ -21,12 +20,6 @@ const MLD: &str = "mldhb-mld";
 pub struct HotBackupConfig {
     pub profiles: Vec<ProfileConfig>,
     pub tracks: Vec<Track>,
-}
-
-fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(module, name))
-        .and_then(|l| l.value.as_deref())
 }
 
 fn list<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
@@ -63,8 +56,8 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
     let rb = root.children.get(&NodeKey::new(RBS, "remote-backup"));
     if let Some(rb) = rb {
         for (name, s) in list(rb, "service") {
-            let local = parse(leaf(s, RBS, "source-ipv6"), "source-ipv6")?;
-            let peer = parse(leaf(s, RBS, "peer-ipv6"), "peer-ipv6")?;
+            let local = parse(s.leaf_value(RBS, "source-ipv6"), "source-ipv6")?;
+            let peer = parse(s.leaf_value(RBS, "peer-ipv6"), "peer-ipv6")?;
             services.insert(name, (local, peer));
         }
     }
@@ -73,15 +66,16 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
     let mut mld: BTreeMap<String, Option<u8>> = BTreeMap::new();
     if let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) {
         for (name, entry) in list(ifs, "interface") {
-            if let Some(p) = leaf(entry, RBS, "remote-backup-profile") {
+            if let Some(p) = entry.leaf_value(RBS, "remote-backup-profile") {
                 bound
                     .entry(p.to_string())
                     .or_default()
                     .insert(name.to_string());
             }
             if let Some(m) = entry.children.get(&NodeKey::new(MLD, "mld")) {
-                if leaf(m, MLD, "enable") == Some("true") {
-                    let vrid = leaf(m, MLD, "track-vrrp6-vrid")
+                if m.leaf_value(MLD, "enable") == Some("true") {
+                    let vrid = m
+                        .leaf_value(MLD, "track-vrrp6-vrid")
                         .map(|v| parse(Some(v), "track-vrrp6-vrid"))
                         .transpose()?;
                     mld.insert(name.to_string(), vrid);
@@ -92,26 +86,27 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
     let mut out = HotBackupConfig::default();
     if let Some(rb) = rb {
         for (name, p) in list(rb, "profile") {
-            let service = leaf(p, RBS, "remote-backup-service")
+            let service = p
+                .leaf_value(RBS, "remote-backup-service")
                 .ok_or_else(|| format!("profile {name}: remote-backup-service is missing"))?;
             let &(local_addr, peer_addr) = services
                 .get(service)
                 .ok_or_else(|| format!("profile {name}: no remote-backup-service {service}"))?;
-            let role_source = match leaf(p, RBS, "vrrp6-id") {
+            let role_source = match p.leaf_value(RBS, "vrrp6-id") {
                 Some(v) => RoleSourceId::Vrrp6 {
-                    interface: parse(leaf(p, RBS, "interface"), "interface")?,
+                    interface: parse(p.leaf_value(RBS, "interface"), "interface")?,
                     vrid: parse(Some(v), "vrrp6-id")?,
                 },
                 None => RoleSourceId::ETrunk {
-                    etrunk: parse(leaf(p, RBS, "e-trunk-id"), "e-trunk-id")?,
-                    eth_trunk: parse(leaf(p, RBS, "eth-trunk-id"), "eth-trunk-id")?,
+                    etrunk: parse(p.leaf_value(RBS, "e-trunk-id"), "e-trunk-id")?,
+                    eth_trunk: parse(p.leaf_value(RBS, "eth-trunk-id"), "eth-trunk-id")?,
                 },
             };
-            let mode = match leaf(p, RBS, "backup-mode") {
+            let mode = match p.leaf_value(RBS, "backup-mode") {
                 Some("active-active") => Mode::ActiveActive,
                 _ => Mode::MasterBackup,
             };
-            let lb = match leaf(p, RBS, "load-balance") {
+            let lb = match p.leaf_value(RBS, "load-balance") {
                 Some("group-hash") => LoadBalance::GroupHash,
                 Some("source-group-hash") => LoadBalance::SourceGroupHash,
                 _ => LoadBalance::MasterOnly,
@@ -125,7 +120,7 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
             }
             out.profiles.push(ProfileConfig {
                 name: name.to_string(),
-                backup_id: parse(leaf(p, RBS, "backup-id"), "backup-id")?,
+                backup_id: parse(p.leaf_value(RBS, "backup-id"), "backup-id")?,
                 service: service.to_string(),
                 role_source,
                 mode,
@@ -152,8 +147,7 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
 }
 
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(RBS, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(RBS, name, value);
 }
 
 /// Adds every profile's state under `/remote-backup/profile[name]` of `tree`; `wall` is the
@@ -162,18 +156,10 @@ pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTim
     if ctl.profiles().next().is_none() {
         return;
     }
-    let rb = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(RBS, "remote-backup"))
-            .or_default(),
-    );
+    let rb = tree.child_mut(NodeKey::new(RBS, "remote-backup"));
     for p in ctl.profiles() {
         let st = p.state(now);
-        let e = Arc::make_mut(
-            rb.children
-                .entry(NodeKey::with_id(RBS, "profile", vec![st.name.clone()]))
-                .or_default(),
-        );
+        let e = rb.child_mut(NodeKey::with_id(RBS, "profile", vec![st.name.clone()]));
         put(e, "name", st.name.clone());
         put(e, "role", role_str(st.role));
         let batch = match st.batch {
@@ -200,9 +186,8 @@ pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse as parse_xml;
-    use crate::northbound::edit::{apply, Operation};
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
+    use crate::northbound::edit::config_tree as tree;
+    use std::sync::Arc;
 
     const VRRP: &str = r#"<ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip"><vrrp xmlns="urn:ietf:params:xml:ns:yang:ietf-vrrp" xmlns:vrrp="urn:ietf:params:xml:ns:yang:ietf-vrrp"><vrrp-instance><vrid>1</vrid><version>vrrp:vrrp-v3</version><virtual-ipv6-addresses><virtual-ipv6-address><ipv6-address>fe80::1</ipv6-address></virtual-ipv6-address></virtual-ipv6-addresses></vrrp-instance></vrrp></ipv6>"#;
 
@@ -210,18 +195,6 @@ mod tests {
         format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><remote-backup xmlns="urn:mldhb:yang:mldhb-rbs"><service><name>rbs1</name><peer-ipv6>2001:db8:10::2</peer-ipv6><source-ipv6>2001:db8:10::1</source-ipv6><port>1025</port></service><profile><name>rbp1</name><service-type>mld</service-type><backup-id>10</backup-id><remote-backup-service>rbs1</remote-backup-service><vrrp6-id>1</vrrp6-id><interface>eth1</interface>{profile_extra}</profile></remote-backup><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type>{VRRP}{eth1}</interface><interface><name>eth3</name><type>t:ethernetCsmacd</type>{VRRP}<mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable><track-vrrp6-vrid>1</track-vrrp6-vrid></mld></interface></interfaces></config>"#
         )
-    }
-
-    fn tree(x: &str) -> Node {
-        let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse_xml(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
-        t
     }
 
     const BOUND: &str = r#"<mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable><track-vrrp6-vrid>1</track-vrrp6-vrid></mld><remote-backup-profile xmlns="urn:mldhb:yang:mldhb-rbs">rbp1</remote-backup-profile>"#;
@@ -332,14 +305,7 @@ mod tests {
         ] {
             assert!(xml.contains(part), "{part} in {xml}");
         }
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
     }
 
     #[test]

@@ -19,9 +19,7 @@ pub struct InterfaceMld {
 }
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(MLD, name))
-        .and_then(|l| l.value.as_deref())
+    n.leaf_value(MLD, name)
 }
 
 fn num<T: std::str::FromStr>(n: &Node, name: &str, default: T) -> T {
@@ -84,8 +82,7 @@ pub fn configured(root: &Node) -> BTreeMap<String, InterfaceMld> {
 }
 
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(MLD, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(MLD, name, value);
 }
 
 fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
@@ -93,21 +90,9 @@ fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
 }
 
 fn mld_node<'a>(tree: &'a mut Node, name: &str) -> &'a mut Node {
-    let ifs = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(IF, "interfaces"))
-            .or_default(),
-    );
-    let entry = Arc::make_mut(
-        ifs.children
-            .entry(NodeKey::with_id(IF, "interface", vec![name.to_string()]))
-            .or_default(),
-    );
-    entry
-        .children
-        .entry(NodeKey::new(IF, "name"))
-        .or_insert_with(|| Arc::new(Node::leaf(name)));
-    Arc::make_mut(entry.children.entry(NodeKey::new(MLD, "mld")).or_default())
+    tree.child_mut(NodeKey::new(IF, "interfaces"))
+        .list_entry_mut(IF, "interface", "name", name)
+        .child_mut(NodeKey::new(MLD, "mld"))
 }
 
 /// Marks MLD down on an interface where it is enabled but cannot run (absent, down, or
@@ -209,22 +194,12 @@ mod tests {
     use super::*;
     use crate::mld::instance::Input;
     use crate::mld::packet::{Message, Record, RecordType};
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
     fn config(mld: &str) -> Node {
         let x = format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><mld xmlns="urn:mldhb:yang:mldhb-mld">{mld}</mld></interface></interfaces></config>"#
         );
-        let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
+        let t = crate::northbound::edit::config_tree(&x);
         crate::northbound::validate::validate(&t).unwrap();
         t
     }
@@ -277,13 +252,6 @@ mod tests {
         assert!(xml.contains("<address>ff05::1:3</address>"), "{xml}");
         assert!(xml.contains("<expiry>255</expiry>"), "{xml}");
         // Every printed node exists in the schema with the right type.
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
     }
 }

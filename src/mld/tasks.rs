@@ -483,20 +483,7 @@ impl OperProvider for MldRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
-
-    fn tree(x: &str) -> Node {
-        let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
-        t
-    }
+    use crate::northbound::edit::config_tree as tree;
 
     #[test]
     fn a_link_serves_only_when_up_with_carrier() {

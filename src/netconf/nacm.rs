@@ -520,9 +520,7 @@ fn path_matches(steps: &[Step], keys: &[NodeKey], nodes: &[&Node]) -> bool {
 // ----- compiling the rules -----
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(ACM, name))
-        .and_then(|c| c.value.as_deref())
+    n.leaf_value(ACM, name)
 }
 
 fn entries<'a>(n: &'a Node, name: &'a str) -> impl Iterator<Item = &'a Arc<Node>> + 'a {
@@ -914,18 +912,12 @@ pub fn seed(user_groups: &HashMap<String, Vec<String>>) -> Node {
 mod tests {
     use super::*;
     use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
+    use crate::northbound::edit::config_tree;
 
     fn tree(xml: &str) -> Node {
-        let el = parse(
-            format!("<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{xml}</config>")
-                .as_bytes(),
-        )
-        .unwrap();
-        let mut t = Node::default();
-        let errs = apply(&mut t, &el, Operation::Merge, false);
-        assert!(errs.is_empty(), "{errs:?}");
-        t
+        config_tree(&format!(
+            "<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{xml}</config>"
+        ))
     }
 
     fn nacm(groups: &[(&str, &[&str])]) -> Nacm {

@@ -3,14 +3,11 @@
 //! Router Alert, whatever the group, and queues its multicast routing upcalls (NOCACHE,
 //! WRONGMIF) on it; an upcall starts with a zero byte, which no ICMPv6 type has.
 
-use super::sys;
-use nix::sys::socket::{
-    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockaddrIn6,
-};
+use super::{datagram, sys};
+use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{Ipv6Addr, SocketAddrV6};
+use std::io;
+use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// ICMPv6 types let through: MLD query, v1 report, v1 done, v2 report.
@@ -167,50 +164,19 @@ impl Icmp6Socket {
     /// Receives one message using `buf` as scratch space (64 KiB holds any); `WouldBlock` when
     /// none is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Incoming> {
-        let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, [u8; 256]);
-        let (n, src, dst, ifindex, hop_limit, router_alert) = {
-            let mut iov = [IoSliceMut::new(buf)];
-            let msg = recvmsg::<SockaddrIn6>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::empty(),
-            )
-            .map_err(io::Error::from)?;
-            let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv6Addr::UNSPECIFIED);
-            let (mut dst, mut ifindex, mut hop, mut ra) = (Ipv6Addr::UNSPECIFIED, 0, None, false);
-            if let Ok(cmsgs) = msg.cmsgs() {
-                for c in cmsgs {
-                    match c {
-                        ControlMessageOwned::Ipv6PacketInfo(pi) => {
-                            dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
-                            ifindex = pi.ipi6_ifindex;
-                        }
-                        ControlMessageOwned::Ipv6HopLimit(h) => hop = u8::try_from(h).ok(),
-                        ControlMessageOwned::Unknown(u)
-                            if u.cmsg_header.cmsg_level == libc::IPPROTO_IPV6
-                                && u.cmsg_header.cmsg_type == libc::IPV6_HOPOPTS =>
-                        {
-                            ra = has_router_alert(&u.data_bytes);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            (msg.bytes, src, dst, ifindex, hop, ra)
-        };
-        let buf = &buf[..n];
+        let r = datagram::recv(self.sock.as_raw_fd(), buf)?;
+        let buf = &buf[..r.len];
         if buf.first() == Some(&0) {
             return parse_upcall(buf)
                 .map(Incoming::Upcall)
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short upcall"));
         }
         Ok(Incoming::Mld(RxPacket {
-            src,
-            dst,
-            ifindex,
-            hop_limit,
-            router_alert,
+            src: r.src,
+            dst: r.dst,
+            ifindex: r.ifindex,
+            hop_limit: r.hop_limit,
+            router_alert: r.router_alert,
             payload: buf.to_vec(),
         }))
     }
@@ -224,22 +190,7 @@ impl Icmp6Socket {
         dst: Ipv6Addr,
         payload: &[u8],
     ) -> io::Result<()> {
-        let info = libc::in6_pktinfo {
-            ipi6_addr: libc::in6_addr {
-                s6_addr: src.octets(),
-            },
-            ipi6_ifindex: ifindex,
-        };
-        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, ifindex));
-        sendmsg(
-            self.sock.as_raw_fd(),
-            &[IoSlice::new(payload)],
-            &[ControlMessage::Ipv6PacketInfo(&info)],
-            MsgFlags::empty(),
-            Some(&to),
-        )
-        .map(|_| ())
-        .map_err(io::Error::from)
+        datagram::send_from(self.sock.as_raw_fd(), ifindex, src, dst, payload)
     }
 
     pub fn add_mif(&self, mifi: u16, ifindex: u32) -> io::Result<()> {

@@ -3,6 +3,7 @@
 //! socket options.
 
 pub mod clock;
+pub mod datagram;
 pub mod icmp6;
 pub mod lacp;
 pub mod netlink;

@@ -2,14 +2,11 @@
 //! ff02::12, hop limit 255, with the received hop limit, destination and interface), and a raw
 //! ICMPv6 socket that only sends the unsolicited Neighbor Advertisements of a new master.
 
-use super::sys;
-use nix::sys::socket::{
-    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockaddrIn6,
-};
+use super::{datagram, sys};
+use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{Ipv6Addr, SocketAddrV6};
+use std::io;
+use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 const VRRP_PROTOCOL: i32 = 112;
@@ -24,31 +21,6 @@ pub struct RxPacket {
     pub ifindex: u32,
     pub hop_limit: Option<u8>,
     pub payload: Vec<u8>,
-}
-
-fn send_from(
-    sock: &Socket,
-    ifindex: u32,
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    payload: &[u8],
-) -> io::Result<()> {
-    let info = libc::in6_pktinfo {
-        ipi6_addr: libc::in6_addr {
-            s6_addr: src.octets(),
-        },
-        ipi6_ifindex: ifindex,
-    };
-    let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, ifindex));
-    sendmsg(
-        sock.as_raw_fd(),
-        &[IoSlice::new(payload)],
-        &[ControlMessage::Ipv6PacketInfo(&info)],
-        MsgFlags::empty(),
-        Some(&to),
-    )
-    .map(|_| ())
-    .map_err(io::Error::from)
 }
 
 /// The raw VRRP socket (non-blocking).
@@ -95,42 +67,19 @@ impl VrrpSocket {
 
     /// Receives one packet into `buf`; `WouldBlock` when none is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<RxPacket> {
-        let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = recvmsg::<SockaddrIn6>(
-            self.sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )
-        .map_err(io::Error::from)?;
-        let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv6Addr::UNSPECIFIED);
-        let (mut dst, mut ifindex, mut hop_limit) = (Ipv6Addr::UNSPECIFIED, 0, None);
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                match c {
-                    ControlMessageOwned::Ipv6PacketInfo(pi) => {
-                        dst = Ipv6Addr::from(pi.ipi6_addr.s6_addr);
-                        ifindex = pi.ipi6_ifindex;
-                    }
-                    ControlMessageOwned::Ipv6HopLimit(h) => hop_limit = u8::try_from(h).ok(),
-                    _ => {}
-                }
-            }
-        }
-        let n = msg.bytes;
+        let r = datagram::recv(self.sock.as_raw_fd(), buf)?;
         Ok(RxPacket {
-            src,
-            dst,
-            ifindex,
-            hop_limit,
-            payload: buf[..n].to_vec(),
+            src: r.src,
+            dst: r.dst,
+            ifindex: r.ifindex,
+            hop_limit: r.hop_limit,
+            payload: buf[..r.len].to_vec(),
         })
     }
 
     /// Sends a VRRP message from `src` out of `ifindex` to ff02::12 with hop limit 255.
     pub fn send(&self, ifindex: u32, src: Ipv6Addr, payload: &[u8]) -> io::Result<()> {
-        send_from(&self.sock, ifindex, src, VRRP_GROUP, payload)
+        datagram::send_from(self.sock.as_raw_fd(), ifindex, src, VRRP_GROUP, payload)
     }
 }
 
@@ -153,6 +102,6 @@ impl NdSocket {
 
     /// Sends an ICMPv6 message (the kernel computes its checksum) to all nodes.
     pub fn send_all_nodes(&self, ifindex: u32, src: Ipv6Addr, payload: &[u8]) -> io::Result<()> {
-        send_from(&self.sock, ifindex, src, ALL_NODES, payload)
+        datagram::send_from(self.sock.as_raw_fd(), ifindex, src, ALL_NODES, payload)
     }
 }

@@ -314,6 +314,22 @@ pub fn leaf_value(schema: &Schema, el: &Element) -> String {
     text.to_string()
 }
 
+/// Merges the `<config>` document `xml` into `tree`; panics on a parse or edit error.
+#[cfg(test)]
+pub(crate) fn merge_config(tree: &mut Node, xml: &str) {
+    let el = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
+    let errs = apply(tree, &el, Operation::Merge, false);
+    assert!(errs.is_empty(), "{errs:?}");
+}
+
+/// The tree that the `<config>` document `xml` makes when merged into an empty one.
+#[cfg(test)]
+pub(crate) fn config_tree(xml: &str) -> Node {
+    let mut t = Node::default();
+    merge_config(&mut t, xml);
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,7 +230,7 @@ mod tests {
     use super::*;
     use crate::datastore::tree::diff;
     use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
+    use crate::northbound::edit::{apply, merge_config, Operation};
 
     const HEAD: &str = r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">"#;
 
@@ -284,13 +284,7 @@ mod tests {
                     "{HEAD}{}</config>",
                     iface(&format!("base{i}"), &format!("<type>{t}</type>"))
                 );
-                assert!(apply(
-                    &mut new,
-                    &parse(x.as_bytes()).unwrap(),
-                    Operation::Merge,
-                    false
-                )
-                .is_empty());
+                merge_config(&mut new, &x);
             }
             let r = validate_change(true, running_count, &new, &diff(&running, &new));
             assert_eq!(r.is_err(), bad);
@@ -343,22 +337,10 @@ mod tests {
             "{HEAD}<nacm xmlns=\"urn:ietf:params:xml:ns:yang:ietf-netconf-acm\"><rule-list><name>r</name><group>*</group><rule><name>x</name><module-name>*</module-name><access-operations>*</access-operations><action>permit</action></rule></rule-list></nacm></config>"
         );
         let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse(nacm.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
+        merge_config(&mut t, &nacm);
         assert_eq!(count(&t), 0);
         let profile = format!("{HEAD}{}</config>", iface("e1", "<type>t:ethernetCsmacd</type><member-of-eth-trunk xmlns=\"urn:mldhb:yang:mldhb-etrunk\">1</member-of-eth-trunk>"));
-        assert!(apply(
-            &mut t,
-            &parse(profile.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
+        merge_config(&mut t, &profile);
         assert!(count(&t) > 0);
     }
 }

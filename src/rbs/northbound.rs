@@ -15,9 +15,7 @@ use std::sync::Arc;
 const RBS: &str = "mldhb-rbs";
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(RBS, name))
-        .and_then(|l| l.value.as_deref())
+    n.leaf_value(RBS, name)
 }
 
 fn remote_backup(root: &Node) -> Option<&Node> {
@@ -126,26 +124,14 @@ pub fn profile_names(root: &Node) -> HashMap<(String, BackupId), String> {
 }
 
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(RBS, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(RBS, name, value);
 }
 
 /// Adds a service's state under `/remote-backup/service[name]` of `tree`.
 pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
-    let rb = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(RBS, "remote-backup"))
-            .or_default(),
-    );
-    let entry = Arc::make_mut(
-        rb.children
-            .entry(NodeKey::with_id(RBS, "service", vec![name.to_string()]))
-            .or_default(),
-    );
-    entry
-        .children
-        .entry(NodeKey::new(RBS, "name"))
-        .or_insert_with(|| Arc::new(Node::leaf(name)));
+    let entry = tree
+        .child_mut(NodeKey::new(RBS, "remote-backup"))
+        .list_entry_mut(RBS, "service", "name", name);
     put(entry, "state", st.state);
     put(entry, "authenticated", st.authenticated.to_string());
     if let Some(t) = st.last_up {
@@ -251,23 +237,13 @@ impl OperProvider for RbsHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
     use std::time::SystemTime;
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
     fn config(services: &str) -> Node {
         let x = format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><remote-backup xmlns="urn:mldhb:yang:mldhb-rbs">{services}</remote-backup></config>"#
         );
-        let mut t = Node::default();
-        assert!(apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false
-        )
-        .is_empty());
+        let t = crate::northbound::edit::config_tree(&x);
         crate::northbound::validate::validate(&t).unwrap();
         t
     }
@@ -355,13 +331,6 @@ mod tests {
             xml.contains("<digest-mismatches>5</digest-mismatches>"),
             "{xml}"
         );
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
     }
 }

@@ -16,12 +16,6 @@ const VRRP: &str = "ietf-vrrp";
 const MHVRRP: &str = "mldhb-vrrp";
 pub const NS_VRRP: &str = "urn:ietf:params:xml:ns:yang:ietf-vrrp";
 
-fn leaf<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a str> {
-    n.children
-        .get(&NodeKey::new(module, name))
-        .and_then(|l| l.value.as_deref())
-}
-
 fn child<'a>(n: &'a Node, module: &str, name: &str) -> Option<&'a Node> {
     n.children.get(&NodeKey::new(module, name)).map(|c| &**c)
 }
@@ -63,7 +57,8 @@ fn instance(entry: &Node, vrid: u8, own_addrs: &[Ipv6Addr]) -> Result<InstanceCo
     let mut tracked = BTreeMap::new();
     if let Some(ifs) = child(entry, VRRP, "track").and_then(|t| child(t, VRRP, "interfaces")) {
         for (id, e) in entries(ifs, VRRP, "interface") {
-            let dec = leaf(e, VRRP, "priority-decrement")
+            let dec = e
+                .leaf_value(VRRP, "priority-decrement")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10u8);
             tracked.insert(id[0].clone(), dec);
@@ -77,21 +72,23 @@ fn instance(entry: &Node, vrid: u8, own_addrs: &[Ipv6Addr]) -> Result<InstanceCo
     Ok(InstanceConfig {
         vrrp: Config {
             vrid,
-            priority: leaf(entry, VRRP, "priority")
+            priority: entry
+                .leaf_value(VRRP, "priority")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d.priority),
-            preempt: preempt.and_then(|p| leaf(p, VRRP, "enabled")) != Some("false"),
+            preempt: preempt.and_then(|p| p.leaf_value(VRRP, "enabled")) != Some("false"),
             hold_time_s: preempt
-                .and_then(|p| leaf(p, VRRP, "hold-time"))
+                .and_then(|p| p.leaf_value(VRRP, "hold-time"))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            accept_mode: leaf(entry, VRRP, "accept-mode") == Some("true"),
-            interval_cs: leaf(entry, VRRP, "advertise-interval-centi-sec")
+            accept_mode: entry.leaf_value(VRRP, "accept-mode") == Some("true"),
+            interval_cs: entry
+                .leaf_value(VRRP, "advertise-interval-centi-sec")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d.interval_cs),
             vips,
             tracked,
-            virtual_mac: leaf(entry, MHVRRP, "virtual-mac") == Some("true"),
+            virtual_mac: entry.leaf_value(MHVRRP, "virtual-mac") == Some("true"),
         },
         owned,
     })
@@ -139,8 +136,7 @@ pub fn configured(root: &Node) -> Result<BTreeMap<Key, InstanceConfig>, String> 
 }
 
 fn put(n: &mut Node, module: &str, name: &str, value: impl Into<String>) {
-    n.children
-        .insert(NodeKey::new(module, name), Arc::new(Node::leaf(value)));
+    n.set_leaf(module, name, value);
 }
 
 fn state_identity(s: State) -> &'static str {
@@ -166,31 +162,16 @@ impl Clock {
 
 /// Adds one router's state under its `vrrp-instance` entry of `tree`.
 pub fn merge_instance(tree: &mut Node, key: &Key, inst: &Instance, clock: &Clock, since: Time) {
-    let ifs = Arc::make_mut(
-        tree.children
-            .entry(NodeKey::new(IF, "interfaces"))
-            .or_default(),
-    );
-    let entry = Arc::make_mut(
-        ifs.children
-            .entry(NodeKey::with_id(IF, "interface", vec![key.0.clone()]))
-            .or_default(),
-    );
-    entry
-        .children
-        .entry(NodeKey::new(IF, "name"))
-        .or_insert_with(|| Arc::new(Node::leaf(key.0.clone())));
-    let ipv6 = Arc::make_mut(entry.children.entry(NodeKey::new(IP, "ipv6")).or_default());
-    let vrrp = Arc::make_mut(ipv6.children.entry(NodeKey::new(VRRP, "vrrp")).or_default());
-    let e = Arc::make_mut(
-        vrrp.children
-            .entry(NodeKey::with_id(
-                VRRP,
-                "vrrp-instance",
-                vec![key.1.to_string()],
-            ))
-            .or_default(),
-    );
+    let e = tree
+        .child_mut(NodeKey::new(IF, "interfaces"))
+        .list_entry_mut(IF, "interface", "name", &key.0)
+        .child_mut(NodeKey::new(IP, "ipv6"))
+        .child_mut(NodeKey::new(VRRP, "vrrp"))
+        .child_mut(NodeKey::with_id(
+            VRRP,
+            "vrrp-instance",
+            vec![key.1.to_string()],
+        ));
     put(e, VRRP, "vrid", key.1.to_string());
     let now = clock.now;
     put(e, VRRP, "state", state_identity(inst.state));
@@ -329,22 +310,12 @@ pub fn protocol_error_event(e: ProtocolError) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
-    use crate::northbound::edit::{apply, Operation};
-    use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
     fn config(vrrp: &str, addrs: &str) -> Node {
         let x = format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>up0</name><type>t:ethernetCsmacd</type><ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip"/></interface><interface><name>eth1</name><type>t:ethernetCsmacd</type><ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip">{addrs}<vrrp xmlns="urn:ietf:params:xml:ns:yang:ietf-vrrp" xmlns:vrrp="urn:ietf:params:xml:ns:yang:ietf-vrrp"><vrrp-instance><vrid>5</vrid><version>vrrp:vrrp-v3</version>{vrrp}</vrrp-instance></vrrp></ipv6></interface></interfaces></config>"#
         );
-        let mut t = Node::default();
-        let errs = apply(
-            &mut t,
-            &parse(x.as_bytes()).unwrap(),
-            Operation::Merge,
-            false,
-        );
-        assert!(errs.is_empty(), "{errs:?}");
+        let t = crate::northbound::edit::config_tree(&x);
         crate::northbound::validate::validate(&t).unwrap();
         t
     }
@@ -449,26 +420,13 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("<skew-time>609375</skew-time>"), "{xml}");
-        DataTree::parse_string(
-            crate::yang::context(),
-            &xml,
-            DataFormat::XML,
-            DataParserFlags::STRICT | DataParserFlags::NO_VALIDATION,
-            DataValidationFlags::empty(),
-        )
-        .unwrap();
+        crate::yang::assert_state_parses(&xml);
         for el in [
             new_master_event(&"fe80::2".parse().unwrap(), NewMasterReason::Preempted),
             protocol_error_event(ProtocolError::Checksum),
         ] {
             let x = el.to_xml();
-            DataTree::parse_op_string(
-                crate::yang::context(),
-                &x,
-                DataFormat::XML,
-                yang3::data::DataOperation::NotificationYang,
-            )
-            .unwrap_or_else(|e| panic!("{x}: {e:?}"));
+            crate::yang::assert_notification_parses(&x);
         }
     }
 }

@@ -9,7 +9,7 @@ use super::events::{IfInfo, InstanceConfig, Key, Out, Rx, VrrpNode};
 use super::instance::Time;
 use super::northbound::{self, Clock};
 use super::packet;
-use crate::bus::{Bus, RoleSourceId, RoleState};
+use crate::bus::{Bus, GateWatchers, RoleSourceId};
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::netio::netlink::{Addr, Link, Netlink};
 use crate::netio::vrrp6::{NdSocket, VrrpSocket};
@@ -48,13 +48,7 @@ struct Inner {
     /// Routers whose leftovers from an earlier run were removed.
     cleaned: BTreeSet<Key>,
     published: BTreeSet<Key>,
-    gates: BTreeMap<
-        Key,
-        (
-            tokio::sync::watch::Receiver<bool>,
-            tokio::task::JoinHandle<()>,
-        ),
-    >,
+    gates: GateWatchers<Key>,
     stopping: bool,
     /// Why the sockets could not be opened.
     unavailable: Option<String>,
@@ -245,16 +239,9 @@ impl Driver {
     fn publish_roles(&self, now: Time) {
         let mut st = self.shared.lock();
         let roles = st.node.roles(now);
-        let current: BTreeSet<Key> = roles.iter().map(|(k, _)| k.clone()).collect();
-        for (k, r) in roles {
-            self.shared.bus.publish_role(&role_id(&k), r);
-        }
-        for gone in st.published.difference(&current) {
-            self.shared
-                .bus
-                .publish_role(&role_id(gone), RoleState::default());
-        }
-        st.published = current;
+        self.shared
+            .bus
+            .publish_roles(&mut st.published, roles, role_id);
     }
 
     /// Follows the preemption gate of every configured router: a watcher per router wakes the
@@ -262,40 +249,17 @@ impl Driver {
     fn follow_gates(&self) {
         let mut st = self.shared.lock();
         let keys: Vec<Key> = st.node.instances.keys().cloned().collect();
-        st.gates.retain(|k, (_, task)| {
-            let keep = keys.contains(k);
-            if !keep {
-                task.abort();
-            }
-            keep
+        let shared = Arc::clone(&self.shared);
+        st.gates.follow(&self.shared.bus, keys, role_id, move || {
+            shared.wake.notify_one()
         });
-        for k in keys {
-            if let std::collections::btree_map::Entry::Vacant(e) = st.gates.entry(k) {
-                let mut rx = self.shared.bus.watch_preempt_gate(&role_id(e.key()));
-                rx.mark_changed();
-                let shared = Arc::clone(&self.shared);
-                let mut watcher = rx.clone();
-                let task = tokio::spawn(async move {
-                    while watcher.changed().await.is_ok() {
-                        shared.wake.notify_one();
-                    }
-                });
-                e.insert((rx, task));
-            }
-        }
     }
 
     fn check_gates(&self) {
         let now = self.shared.now();
         let mut st = self.shared.lock();
-        let mut changed = Vec::new();
-        for (k, (rx, _)) in st.gates.iter_mut() {
-            if rx.has_changed().unwrap_or(false) {
-                changed.push((k.clone(), *rx.borrow_and_update()));
-            }
-        }
         let mut out = Vec::new();
-        for (k, open) in changed {
+        for (k, open) in st.gates.moved() {
             out.extend(st.node.set_gate(now, &k, open));
         }
         drop(st);
