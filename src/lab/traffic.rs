@@ -356,15 +356,21 @@ pub fn receive(spec: &ReceiveSpec) -> Result<Report, TrafficError> {
     let mut current = None::<Socket>;
     for i in 0..spec.groups {
         let g = group_addr(spec.base, i);
+        let mut fresh = false;
         loop {
             let target = current.as_ref().unwrap_or(&sock);
             match target.join_multicast_v6(&g, index) {
                 Ok(()) => break,
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                // A socket's option memory is full (ENOMEM or ENOBUFS): continue on a new one,
+                // unless even a new socket cannot take one membership.
+                Err(e)
+                    if !fresh && matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM)) =>
+                {
                     if let Some(full) = current.take() {
                         joiners.push(full);
                     }
                     current = Some(udp_socket()?);
+                    fresh = true;
                 }
                 Err(e) => return Err(TrafficError::Io("IPV6_JOIN_GROUP", e)),
             }
