@@ -381,12 +381,15 @@ mod tests {
             .contains("<load-balance>group-hash</load-balance>"));
     }
 
+    /// The device configuration as a data tree.
+    fn tree(config: &str) -> crate::datastore::tree::Node {
+        crate::northbound::edit::config_tree(&format!(
+            "<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{config}</config>"
+        ))
+    }
+
     fn validate(what: &str, config: &str) {
-        let text =
-            format!("<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{config}</config>");
-        let el = crate::netconf::xml::parse(text.as_bytes()).expect("well-formed");
-        let tree = crate::netconf::ops::inline_config(&el).expect("known nodes");
-        crate::northbound::validate::validate(&tree)
+        crate::northbound::validate::validate(&tree(config))
             .unwrap_or_else(|e| panic!("{what}: {}", e.message));
     }
 
@@ -451,12 +454,7 @@ mod tests {
                 mode,
                 ..Default::default()
             };
-            let text = format!(
-                "<config xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\">{}</config>",
-                s.config(Device::A)
-            );
-            let el = crate::netconf::xml::parse(text.as_bytes()).expect("well-formed");
-            let tree = crate::netconf::ops::inline_config(&el).expect("known nodes");
+            let tree = tree(&s.config(Device::A));
             crate::etrunk::northbound::configured(&tree)
                 .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
             let cfg = crate::hotbackup::northbound::configured(&tree).expect("accepted");
