@@ -227,6 +227,15 @@ def mfc(ns):
     return out
 
 
+def wait_prepared(lb, dev, groups, timeout=30):
+    """Waits until the device's kernel holds a forwarding entry (with an outgoing slot, parked
+    or not) for every one of the test's groups: the backup's ready state."""
+    def count():
+        return sum(1 for (g, _) in mfc(lb.ns(dev)) if g.startswith("ff0e:"))
+    got = eventually(lambda: count() >= groups, timeout=timeout, step=0.5)
+    assert got, f"{dev} prepared {count()} of {groups} kernel entries\n{lb.logs()}"
+
+
 def vif_indexes(ns, ifname):
     """The multicast interface slots bound to a device now (a device has one slot per
     forwarding domain; parked slots are bound to the parking device instead)."""
