@@ -11,7 +11,7 @@ use crate::bus::{Bus, GateWatchers, RoleSourceId};
 use crate::datastore::tree::{Change, Node as Tree};
 use crate::netio::lacp::LacpSocket;
 use crate::netio::netlink::{Link, Netlink};
-use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::northbound::commit::{ConfigProvider, OperProvider, Staged};
 use socket2::{Domain, Socket, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -29,9 +29,7 @@ const MAX_RX: usize = 2048;
 #[derive(Default)]
 struct Inner {
     node: Node,
-    pending: Option<NodeConfig>,
-    applied: Option<NodeConfig>,
-    current: NodeConfig,
+    cfg: Staged<NodeConfig>,
     published: BTreeSet<RoleSourceId>,
     gates: GateWatchers<RoleSourceId>,
     unavailable: Option<String>,
@@ -164,7 +162,7 @@ impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Rx>) {
         let mut next_poll: Time = 0;
         loop {
-            let cfg = self.shared.lock().applied.take();
+            let cfg = self.shared.lock().cfg.take_new();
             if let Some(cfg) = cfg {
                 self.sockets(&cfg);
                 let now = self.shared.now();
@@ -496,7 +494,7 @@ impl ConfigProvider for ETrunkRuntime {
     fn prepare(&mut self, _old: &Tree, new: &Tree, changes: &[Change]) -> Result<(), String> {
         let mut st = self.shared.lock();
         if !northbound::touched(changes) {
-            st.pending = None;
+            st.cfg.unstage();
             return Ok(());
         }
         let cfg = northbound::configured(new)?;
@@ -504,25 +502,19 @@ impl ConfigProvider for ETrunkRuntime {
         if let (Some(why), true) = (&st.unavailable, has_members) {
             return Err(format!("Eth-Trunk members cannot run in this agent: {why}"));
         }
-        st.pending = Some(cfg);
+        st.cfg.stage(cfg);
         Ok(())
     }
 
     fn apply(&mut self, _new: &Tree, _changes: &[Change]) -> Result<(), String> {
-        let mut st = self.shared.lock();
-        if let Some(cfg) = st.pending.take() {
-            if cfg != st.current {
-                st.current = cfg.clone();
-                st.applied = Some(cfg);
-                drop(st);
-                self.shared.wake.notify_one();
-            }
+        if self.shared.lock().cfg.apply() {
+            self.shared.wake.notify_one();
         }
         Ok(())
     }
 
     fn abort(&mut self) {
-        self.shared.lock().pending = None;
+        self.shared.lock().cfg.unstage();
     }
 }
 

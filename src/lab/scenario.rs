@@ -206,9 +206,7 @@ impl Vrrp6Scenario {
 fn rbs(out: &mut String, dev: Device, port: u16, key: Option<&str>, mode: Mode, role_source: &str) {
     let me = dev.host_id();
     let peer = dev.peer().host_id();
-    let key = key.map_or(String::new(), |k| {
-        format!("<security-key><key-type>simple</key-type><key>{k}</key></security-key>")
-    });
+    let key = security_key(key);
     let (mode, lb) = match mode {
         Mode::MasterBackup => ("master-backup", LoadBalance::MasterOnly),
         Mode::ActiveActive(lb) => ("active-active", lb),
@@ -224,6 +222,13 @@ fn rbs(out: &mut String, dev: Device, port: u16, key: Option<&str>, mode: Mode, 
          </remote-backup>",
         lb = lb.yang(),
     );
+}
+
+/// A `security-key` container with the key in clear, or nothing.
+fn security_key(key: Option<&str>) -> String {
+    key.map_or(String::new(), |k| {
+        format!("<security-key><key-type>simple</key-type><key>{k}</key></security-key>")
+    })
 }
 
 fn multicast_routing(out: &mut String) {
@@ -300,9 +305,7 @@ impl ETrunkScenario {
         interface(&mut out, RBS_LINK, &format!("{RBS_PREFIX}{me}"), "", "");
         out.push_str("</interfaces>");
         multicast_routing(&mut out);
-        let key = self.etrunk_key.as_ref().map_or(String::new(), |k| {
-            format!("<security-key><key-type>simple</key-type><key>{k}</key></security-key>")
-        });
+        let key = security_key(self.etrunk_key.as_deref());
         let _ = write!(
             out,
             "<lacp xmlns=\"{NS_ETRUNK}\"><e-trunk-system-id>{LACP_SYSTEM_ID}</e-trunk-system-id>\

@@ -19,6 +19,50 @@ pub trait OperProvider: Send + Sync {
     fn merge_state(&self, tree: &mut Node);
 }
 
+/// A runtime's configuration across the two commit phases: `prepare` stages it, `apply` makes
+/// it current and hands it to the runtime's driver when it changed, `abort` drops it.
+#[derive(Debug, Default)]
+pub struct Staged<T> {
+    pending: Option<T>,
+    handoff: Option<T>,
+    current: T,
+}
+
+impl<T: Clone + PartialEq> Staged<T> {
+    /// Keeps the configuration a commit prepared.
+    pub fn stage(&mut self, cfg: T) {
+        self.pending = Some(cfg);
+    }
+
+    /// Forgets a prepared configuration (the commit is aborted, or leaves this runtime alone).
+    pub fn unstage(&mut self) {
+        self.pending = None;
+    }
+
+    /// Makes the staged configuration current; true when it changed, so the driver should
+    /// pick it up with [`Staged::take_new`].
+    pub fn apply(&mut self) -> bool {
+        match self.pending.take() {
+            Some(cfg) if cfg != self.current => {
+                self.current = cfg.clone();
+                self.handoff = Some(cfg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The configuration the runtime runs (or is about to).
+    pub fn current(&self) -> &T {
+        &self.current
+    }
+
+    /// The configuration applied since the driver last took one.
+    pub fn take_new(&mut self) -> Option<T> {
+        self.handoff.take()
+    }
+}
+
 /// Runs prepare on every provider, then apply; on a refusal or failure every runtime is
 /// returned to `old` and the commit fails with the reason.
 pub fn run(
@@ -55,4 +99,25 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_hands_off_only_changes() {
+        let mut s = Staged::<u32>::default();
+        s.stage(0);
+        assert!(!s.apply(), "the same as current");
+        s.stage(5);
+        s.unstage();
+        assert!(!s.apply());
+        s.stage(7);
+        assert!(s.apply());
+        assert_eq!(
+            (*s.current(), s.take_new(), s.take_new()),
+            (7, Some(7), None)
+        );
+    }
 }

@@ -13,7 +13,7 @@ use crate::bus::{Bus, GateWatchers, RoleSourceId};
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::netio::netlink::{Addr, Link, Netlink};
 use crate::netio::vrrp6::{NdSocket, VrrpSocket};
-use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::northbound::commit::{ConfigProvider, OperProvider, Staged};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,12 +38,8 @@ struct Installed {
 #[derive(Default)]
 struct Inner {
     node: VrrpNode,
-    /// Prepared by a commit.
-    pending: Option<BTreeMap<Key, InstanceConfig>>,
-    /// Applied, waiting for the driver to hand it to the node.
-    applied: Option<BTreeMap<Key, InstanceConfig>>,
-    /// The configuration the node runs (what prepare compares against).
-    current: BTreeMap<Key, InstanceConfig>,
+    /// The configuration the node runs (what prepare starts from), and what a commit staged.
+    cfg: Staged<BTreeMap<Key, InstanceConfig>>,
     installed: BTreeMap<Key, Installed>,
     /// Routers whose leftovers from an earlier run were removed.
     cleaned: BTreeSet<Key>,
@@ -175,7 +171,7 @@ impl Driver {
                 self.shared.stopped.notify_waiters();
                 return;
             }
-            let cfg = self.shared.lock().applied.take();
+            let cfg = self.shared.lock().cfg.take_new();
             if let Some(cfg) = cfg {
                 self.reconcile_links();
                 self.cleanup_leftovers(&cfg);
@@ -275,7 +271,7 @@ impl Driver {
         let vips: BTreeMap<String, Vec<Ipv6Addr>> = {
             let st = self.shared.lock();
             let mut m: BTreeMap<String, Vec<Ipv6Addr>> = BTreeMap::new();
-            let cfg = st.applied.as_ref().unwrap_or(&st.current);
+            let cfg = st.cfg.current();
             for (k, c) in cfg {
                 m.entry(k.0.clone())
                     .or_default()
@@ -582,11 +578,11 @@ impl ConfigProvider for Vrrp6Runtime {
 
     fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
         let mut st = self.shared.lock();
-        let base = st.applied.clone().unwrap_or_else(|| st.current.clone());
+        let base = st.cfg.current().clone();
         let cfg = match touched(changes) {
             None => northbound::configured(new)?,
             Some(names) if names.is_empty() => {
-                st.pending = None;
+                st.cfg.unstage();
                 return Ok(());
             }
             Some(names) => {
@@ -607,23 +603,19 @@ impl ConfigProvider for Vrrp6Runtime {
         if let (Some(why), false) = (&st.unavailable, cfg.is_empty()) {
             return Err(format!("VRRP6 cannot run in this agent: {why}"));
         }
-        st.pending = Some(cfg);
+        st.cfg.stage(cfg);
         Ok(())
     }
 
     fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        let mut st = self.shared.lock();
-        if let Some(cfg) = st.pending.take() {
-            st.current = cfg.clone();
-            st.applied = Some(cfg);
-            drop(st);
+        if self.shared.lock().cfg.apply() {
             self.shared.wake.notify_one();
         }
         Ok(())
     }
 
     fn abort(&mut self) {
-        self.shared.lock().pending = None;
+        self.shared.lock().cfg.unstage();
     }
 }
 

@@ -88,11 +88,17 @@ def profile_xml(role_source, extra=""):
     )
 
 
-def vrrp_xml(device, active_active):
+def device_values(device, active_active):
+    """What differs between devices A and B, and the profile lines of active-active."""
     peer, source = ("2001:db8:10::2", "2001:db8:10::1") if device == "A" else ("2001:db8:10::1", "2001:db8:10::2")
     addr = "2001:db8:1::1" if device == "A" else "2001:db8:1::2"
-    prio = 200 if device == "A" else 120
     extra = "<backup-mode>active-active</backup-mode><load-balance>group-hash</load-balance>" if active_active else ""
+    return peer, source, addr, extra
+
+
+def vrrp_xml(device, active_active):
+    peer, source, addr, extra = device_values(device, active_active)
+    prio = 200 if device == "A" else 120
     return (
         f'<multicast xmlns="{NS_MCAST}"><ipv6-routing-enable>true</ipv6-routing-enable></multicast>'
         + rbs_xml(peer, source).format(profile=profile_xml("<vrrp6-id>1</vrrp6-id><interface>eth1</interface>", extra))
@@ -111,10 +117,8 @@ def vrrp_xml(device, active_active):
 
 
 def etrunk_xml(device, active_active):
-    peer, source = ("2001:db8:10::2", "2001:db8:10::1") if device == "A" else ("2001:db8:10::1", "2001:db8:10::2")
-    addr = "2001:db8:1::1" if device == "A" else "2001:db8:1::2"
+    peer, source, addr, extra = device_values(device, active_active)
     prio = 10 if device == "A" else 20
-    extra = "<backup-mode>active-active</backup-mode><load-balance>group-hash</load-balance>" if active_active else ""
     force = "<e-trunk-mode>force-master</e-trunk-mode>" if active_active else ""
     return (
         f'<multicast xmlns="{NS_MCAST}"><ipv6-routing-enable>true</ipv6-routing-enable></multicast>'
