@@ -271,8 +271,11 @@ def learn(lb, learner, via_rbs, report):
         assert abs(theirs[g][1] - expiry) <= 1, (g, expiry, theirs[g])
 
 
-def assert_flowing_once(report, require_all=True):
-    """Every group arrives, and no sequence number arrives twice."""
+def assert_flowing_once(report, require_all=True, timeout=30):
+    """Every group arrives (waiting, within `timeout` seconds, for the last forwarding entries
+    to be set up after the joins), and no sequence number arrives twice."""
+    if require_all:
+        eventually(lambda: read_report(report)["groups_flowing"] == GROUPS, timeout=timeout, step=1)
     r = read_report(report)
     flowing = r["groups_flowing"]
     dups = r["duplicates"]
