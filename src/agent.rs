@@ -84,42 +84,58 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         rbs.clone(),
     )))
     .map_err(AgentError::Runtime)?;
+    let mut runtimes = RuntimeStates::default();
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.
-        let ifs = crate::interfaces::Interfaces::start().map_err(AgentError::Runtime)?;
-        nb.add_oper_provider(Arc::new(ifs.clone()));
-        nb.add_provider(Box::new(ifs))
-            .map_err(AgentError::Runtime)?;
+        if let Some(ifs) = runtimes.started("interfaces", crate::interfaces::Interfaces::start()) {
+            nb.add_oper_provider(Arc::new(ifs.clone()));
+            nb.add_provider(Box::new(ifs))
+                .map_err(AgentError::Runtime)?;
+        }
     }
     let vrrp6 = if cfg.manage_interfaces {
-        let v =
-            crate::vrrp6::tasks::Vrrp6Runtime::start(bus.clone()).map_err(AgentError::Runtime)?;
-        nb.add_oper_provider(Arc::new(v.clone()));
-        nb.add_provider(Box::new(v.clone()))
-            .map_err(AgentError::Runtime)?;
-        Some(v)
+        let v = runtimes.started(
+            "vrrp6",
+            crate::vrrp6::tasks::Vrrp6Runtime::start(bus.clone()),
+        );
+        if let Some(v) = &v {
+            nb.add_oper_provider(Arc::new(v.clone()));
+            nb.add_provider(Box::new(v.clone()))
+                .map_err(AgentError::Runtime)?;
+        }
+        v
     } else {
         None
     };
     if cfg.manage_interfaces {
         // E-Trunks and the Eth-Trunks' LACP members; publishes their roles on the bus.
-        let et =
-            crate::etrunk::tasks::ETrunkRuntime::start(bus.clone()).map_err(AgentError::Runtime)?;
-        nb.add_oper_provider(Arc::new(et.clone()));
-        nb.add_provider(Box::new(et)).map_err(AgentError::Runtime)?;
+        if let Some(et) = runtimes.started(
+            "e-trunk",
+            crate::etrunk::tasks::ETrunkRuntime::start(bus.clone()),
+        ) {
+            nb.add_oper_provider(Arc::new(et.clone()));
+            nb.add_provider(Box::new(et)).map_err(AgentError::Runtime)?;
+        }
     }
     if cfg.manage_multicast {
-        let mld = crate::mld::tasks::MldRuntime::start().map_err(AgentError::Runtime)?;
-        nb.add_oper_provider(Arc::new(mld.clone()));
-        nb.add_provider(Box::new(mld.clone()))
-            .map_err(AgentError::Runtime)?;
-        // Remote backup profiles, their records carried by the RBS sync engine.
-        let (hb, rbs_link) = crate::hotbackup::tasks::HotBackupRuntime::start(mld, bus.clone())
-            .map_err(AgentError::Runtime)?;
-        rbs.attach(rbs_link.commands, rbs_link.events);
-        nb.add_oper_provider(Arc::new(hb.clone()));
-        nb.add_provider(Box::new(hb)).map_err(AgentError::Runtime)?;
+        if let Some(mld) = runtimes.started("mld", crate::mld::tasks::MldRuntime::start()) {
+            nb.add_oper_provider(Arc::new(mld.clone()));
+            nb.add_provider(Box::new(mld.clone()))
+                .map_err(AgentError::Runtime)?;
+            // Remote backup profiles, their records carried by the RBS sync engine.
+            if let Some((hb, rbs_link)) = runtimes.started(
+                "hot-backup",
+                crate::hotbackup::tasks::HotBackupRuntime::start(mld, bus.clone()),
+            ) {
+                rbs.attach(rbs_link.commands, rbs_link.events);
+                nb.add_oper_provider(Arc::new(hb.clone()));
+                nb.add_provider(Box::new(hb)).map_err(AgentError::Runtime)?;
+            }
+        } else {
+            runtimes.down("hot-backup", "needs the mld runtime".into());
+        }
     }
+    nb.add_oper_provider(Arc::new(runtimes));
     // A confirmed commit whose session died with the previous run, or whose time ran out
     // meanwhile, is rolled back now that the runtimes are up.
     nb.expire_confirmed(std::time::SystemTime::now());
@@ -170,4 +186,49 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         v.shutdown(std::time::Duration::from_secs(2)).await;
     }
     Ok(())
+}
+
+/// Which runtimes started, and why the others did not: `/system/runtime` in `<get>`. A
+/// runtime that cannot start is logged once and leaves the agent running.
+#[derive(Debug, Clone, Default)]
+struct RuntimeStates {
+    states: Vec<(&'static str, Option<String>)>,
+}
+
+impl RuntimeStates {
+    fn started<T>(&mut self, name: &'static str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(t) => {
+                self.states.push((name, None));
+                Some(t)
+            }
+            Err(e) => {
+                self.down(name, e);
+                None
+            }
+        }
+    }
+
+    fn down(&mut self, name: &'static str, reason: String) {
+        tracing::error!(
+            runtime = name,
+            %reason,
+            "runtime could not start: its configuration is stored and not applied"
+        );
+        self.states.push((name, Some(reason)));
+    }
+}
+
+impl crate::northbound::commit::OperProvider for RuntimeStates {
+    fn merge_state(&self, tree: &mut crate::datastore::tree::Node) {
+        const SYS: &str = "mldhb-system";
+        let sys = tree.child_mut(crate::datastore::tree::NodeKey::new(SYS, "system"));
+        for (name, down) in &self.states {
+            let e = sys.list_entry_mut(SYS, "runtime", "name", name);
+            e.set_leaf(SYS, "state", if down.is_some() { "down" } else { "up" });
+            if let Some(reason) = down {
+                e.set_leaf(SYS, "reason", reason.clone());
+            }
+        }
+    }
 }

@@ -631,6 +631,12 @@ const DEFS: &[Def] = &[
     ),
     def(
         System,
+        "multicast ipv6 forwarding-backend <backend:auto|ip6mr|nftables=auto>",
+        &["mcast:multicast/mcast:forwarding-backend=$3"],
+        "Kernel data plane for multicast forwarding",
+    ),
+    def(
+        System,
         "lacp e-trunk system-id <mac:mac>",
         &["etrunk:lacp/etrunk:e-trunk-system-id=$3"],
         "LACP system ID shared by the E-Trunk pair",

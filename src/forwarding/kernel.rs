@@ -1,36 +1,73 @@
-//! The kernel backend: forwarding actions carried out through the multicast routing socket,
-//! and the kernel's per-entry counters read from `/proc/net/ip6_mr_cache`.
+//! The ip6mr backend: forwarding actions carried out through the namespace's multicast routing
+//! socket, and the kernel's per-entry counters read from `/proc/net/ip6_mr_cache`.
 
 use super::FwdAction;
 use crate::netio::icmp6::Icmp6Socket;
 use std::collections::HashMap;
+use std::io;
 use std::net::Ipv6Addr;
+use std::sync::Arc;
+use tokio::io::unix::AsyncFd;
 
-/// Carries out actions; failures are logged and counted, the table stays as decided.
-pub fn apply(sock: &Icmp6Socket, actions: &[FwdAction]) -> usize {
-    let mut failed = 0;
-    for a in actions {
-        let r = match a {
-            FwdAction::AddMif { mifi, ifindex } => sock.add_mif(*mifi, *ifindex),
-            FwdAction::DelMif { mifi } => sock.del_mif(*mifi),
-            FwdAction::SetMfc {
-                source,
-                group,
-                parent,
-                oifs,
-            } => sock.add_mfc(source, group, *parent, oifs),
-            FwdAction::DelMfc {
-                source,
-                group,
-                parent,
-            } => sock.del_mfc(source, group, *parent),
-        };
-        if let Err(e) = r {
-            failed += 1;
-            tracing::warn!(action = ?a, error = %e, "multicast routing update failed");
-        }
+/// The multicast routing socket and the device parked slots are bound to.
+pub struct Ip6mr {
+    sock: Arc<AsyncFd<Icmp6Socket>>,
+    parking: u32,
+}
+
+impl Ip6mr {
+    /// Becomes this namespace's multicast router; `parking` is a device that forwards nothing
+    /// (one end of a veth pair whose peer stays down). Must run inside a tokio runtime.
+    pub fn open(parking: u32) -> io::Result<Ip6mr> {
+        let sock = crate::netio::sys::register(Icmp6Socket::open_mroute()?)?;
+        Ok(Ip6mr {
+            sock: Arc::new(sock),
+            parking,
+        })
     }
-    failed
+
+    /// The socket the kernel's upcalls arrive on.
+    pub fn socket(&self) -> Arc<AsyncFd<Icmp6Socket>> {
+        Arc::clone(&self.sock)
+    }
+
+    /// Carries out actions; failures are logged and counted, the table stays as decided. A
+    /// slot bound again is deleted first (MRT6_DEL_MIF + MRT6_ADD_MIF): the kernel keeps an
+    /// entry's per-slot thresholds across that and looks only at the slot's current device
+    /// when forwarding, so re-binding a slot to the parking device parks every entry using it.
+    pub fn apply(&self, actions: &[FwdAction]) -> usize {
+        let sock = self.sock.get_ref();
+        let mut failed = 0;
+        for a in actions {
+            let r = match a {
+                FwdAction::AddMif {
+                    mifi,
+                    ifindex,
+                    parked,
+                } => {
+                    let _ = sock.del_mif(*mifi);
+                    sock.add_mif(*mifi, if *parked { self.parking } else { *ifindex })
+                }
+                FwdAction::DelMif { mifi } => sock.del_mif(*mifi),
+                FwdAction::SetMfc {
+                    source,
+                    group,
+                    parent,
+                    oifs,
+                } => sock.add_mfc(source, group, *parent, oifs),
+                FwdAction::DelMfc {
+                    source,
+                    group,
+                    parent,
+                } => sock.del_mfc(source, group, *parent),
+            };
+            if let Err(e) = r {
+                failed += 1;
+                tracing::warn!(action = ?a, error = %e, "multicast routing update failed");
+            }
+        }
+        failed
+    }
 }
 
 /// Packets, bytes and wrong-interface packets of a kernel entry.

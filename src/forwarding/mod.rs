@@ -6,6 +6,7 @@
 //! as a whole, so that flipping thousands of prepared entries is one table write; the hot
 //! backup gives each bound interface (or load-balance bucket) its own domain.
 
+pub mod backend;
 pub mod kernel;
 pub mod northbound;
 pub mod rpf;
@@ -134,9 +135,12 @@ impl Mfib {
 /// What a data-plane backend is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FwdAction {
+    /// Binds slot `mifi` to interface `ifindex` (replacing an earlier binding of the slot).
+    /// A parked slot stays listed in entries but forwards nothing until bound unparked.
     AddMif {
         mifi: u16,
         ifindex: u32,
+        parked: bool,
     },
     DelMif {
         mifi: u16,
@@ -177,9 +181,9 @@ pub struct Forwarding {
     installed: BTreeMap<Key, u16>,
     /// Per installed entry: the kernel's packet count when last seen changing, and when.
     activity: BTreeMap<Key, (u64, Time)>,
-    /// The interface standby slots are bound to (a device that drops what it is given); None:
-    /// domains are flipped by rewriting their entries.
-    parking: Option<u32>,
+    /// Whether standby domains use their own slots (bound parked or unparked) so that
+    /// activation re-binds slots instead of rewriting entries.
+    slotted: bool,
     /// The MIF slot of each (domain, interface) outside [`Domain::ALWAYS`].
     slots: BTreeMap<(Domain, u32), u16>,
 }
@@ -211,21 +215,13 @@ impl Forwarding {
         (0..crate::netio::sys::MAX_MIFS).find(|m| !used.contains(m))
     }
 
-    /// Names the parking interface. From then on every (domain, interface) pair outside
-    /// [`Domain::ALWAYS`] gets its own MIF slot, listed in the entries whether the domain is
-    /// active or not, and bound to the real interface or to the parking one: flipping a domain
-    /// re-binds its slots and leaves every entry alone. Call before domains are used; the
-    /// parking interface should get no MIF of its own (leave it out of `sync_links`).
-    pub fn set_parking(&mut self, ifindex: Option<u32>) {
-        self.parking = ifindex;
-    }
-
-    /// The interface a slot of `d` on `ifindex` is bound to now.
-    fn slot_target(&self, d: Domain, ifindex: u32) -> u32 {
-        match self.parking {
-            Some(p) if !self.mfib.domain_active(d) => p,
-            _ => ifindex,
-        }
+    /// From now on every (domain, interface) pair outside [`Domain::ALWAYS`] gets its own MIF
+    /// slot, listed in the entries whether the domain is active or not and bound parked or
+    /// unparked: flipping a domain re-binds its slots and leaves every entry alone. Call
+    /// before domains are used. Backends carry a parked binding out their own way (ip6mr:
+    /// the slot bound to a parking device; nftables: the slot out of the `active` set).
+    pub fn use_slots(&mut self, on: bool) {
+        self.slotted = on;
     }
 
     /// Turns routing on (MIFs for `links`) or off (every kernel entry and MIF removed).
@@ -298,7 +294,11 @@ impl Forwarding {
                 continue;
             };
             self.mifs.insert(i, mifi);
-            out.push(FwdAction::AddMif { mifi, ifindex: i });
+            out.push(FwdAction::AddMif {
+                mifi,
+                ifindex: i,
+                parked: false,
+            });
         }
         out
     }
@@ -388,29 +388,24 @@ impl Forwarding {
         out
     }
 
-    /// Activates or parks a domain. With a parking interface ([`Forwarding::set_parking`]) it
-    /// re-binds the domain's MIF slots (MRT6_DEL_MIF + MRT6_ADD_MIF each), whatever the entry
-    /// count: the kernel keeps an entry's per-slot thresholds across that and looks only at the
-    /// slot's current device when forwarding (checked on this kernel: traffic starts and stops
-    /// with the re-binding, the MFC entry untouched; duplicate MIFs on one device are
-    /// accepted). A parking device can be one end of a veth pair whose other end stays down,
-    /// as this kernel has no dummy driver. Without a parking interface the entries that use
-    /// the domain are rewritten, one kernel call each: fine for configuration changes, too
-    /// slow for a switchover (about 4.5 µs per entry).
+    /// Activates or parks a domain. With slots ([`Forwarding::use_slots`]) it re-binds the
+    /// domain's slots, one action per slot whatever the entry count. Without slots the
+    /// entries that use the domain are rewritten, one kernel call each: fine for configuration
+    /// changes, too slow for a switchover (about 4.5 µs per entry on ip6mr).
     pub fn set_domain_active(&mut self, d: Domain, active: bool) -> Vec<FwdAction> {
         self.mfib.set_domain_active(d, active);
-        if self.parking.is_some() {
+        if self.slotted {
             let mut out = Vec::new();
             let slots: Vec<((Domain, u32), u16)> = self
                 .slots
                 .range((d, 0)..=(d, u32::MAX))
                 .map(|(k, m)| (*k, *m))
                 .collect();
-            for ((d, i), mifi) in slots {
-                out.push(FwdAction::DelMif { mifi });
+            for ((_, i), mifi) in slots {
                 out.push(FwdAction::AddMif {
                     mifi,
-                    ifindex: self.slot_target(d, i),
+                    ifindex: i,
+                    parked: !active,
                 });
             }
             return out;
@@ -458,7 +453,7 @@ impl Forwarding {
             Some(p) => {
                 let mut mifs = Vec::new();
                 for (i, d) in oifs {
-                    if d == Domain::ALWAYS || self.parking.is_none() {
+                    if d == Domain::ALWAYS || !self.slotted {
                         if self.mfib.domain_active(d) {
                             mifs.extend(self.mifs.get(&i).copied());
                         }
@@ -474,7 +469,8 @@ impl Forwarding {
                             self.slots.insert((d, i), m);
                             out.push(FwdAction::AddMif {
                                 mifi: m,
-                                ifindex: self.slot_target(d, i),
+                                ifindex: i,
+                                parked: !self.mfib.domain_active(d),
                             });
                             m
                         }

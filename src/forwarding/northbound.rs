@@ -20,6 +20,26 @@ pub fn routing_enabled(root: &Node) -> bool {
         == Some("true")
 }
 
+/// The configured data plane (`multicast forwarding-backend`, auto by default).
+pub fn backend_choice(root: &Node) -> super::backend::Choice {
+    root.get(&[
+        NodeKey::new(MC, "multicast"),
+        NodeKey::new(MC, "forwarding-backend"),
+    ])
+    .and_then(|n| n.value.as_deref())
+    .map(super::backend::Choice::parse)
+    .unwrap_or_default()
+}
+
+/// Adds the data plane's status to `/multicast/forwarding`.
+pub fn merge_status(tree: &mut Node, status: &super::backend::Status) {
+    let mc = tree.child_mut(NodeKey::new(MC, "multicast"));
+    let fwd = mc.child_mut(NodeKey::new(MC, "forwarding"));
+    put(fwd, "backend", status.backend);
+    put(fwd, "backend-state", status.state);
+    put(fwd, "backend-reason", status.reason.clone());
+}
+
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {
     n.set_leaf(MC, name, value);
 }

@@ -2,13 +2,15 @@
 //! with a packet, for deterministic tests.
 
 use super::FwdAction;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimDataPlane {
     /// MIF → interface index.
     pub mifs: BTreeMap<u16, u32>,
+    /// MIFs bound parked: listed in entries, forwarding nothing.
+    pub parked: BTreeSet<u16>,
     /// (source, group) → (parent MIF, outgoing MIFs).
     pub mfc: BTreeMap<(Ipv6Addr, Ipv6Addr), (u16, Vec<u16>)>,
 }
@@ -17,13 +19,23 @@ impl SimDataPlane {
     pub fn apply(&mut self, actions: &[FwdAction]) {
         for a in actions {
             match a {
-                FwdAction::AddMif { mifi, ifindex } => {
+                FwdAction::AddMif {
+                    mifi,
+                    ifindex,
+                    parked,
+                } => {
                     self.mifs.insert(*mifi, *ifindex);
+                    if *parked {
+                        self.parked.insert(*mifi);
+                    } else {
+                        self.parked.remove(mifi);
+                    }
                 }
                 // Like the kernel, entries keep the slot: a MIF added again in the same slot
                 // is forwarded to by every entry that lists it.
                 FwdAction::DelMif { mifi } => {
                     self.mifs.remove(mifi);
+                    self.parked.remove(mifi);
                 }
                 FwdAction::SetMfc {
                     source,
@@ -49,6 +61,7 @@ impl SimDataPlane {
         }
         Some(
             oifs.iter()
+                .filter(|m| !self.parked.contains(m))
                 .filter_map(|m| self.mifs.get(m).copied())
                 .collect(),
         )

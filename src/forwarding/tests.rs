@@ -178,27 +178,26 @@ fn idle_entries_age_out_and_busy_ones_stay() {
 }
 
 #[test]
-fn with_a_parking_interface_a_domain_flips_with_two_calls_per_slot() {
-    const PARK: u32 = 9;
+fn with_slots_a_domain_flips_with_one_binding_per_slot() {
     let (mut f, mut dp) = setup();
-    f.set_parking(Some(PARK));
+    f.use_slots(true);
     let d = Domain(7);
     let l =
         move |_g: &Ipv6Addr, _s: &Ipv6Addr| BTreeMap::from([(DOWN1, d), (DOWN2, Domain::ALWAYS)]);
     let m = f.mif_of(UP).unwrap();
     let s = a("2001:db8:100::10");
     let g = |i: u16| Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, i);
-    // Entries prepared while the domain is standby forward to the parking interface only.
+    // Entries prepared while the domain is standby forward only on the always-active one.
     dp.apply(&f.set_domain_active(d, false));
     for i in 1..=100 {
         dp.apply(&f.on_nocache(0, s, g(i), m, &routes(), &l));
     }
-    assert_eq!(dp.forward(s, g(1), UP).unwrap(), vec![PARK, DOWN2]);
+    assert_eq!(dp.forward(s, g(1), UP).unwrap(), vec![DOWN2]);
     let before = dp.mfc.clone();
     let acts = f.set_domain_active(d, true);
     assert_eq!(
         acts.len(),
-        2,
+        1,
         "one slot re-bound, no entry touched: {acts:?}"
     );
     dp.apply(&acts);
@@ -207,7 +206,7 @@ fn with_a_parking_interface_a_domain_flips_with_two_calls_per_slot() {
         assert_eq!(dp.forward(s, g(i), UP).unwrap(), vec![DOWN1, DOWN2]);
     }
     dp.apply(&f.set_domain_active(d, false));
-    assert_eq!(dp.forward(s, g(50), UP).unwrap(), vec![PARK, DOWN2]);
+    assert_eq!(dp.forward(s, g(50), UP).unwrap(), vec![DOWN2]);
     // The table still shows both interfaces, DOWN1 in the standby domain.
     let e = f.mfib.get(&(g(50), s)).unwrap();
     assert_eq!(e.oifs.len(), 2);

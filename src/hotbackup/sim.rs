@@ -22,7 +22,6 @@ use std::net::Ipv6Addr;
 
 const UP: u32 = 2;
 const DOWN: u32 = 3;
-const PARK: u32 = 9;
 const MALI: Time = 260_000;
 const LLQT: Time = 2_000;
 const SERVICE: &str = "rbs1";
@@ -268,7 +267,7 @@ impl World {
                 track_vrrp6_vrid: Some(1),
             },
         );
-        d.node.fwd.set_parking(Some(PARK));
+        d.node.fwd.use_slots(true);
         d.ctl = Controller::default();
         d.dp = SimDataPlane::default();
         d.alive = true;
@@ -621,13 +620,14 @@ fn master_backup_syncs_joins_and_leaves_to_a_silent_backup() {
         w.forwarders("2001:db8:100::99", "ff0e::3"),
         Vec::<&str>::new()
     );
-    // The backup's entry is ready: listed on a MIF slot that is bound to the parking device.
+    // The backup's entry is ready: listed on a MIF slot of the downstream link, bound parked.
     let (parent, oifs) = w.dev[1].dp.mfc[&(a(S), a("ff0e::1"))].clone();
     assert_eq!(w.dev[1].dp.mifs[&parent], UP);
     assert_eq!(
         oifs.iter().map(|m| w.dev[1].dp.mifs[m]).collect::<Vec<_>>(),
-        [PARK]
+        [DOWN]
     );
+    assert!(oifs.iter().all(|m| w.dev[1].dp.parked.contains(m)));
     // The host leaves ff0e::1: the master lowers it to LLQT (the backup follows), then drops it.
     w.advance(3000);
     w.report(&[0, 1], RecordType::ChangeToInclude, "ff0e::1", &[]);

@@ -1,22 +1,26 @@
-//! The MLD runtime on Linux: one tokio task that owns the raw ICMPv6 / multicast routing
-//! socket and drives an [`MldNode`]: received messages and upcalls in, ticks at the next
-//! deadline, links and addresses polled from netlink, and the node's [`Out`]s carried out as
-//! packets and kernel multicast routing calls. The commit pipeline reaches it as a config
-//! provider (MLD and multicast-routing configuration) and `<get>` as an oper provider.
+//! The MLD runtime on Linux: one tokio task that drives an [`MldNode`]: MLD messages from the
+//! capture packet socket in, the data plane's upcalls in, ticks at the next deadline, links and
+//! addresses polled from netlink, and the node's [`Out`]s carried out as packets (the raw
+//! sender socket) and forwarding actions (the data plane that runs: ip6mr or nftables). MLD
+//! needs no multicast routing in the kernel; a data plane that cannot start leaves MLD running
+//! and shows why in `<get>`. The commit pipeline reaches it as a config provider (MLD and
+//! multicast-routing configuration) and `<get>` as an oper provider.
 
 use super::events::{LinkInfo, MldNode, Out};
 use super::instance::Time;
 use super::northbound::{interface_mld, InterfaceMld};
 use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::forwarding::backend::{self, Choice, Dataplane, Status, UpcallSource};
 use crate::forwarding::rpf::Route;
-use crate::forwarding::{self, kernel};
+use crate::forwarding::{self};
 use crate::hotbackup::controller::{Action as HbAction, Controller};
 use crate::hotbackup::glue::{drive, Effect};
-use crate::netio::icmp6::{Icmp6Socket, Incoming, UpcallKind};
+use crate::netio::icmp6::Icmp6Socket;
+use crate::netio::mld_capture::MldCapture;
 use crate::netio::netlink::Netlink;
 use crate::northbound::commit::{ConfigProvider, OperProvider};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -32,6 +36,16 @@ const LINK_POLL: Time = 1000;
 const ROUTES_TTL: Time = 1000;
 /// How often idle forwarding entries are looked for.
 const AGE_EVERY: Time = 10_000;
+/// How often a data plane that could not start is tried again.
+const DATAPLANE_RETRY: Time = 10_000;
+
+/// The configuration a commit hands over: MLD interfaces, the routing switch, the backend.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Applied {
+    mld: BTreeMap<String, InterfaceMld>,
+    routing: bool,
+    backend: Choice,
+}
 
 #[derive(Default)]
 struct Inner {
@@ -40,14 +54,21 @@ struct Inner {
     hb: Controller,
     /// Packets and kernel calls that arose outside the driver, for it to carry out.
     backlog: Vec<Out>,
-    /// Prepared by a commit: MLD interfaces and the routing switch.
-    pending: Option<(BTreeMap<String, InterfaceMld>, bool)>,
+    /// The applied routing switch and backend choice (the node routes only while a data
+    /// plane runs).
+    routing: bool,
+    backend: Choice,
+    /// Prepared by a commit.
+    pending: Option<Applied>,
     routes: Vec<Route>,
     routes_at: Option<Time>,
+    status: Status,
 }
 
 struct Shared {
     inner: Mutex<Inner>,
+    /// The data plane that runs, if any.
+    dataplane: Mutex<Option<Dataplane>>,
     wake: Notify,
     /// Wakes the driver for the backlog only.
     io: Notify,
@@ -63,6 +84,9 @@ impl Shared {
     }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn dataplane(&self) -> MutexGuard<'_, Option<Dataplane>> {
+        self.dataplane.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lets the controller settle the node's outputs (and its own actions); returns the IO
@@ -84,26 +108,31 @@ pub struct MldRuntime {
 }
 
 impl MldRuntime {
-    /// Opens the socket (becoming this namespace's multicast router) and starts the driver.
-    /// Must be called inside a tokio runtime.
+    /// Opens the MLD sockets and starts the driver; the data plane starts when multicast
+    /// routing is configured. Must be called inside a tokio runtime.
     pub fn start() -> Result<MldRuntime, String> {
-        let sock = Icmp6Socket::open().map_err(|e| format!("MLD socket: {e}"))?;
-        let sock = crate::netio::sys::register(sock).map_err(|e| format!("MLD socket: {e}"))?;
+        let sender = Icmp6Socket::open().map_err(|e| format!("MLD sender socket: {e}"))?;
+        let capture = MldCapture::open().map_err(|e| format!("MLD capture socket: {e}"))?;
+        let capture =
+            crate::netio::sys::register_capture(capture).map_err(|e| format!("MLD: {e}"))?;
         let nl = Netlink::start().map_err(|e| e.to_string())?;
-        let parking = parking_link(&nl)?;
         let (effects, effects_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
+            dataplane: Mutex::new(None),
             wake: Notify::new(),
             io: Notify::new(),
             effects,
             effects_rx: Mutex::new(Some(effects_rx)),
         });
-        shared.lock().node.fwd.set_parking(Some(parking));
+        shared.lock().node.fwd.use_slots(true);
         let driver = Driver {
             shared: Arc::clone(&shared),
-            sock,
+            sender,
+            capture,
             nl,
+            opened_for: None,
+            tried_at: None,
         };
         tokio::spawn(tracing::Instrument::instrument(
             driver.run(),
@@ -146,15 +175,70 @@ impl MldRuntime {
 
 struct Driver {
     shared: Arc<Shared>,
-    sock: AsyncFd<Icmp6Socket>,
+    sender: Icmp6Socket,
+    capture: AsyncFd<MldCapture>,
     nl: Netlink,
+    /// The (routing, backend) the data plane was last opened or closed for.
+    opened_for: Option<(bool, Choice)>,
+    /// When a data plane that failed was last tried.
+    tried_at: Option<Time>,
+}
+
+/// A packet without an entry: (source, group, arrival interface (nftables), arrival MIF
+/// (ip6mr)).
+type Miss = (Ipv6Addr, Ipv6Addr, Option<u32>, Option<u16>);
+
+/// Waits for the data plane's reports of packets without an entry and reads them (at most a
+/// batch); never returns without a data plane.
+async fn upcalls(src: &Option<UpcallSource>, buf: &mut [u8]) -> Vec<Miss> {
+    let mut seen = Vec::new();
+    match src {
+        Some(UpcallSource::Mroute(s)) => {
+            let Ok(mut g) = s.readable().await else {
+                return seen;
+            };
+            for _ in 0..256 {
+                match g.try_io(|s| s.get_ref().recv_upcall(buf)) {
+                    Ok(Ok(Some(u))) if u.kind == crate::netio::icmp6::UpcallKind::NoCache => {
+                        seen.push((u.src, u.group, None, Some(u.mif)))
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "multicast routing socket receive");
+                        break;
+                    }
+                    Err(_would_block) => break,
+                }
+            }
+        }
+        Some(UpcallSource::Nflog(s)) => {
+            let Ok(mut g) = s.readable().await else {
+                return seen;
+            };
+            for _ in 0..256 {
+                match g.try_io(|s| s.get_ref().recv(buf)) {
+                    Ok(Ok(pkts)) => {
+                        seen.extend(pkts.into_iter().map(|p| (p.src, p.dst, Some(p.indev), None)))
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "nflog receive");
+                        break;
+                    }
+                    Err(_would_block) => break,
+                }
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+    seen
 }
 
 impl Driver {
-    async fn run(self) {
+    async fn run(mut self) {
         let mut next_poll: Time = 0;
         let mut next_age: Time = AGE_EVERY;
         let mut buf = vec![0u8; 65536];
+        let mut ubuf = vec![0u8; 65536];
         loop {
             let now = self.shared.now();
             if now >= next_poll {
@@ -162,7 +246,12 @@ impl Driver {
                 next_poll = self.shared.now() + LINK_POLL;
             }
             if now >= next_age {
-                let counters = kernel::read_counters();
+                let counters = self
+                    .shared
+                    .dataplane()
+                    .as_ref()
+                    .map(|d| d.counters())
+                    .unwrap_or_default();
                 let out = {
                     let mut st = self.shared.lock();
                     let out = st.node.age(
@@ -193,25 +282,32 @@ impl Driver {
                 .min(next_poll)
                 .min(next_age);
             let wait = Duration::from_millis(deadline.saturating_sub(now));
+            let sources = self.shared.dataplane().as_ref().map(|d| d.upcalls());
             tokio::select! {
-                r = self.sock.readable() => match r {
+                r = self.capture.readable() => match r {
                     Ok(mut guard) => {
                         // Drain what is queued, at most a batch before timers get a turn.
                         for _ in 0..1024 {
                             match guard.try_io(|s| s.get_ref().recv(&mut buf)) {
-                                Ok(Ok(m)) => self.incoming(m),
+                                Ok(Ok(Some(rx))) => self.mld(rx),
+                                Ok(Ok(None)) => {}
                                 Ok(Err(e)) => {
-                                    tracing::debug!(error = %e, "MLD socket receive");
+                                    tracing::debug!(error = %e, "MLD capture receive");
                                 }
                                 Err(_would_block) => break,
                             }
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "MLD socket failed; MLD stopped");
+                        tracing::error!(error = %e, "MLD capture socket failed; MLD stopped");
                         return;
                     }
                 },
+                misses = upcalls(&sources, &mut ubuf) => {
+                    for (source, group, indev, mif) in misses {
+                        self.nocache(source, group, indev, mif);
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shared.wake.notified() => next_poll = 0,
                 _ = self.shared.io.notified() => {}
@@ -219,40 +315,41 @@ impl Driver {
         }
     }
 
-    fn incoming(&self, m: Incoming) {
+    fn mld(&self, rx: crate::netio::icmp6::RxPacket) {
         let now = self.shared.now();
-        match m {
-            Incoming::Mld(rx) => {
-                let out = {
-                    let mut st = self.shared.lock();
-                    let out = st.node.packet(now, &rx);
-                    self.shared.settle(&mut st, now, out, Vec::new())
-                };
-                self.carry_out(&out);
-            }
-            Incoming::Upcall(u) if u.kind == UpcallKind::NoCache => {
-                let fresh = {
-                    let st = self.shared.lock();
-                    st.routes_at.is_some_and(|t| now < t + ROUTES_TTL)
-                };
-                let routes = if fresh { None } else { self.nl.routes6().ok() };
-                let mut st = self.shared.lock();
-                if let Some(r) = routes {
-                    st.routes = r;
-                    st.routes_at = Some(now);
-                }
-                let Inner { node, routes, .. } = &mut *st;
-                let out = node.nocache(now, u.src, u.group, u.mif, routes);
-                let out = self.shared.settle(&mut st, now, out, Vec::new());
-                drop(st);
-                self.carry_out(&out);
-            }
-            Incoming::Upcall(_) => {}
+        let out = {
+            let mut st = self.shared.lock();
+            let out = st.node.packet(now, &rx);
+            self.shared.settle(&mut st, now, out, Vec::new())
+        };
+        self.carry_out(&out);
+    }
+
+    /// A packet of (source, group) had no entry: it arrived on MIF `mif` (ip6mr) or on
+    /// interface `indev` (nftables).
+    fn nocache(&self, source: Ipv6Addr, group: Ipv6Addr, indev: Option<u32>, mif: Option<u16>) {
+        let now = self.shared.now();
+        let fresh = {
+            let st = self.shared.lock();
+            st.routes_at.is_some_and(|t| now < t + ROUTES_TTL)
+        };
+        let routes = if fresh { None } else { self.nl.routes6().ok() };
+        let mut st = self.shared.lock();
+        if let Some(r) = routes {
+            st.routes = r;
+            st.routes_at = Some(now);
         }
+        let Some(mif) = mif.or_else(|| indev.and_then(|i| st.node.fwd.mif_of(i))) else {
+            return;
+        };
+        let Inner { node, routes, .. } = &mut *st;
+        let out = node.nocache(now, source, group, mif, routes);
+        let out = self.shared.settle(&mut st, now, out, Vec::new());
+        drop(st);
+        self.carry_out(&out);
     }
 
     fn carry_out(&self, out: &[Out]) {
-        let sock = self.sock.get_ref();
         let mut fwd = Vec::new();
         for o in out {
             match o {
@@ -262,36 +359,102 @@ impl Driver {
                     dst,
                     payload,
                 } => {
-                    if let Err(e) = sock.send(*ifindex, *src, *dst, payload) {
+                    if let Err(e) = self.sender.send(*ifindex, *src, *dst, payload) {
                         tracing::warn!(ifindex, error = %e, "sending MLD message failed");
                     }
                 }
                 Out::Join(i) => {
-                    if let Err(e) = sock.join_router_groups(*i) {
+                    if let Err(e) = self.sender.join_router_groups(*i) {
                         tracing::warn!(ifindex = i, error = %e, "joining router groups failed");
                     }
+                    if let Err(e) = self.capture.get_ref().watch(*i) {
+                        tracing::warn!(ifindex = i, error = %e, "receiving all multicast failed");
+                    }
                 }
-                Out::Leave(i) => sock.leave_router_groups(*i),
+                Out::Leave(i) => {
+                    self.sender.leave_router_groups(*i);
+                    self.capture.get_ref().unwatch(*i);
+                }
                 Out::Fwd(f) => fwd.push(f.clone()),
                 // Reports for the hot-backup controller, consumed before IO.
                 Out::Group { .. } | Out::Running { .. } => {}
             }
         }
         if !fwd.is_empty() {
-            kernel::apply(sock, &fwd);
+            if let Some(d) = self.shared.dataplane().as_mut() {
+                d.apply(&fwd);
+            }
+        }
+    }
+
+    /// Opens, replaces or closes the data plane to match the applied configuration; a data
+    /// plane that failed is tried again every [`DATAPLANE_RETRY`].
+    fn reconcile_dataplane(&mut self, links: &[crate::netio::netlink::Link]) {
+        let now = self.shared.now();
+        let (routing, choice) = {
+            let st = self.shared.lock();
+            (st.routing, st.backend)
+        };
+        let want = (routing, choice);
+        let running = self.shared.dataplane().is_some();
+        let retry = routing
+            && !running
+            && self
+                .tried_at
+                .is_none_or(|t| now.saturating_sub(t) >= DATAPLANE_RETRY);
+        if self.opened_for == Some(want) && !retry {
+            return;
+        }
+        // Close what runs: the node forgets its kernel state, the old backend is dropped.
+        let old = self.shared.dataplane().take();
+        if let Some(mut old) = old {
+            let out = {
+                let mut st = self.shared.lock();
+                st.node.routing = false;
+                st.node.fwd.set_enabled(false, &[])
+            };
+            old.apply(&out);
+        }
+        self.opened_for = Some(want);
+        let status = if routing {
+            self.tried_at = Some(now);
+            let nl = self.nl.clone();
+            let (dp, status) = backend::open(choice, || parking_link(&nl));
+            match &dp {
+                Some(d) => tracing::info!(backend = d.name(), reason = %status.reason, "multicast data plane up"),
+                None => tracing::warn!(reason = %status.reason, "multicast data plane down; routing configuration not applied"),
+            }
+            if let Some(mut d) = dp {
+                d.links(links);
+                *self.shared.dataplane() = Some(d);
+            }
+            status
+        } else {
+            Status::default()
+        };
+        let mut st = self.shared.lock();
+        if st.status != status {
+            st.status = status;
         }
     }
 
     /// Reads links and the link-local addresses of configured interfaces, and lets the node
     /// bring routers and multicast interfaces in line.
-    fn reconcile(&self) {
+    fn reconcile(&mut self) {
         let Ok(links) = self.nl.links() else {
             return;
         };
+        let links: Vec<_> = links
+            .into_iter()
+            .filter(|l| !PARKING.contains(&l.name.as_str()))
+            .collect();
+        self.reconcile_dataplane(&links);
+        if let Some(d) = self.shared.dataplane().as_mut() {
+            d.links(&links);
+        }
         let configured: Vec<String> = self.shared.lock().node.cfg.keys().cloned().collect();
         let infos: Vec<LinkInfo> = links
             .iter()
-            .filter(|l| !PARKING.contains(&l.name.as_str()))
             .map(|l| {
                 let link_local = if serves(l) && configured.contains(&l.name) {
                     self.nl.addrs(l.index).ok().and_then(|addrs| {
@@ -315,6 +478,7 @@ impl Driver {
         let now = self.shared.now();
         let out = {
             let mut st = self.shared.lock();
+            st.node.routing = st.routing && self.shared.dataplane().is_some();
             let out = st.node.links(now, &infos);
             self.shared.settle(&mut st, now, out, Vec::new())
         };
@@ -403,18 +567,23 @@ impl ConfigProvider for MldRuntime {
 
     fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
         let mut st = self.shared.lock();
-        let (applied, applied_routing) = (st.node.cfg.clone(), st.node.routing);
-        let (cfg, routing) = match touched(changes) {
-            None => (
-                super::northbound::configured(new),
-                forwarding::northbound::routing_enabled(new),
-            ),
+        let applied = Applied {
+            mld: st.node.cfg.clone(),
+            routing: st.routing,
+            backend: st.backend,
+        };
+        let next = match touched(changes) {
+            None => Applied {
+                mld: super::northbound::configured(new),
+                routing: forwarding::northbound::routing_enabled(new),
+                backend: forwarding::northbound::backend_choice(new),
+            },
             Some((names, routing_touched)) => {
                 if names.is_empty() && !routing_touched {
                     st.pending = None;
                     return Ok(());
                 }
-                let mut cfg = applied.clone();
+                let mut next = applied.clone();
                 for n in names {
                     let entry = new.get(&[
                         NodeKey::new(IF, "interfaces"),
@@ -422,35 +591,35 @@ impl ConfigProvider for MldRuntime {
                     ]);
                     match entry.and_then(interface_mld) {
                         Some(m) => {
-                            cfg.insert(n, m);
+                            next.mld.insert(n, m);
                         }
                         None => {
-                            cfg.remove(&n);
+                            next.mld.remove(&n);
                         }
                     }
                 }
-                let routing = if routing_touched {
-                    forwarding::northbound::routing_enabled(new)
-                } else {
-                    applied_routing
-                };
-                (cfg, routing)
+                if routing_touched {
+                    next.routing = forwarding::northbound::routing_enabled(new);
+                    next.backend = forwarding::northbound::backend_choice(new);
+                }
+                next
             }
         };
-        for (n, m) in &cfg {
-            if applied.get(n) != Some(m) {
+        for (n, m) in &next.mld {
+            if applied.mld.get(n) != Some(m) {
                 check(n, m)?;
             }
         }
-        st.pending = Some((cfg, routing));
+        st.pending = Some(next);
         Ok(())
     }
 
     fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
         let mut st = self.shared.lock();
-        if let Some((cfg, routing)) = st.pending.take() {
-            st.node.cfg = cfg;
-            st.node.routing = routing;
+        if let Some(next) = st.pending.take() {
+            st.node.cfg = next.mld;
+            st.routing = next.routing;
+            st.backend = next.backend;
             drop(st);
             self.shared.wake.notify_one();
         }
@@ -465,7 +634,12 @@ impl ConfigProvider for MldRuntime {
 impl OperProvider for MldRuntime {
     fn merge_state(&self, tree: &mut Node) {
         let now = self.shared.now();
-        let counters = kernel::read_counters();
+        let counters = self
+            .shared
+            .dataplane()
+            .as_ref()
+            .map(|d| d.counters())
+            .unwrap_or_default();
         let st = self.shared.lock();
         let node = &st.node;
         for name in node.cfg.keys() {
@@ -477,6 +651,7 @@ impl OperProvider for MldRuntime {
         if node.fwd.enabled() {
             forwarding::northbound::merge_state(tree, &node.fwd.mfib, &node.names, &counters, now);
         }
+        forwarding::northbound::merge_status(tree, &st.status);
     }
 }
 

@@ -1,10 +1,10 @@
-//! The agent's raw ICMPv6 socket. It is also the namespace's IPv6 multicast routing socket
-//! (MRT6_INIT): with mc_forwarding on, the kernel hands it every MLD message that carries a
-//! Router Alert, whatever the group, and queues its multicast routing upcalls (NOCACHE,
-//! WRONGMIF) on it; an upcall starts with a zero byte, which no ICMPv6 type has.
+//! The agent's raw ICMPv6 sockets: one sends MLD messages (hop limit 1, Router Alert) and
+//! receives nothing (reception is the packet socket of `mld_capture`, which needs no
+//! multicast routing); where the kernel has ip6mr, another is the namespace's IPv6 multicast
+//! routing socket (MRT6_INIT), on which the kernel queues its upcalls (NOCACHE, WRONGMIF). An
+//! upcall starts with a zero byte, which no ICMPv6 type has.
 
 use super::{datagram, sys};
-use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::Ipv6Addr;
@@ -43,12 +43,6 @@ pub struct Upcall {
     pub mif: u16,
     pub src: Ipv6Addr,
     pub group: Ipv6Addr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming {
-    Mld(RxPacket),
-    Upcall(Upcall),
 }
 
 /// Reads an upcall: mbz(1) type(1) mif(2, host order) pad(4) src(16) dst(16).
@@ -100,9 +94,10 @@ pub fn has_router_alert(hbh: &[u8]) -> bool {
     false
 }
 
-/// The raw ICMPv6 / multicast routing socket (non-blocking).
+/// A raw ICMPv6 socket (non-blocking): the MLD sender, or the multicast routing socket.
 pub struct Icmp6Socket {
     sock: Socket,
+    mroute: bool,
 }
 
 impl AsRawFd for Icmp6Socket {
@@ -118,21 +113,32 @@ impl AsFd for Icmp6Socket {
 }
 
 impl Icmp6Socket {
-    /// Opens the socket and makes it the multicast routing socket of this namespace.
+    /// Opens the MLD sender: it sends with hop limit 1 and the Router Alert option and lets
+    /// no ICMPv6 message in.
     pub fn open() -> io::Result<Icmp6Socket> {
         let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
         sock.set_nonblocking(true)?;
         let fd = sock.as_fd();
-        sys::icmp6_pass_only(fd, &MLD_TYPES)?;
-        setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
-        setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).map_err(io::Error::from)?;
-        sys::recv_hop_options(fd)?;
+        sys::icmp6_pass_only(fd, &[])?;
         sys::set_hop_options(fd, &ROUTER_ALERT_HBH)?;
         sock.set_multicast_hops_v6(1)?;
         sock.set_multicast_loop_v6(false)?;
+        Ok(Icmp6Socket {
+            sock,
+            mroute: false,
+        })
+    }
+
+    /// Opens a socket and makes it the multicast routing socket of this namespace: it
+    /// receives the kernel's upcalls only. Fails with `ENOPROTOOPT` on a kernel without ip6mr
+    /// and `EADDRINUSE` when another process routes multicast here.
+    pub fn open_mroute() -> io::Result<Icmp6Socket> {
+        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
+        sock.set_nonblocking(true)?;
+        sys::icmp6_pass_only(sock.as_fd(), &[])?;
         let _ = sock.set_recv_buffer_size(4 << 20);
-        sys::mrt6_init(fd)?;
-        Ok(Icmp6Socket { sock })
+        sys::mrt6_init(sock.as_fd())?;
+        Ok(Icmp6Socket { sock, mroute: true })
     }
 
     /// Listens to the groups MLD messages for routers go to on an interface: all MLDv2 routers
@@ -161,24 +167,11 @@ impl Icmp6Socket {
         }
     }
 
-    /// Receives one message using `buf` as scratch space (64 KiB holds any); `WouldBlock` when
-    /// none is queued.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Incoming> {
+    /// Receives one upcall using `buf` as scratch space; `Ok(None)` for anything else,
+    /// `WouldBlock` when nothing is queued.
+    pub fn recv_upcall(&self, buf: &mut [u8]) -> io::Result<Option<Upcall>> {
         let r = datagram::recv(self.sock.as_raw_fd(), buf)?;
-        let buf = &buf[..r.len];
-        if buf.first() == Some(&0) {
-            return parse_upcall(buf)
-                .map(Incoming::Upcall)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short upcall"));
-        }
-        Ok(Incoming::Mld(RxPacket {
-            src: r.src,
-            dst: r.dst,
-            ifindex: r.ifindex,
-            hop_limit: r.hop_limit,
-            router_alert: r.router_alert,
-            payload: buf.to_vec(),
-        }))
+        Ok(parse_upcall(&buf[..r.len]))
     }
 
     /// Sends an ICMPv6 message (the kernel computes its checksum) from `src` out of `ifindex`,
@@ -212,7 +205,9 @@ impl Icmp6Socket {
 
 impl Drop for Icmp6Socket {
     fn drop(&mut self) {
-        let _ = sys::mrt6_done(self.sock.as_fd());
+        if self.mroute {
+            let _ = sys::mrt6_done(self.sock.as_fd());
+        }
     }
 }
 

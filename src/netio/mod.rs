@@ -6,6 +6,7 @@ pub mod clock;
 pub mod datagram;
 pub mod icmp6;
 pub mod lacp;
+pub mod mld_capture;
 pub mod netlink;
 pub mod sys;
 pub mod vrrp6;

@@ -25,6 +25,8 @@ pub struct Link {
     pub running: bool,
     /// The Ethernet address, when the link has one.
     pub mac: Option<[u8; 6]>,
+    /// The link's MTU (0 when the kernel did not say).
+    pub mtu: u32,
 }
 
 /// An address on a link.
@@ -179,8 +181,13 @@ async fn serve(handle: &Handle, req: Request) {
                         LinkAttribute::Address(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
                         _ => None,
                     });
+                    let mtu = m.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::Mtu(m) => Some(*m),
+                        _ => None,
+                    });
                     if let Some(name) = name {
                         out.push(Link {
+                            mtu: mtu.unwrap_or(0),
                             index: m.header.index,
                             name,
                             up: m.header.flags.contains(LinkFlags::Up),

@@ -225,6 +225,32 @@ pub fn packet_add_membership(fd: BorrowedFd<'_>, ifindex: u32, mac: [u8; 6]) -> 
     set(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
 }
 
+/// Makes the interface accept every multicast frame for a packet socket, or stops it
+/// (`PACKET_ADD_MEMBERSHIP` / `PACKET_DROP_MEMBERSHIP` with `PACKET_MR_ALLMULTI`).
+pub fn packet_all_multicast(fd: BorrowedFd<'_>, ifindex: u32, on: bool) -> io::Result<()> {
+    let mreq = libc::packet_mreq {
+        mr_ifindex: ifindex as libc::c_int,
+        mr_type: libc::PACKET_MR_ALLMULTI as libc::c_ushort,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    let name = if on {
+        libc::PACKET_ADD_MEMBERSHIP
+    } else {
+        libc::PACKET_DROP_MEMBERSHIP
+    };
+    set(fd, libc::SOL_PACKET, name, &mreq)
+}
+
+/// Registers the MLD capture socket with the tokio reactor (must run inside a runtime).
+pub fn register_capture(
+    sock: super::mld_capture::MldCapture,
+) -> io::Result<tokio::io::unix::AsyncFd<super::mld_capture::MldCapture>> {
+    // SAFETY: MldCapture owns its descriptor and closes it only when dropped, which the
+    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
 /// Registers a member's LACP packet socket with the tokio reactor (must run inside a runtime).
 pub fn register_lacp(
     sock: super::lacp::LacpSocket,
