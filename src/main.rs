@@ -104,6 +104,10 @@ struct ScenarioArgs {
     /// VRRP6 advertisement interval, centiseconds.
     #[arg(long, default_value_t = 100)]
     advertise: u16,
+    /// Multicast forwarding backend: auto (ip6mr when the kernel has it, else nftables),
+    /// ip6mr or nftables.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ip6mr", "nftables"])]
+    backend: String,
 }
 
 impl ScenarioArgs {
@@ -116,10 +120,12 @@ impl ScenarioArgs {
                 RoleSource::Vrrp6 => Scenario::Vrrp6(Vrrp6Scenario {
                     mode,
                     advertise_cs: self.advertise,
+                    backend: self.backend.clone(),
                     ..Default::default()
                 }),
                 RoleSource::ETrunk => Scenario::ETrunk(ETrunkScenario {
                     mode,
+                    backend: self.backend.clone(),
                     ..Default::default()
                 }),
             },
@@ -166,6 +172,7 @@ fn lab(action: LabAction) -> anyhow::Result<()> {
                 rate,
                 advertise_cs: scenario.advertise,
                 traffic: !no_traffic,
+                backend: scenario.backend.clone(),
             };
             let rt = rt()?;
             eprintln!("mldhb lab: building namespaces, starting agents A and B, configuring them over NETCONF...");
@@ -264,6 +271,7 @@ fn main() -> anyhow::Result<()> {
                 mode: "master-backup".into(),
                 load_balance: "group-hash".into(),
                 advertise: 100,
+                backend: "auto".into(),
             },
             groups: 100,
             rate: 10,

@@ -30,9 +30,12 @@ macro_rules! ietf {
 
 macro_rules! project {
     ($name:literal) => {
+        project!($name, PROJECT_REVISION)
+    };
+    ($name:literal, $revision:expr) => {
         ModuleSource {
             name: $name,
-            revision: Some(PROJECT_REVISION),
+            revision: Some($revision),
             text: include_str!(concat!("../yang/", $name, ".yang")),
         }
     };
@@ -53,8 +56,8 @@ static SOURCES: &[ModuleSource] = &[
     ietf!("ietf-ip", "2018-02-22"),
     ietf!("ietf-vrrp", "2018-03-13"),
     project!("mldhb-types"),
-    project!("mldhb-system"),
-    project!("mldhb-multicast"),
+    project!("mldhb-system", "2026-12-07"),
+    project!("mldhb-multicast", "2026-12-07"),
     project!("mldhb-mld"),
     project!("mldhb-etrunk"),
     project!("mldhb-rbs"),
@@ -410,6 +413,13 @@ mod tests {
         assert!(ctx.get_module_implemented("ietf-netconf").is_some());
     }
 
+    /// The first (newest) revision statement of a shipped project module.
+    fn s_first_revision(name: &str) -> String {
+        let text = SOURCES.iter().find(|s| s.name == name).unwrap().text;
+        let at = text.find("revision ").unwrap() + "revision ".len();
+        text[at..at + 10].to_string()
+    }
+
     #[test]
     fn every_project_module_is_implemented() {
         let ctx = context();
@@ -418,7 +428,13 @@ mod tests {
                 .get_module_implemented(name)
                 .unwrap_or_else(|| panic!("{name} not implemented"));
             assert_eq!(m.namespace(), format!("urn:mldhb:yang:{name}"));
-            assert_eq!(m.revision(), Some(PROJECT_REVISION));
+            let newest = SOURCES.iter().find(|s| s.name == *name).and_then(|s| s.revision);
+            assert_eq!(m.revision(), newest);
+            assert_eq!(
+                m.revision(),
+                Some(&s_first_revision(name)[..]),
+                "the embedded revision is the module's newest"
+            );
         }
         for (name, _) in IMPLEMENT {
             assert!(

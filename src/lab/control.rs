@@ -18,7 +18,7 @@ pub const PASSWORD: &str = "admin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    #[error("the lab needs root: it builds network namespaces and runs kernel multicast routing (run it with sudo)")]
+    #[error("the lab needs root: it builds network namespaces and programs kernel multicast forwarding (run it with sudo)")]
     NotRoot,
     #[error("a lab is already up (state in {0}); `mldhb lab down` removes it")]
     AlreadyUp(String),
@@ -32,6 +32,8 @@ pub enum LabError {
     Netconf(Device, ClientError),
     #[error("device {0:?} did not answer NETCONF within {1} s; its log is {2}")]
     NoAnswer(Device, u64, String),
+    #[error("device {0:?}'s agent exited during start; the last lines of its log ({1}):\n{2}")]
+    AgentExited(Device, String, String),
     #[error("{0}")]
     Failover(String),
 }
@@ -47,6 +49,8 @@ pub struct LabOptions {
     pub advertise_cs: u16,
     /// Start the receiver and the source (tests start their own).
     pub traffic: bool,
+    /// The multicast forwarding backend (`auto`, `ip6mr`, `nftables`).
+    pub backend: String,
 }
 
 impl Default for LabOptions {
@@ -58,6 +62,7 @@ impl Default for LabOptions {
             rate: 10,
             advertise_cs: 100,
             traffic: true,
+            backend: "auto".into(),
         }
     }
 }
@@ -103,7 +108,14 @@ async fn connect(dev: Device) -> Result<Client, ClientError> {
 /// Waits until the device answers NETCONF.
 async fn wait_for(dev: Device, within: Duration) -> Result<Client, LabError> {
     let deadline = Instant::now() + within;
+    let log = state_dir().join(format!("{}.log", agent_name(dev)));
     loop {
+        if procs::pid(agent_name(dev)).is_none() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            return Err(LabError::AgentExited(dev, log.display().to_string(), tail));
+        }
         match connect(dev).await {
             Ok(c) => return Ok(c),
             Err(_) if Instant::now() < deadline => {
@@ -113,10 +125,7 @@ async fn wait_for(dev: Device, within: Duration) -> Result<Client, LabError> {
                 return Err(LabError::NoAnswer(
                     dev,
                     within.as_secs(),
-                    state_dir()
-                        .join(format!("{}.log", agent_name(dev)))
-                        .display()
-                        .to_string(),
+                    log.display().to_string(),
                 ))
             }
         }
@@ -187,10 +196,12 @@ pub async fn up(opts: &LabOptions) -> Result<(), LabError> {
         RoleSource::Vrrp6 => Scenario::Vrrp6(Vrrp6Scenario {
             mode: opts.mode,
             advertise_cs: opts.advertise_cs,
+            backend: opts.backend.clone(),
             ..Default::default()
         }),
         RoleSource::ETrunk => Scenario::ETrunk(ETrunkScenario {
             mode: opts.mode,
+            backend: opts.backend.clone(),
             ..Default::default()
         }),
     };

@@ -62,6 +62,8 @@ pub struct Vrrp6Scenario {
     pub preempt_delay: u16,
     pub rbs_port: u16,
     pub rbs_key: Option<String>,
+    /// The multicast forwarding backend (`auto`, `ip6mr`, `nftables`).
+    pub backend: String,
 }
 
 impl Default for Vrrp6Scenario {
@@ -72,6 +74,7 @@ impl Default for Vrrp6Scenario {
             preempt_delay: 10,
             rbs_port: 1025,
             rbs_key: Some("mldhb-rbs-key".into()),
+            backend: "auto".into(),
         }
     }
 }
@@ -189,7 +192,7 @@ impl Vrrp6Scenario {
         );
         interface(&mut out, RBS_LINK, &format!("{RBS_PREFIX}{me}"), "", "");
         out.push_str("</interfaces>");
-        multicast_routing(&mut out);
+        multicast_routing(&mut out, &self.backend);
         rbs(
             &mut out,
             dev,
@@ -231,10 +234,16 @@ fn security_key(key: Option<&str>) -> String {
     })
 }
 
-fn multicast_routing(out: &mut String) {
+/// Multicast routing on, with the forwarding backend when one is forced.
+fn multicast_routing(out: &mut String, backend: &str) {
+    let backend = if backend == "auto" {
+        String::new()
+    } else {
+        format!("<forwarding-backend>{backend}</forwarding-backend>")
+    };
     let _ = write!(
         out,
-        "<multicast xmlns=\"{NS_MCAST}\"><ipv6-routing-enable>true</ipv6-routing-enable></multicast>"
+        "<multicast xmlns=\"{NS_MCAST}\"><ipv6-routing-enable>true</ipv6-routing-enable>{backend}</multicast>"
     );
 }
 
@@ -250,6 +259,8 @@ pub struct ETrunkScenario {
     pub rbs_port: u16,
     pub rbs_key: Option<String>,
     pub etrunk_key: Option<String>,
+    /// The multicast forwarding backend (`auto`, `ip6mr`, `nftables`).
+    pub backend: String,
 }
 
 impl Default for ETrunkScenario {
@@ -261,6 +272,7 @@ impl Default for ETrunkScenario {
             rbs_port: 1025,
             rbs_key: Some("mldhb-rbs-key".into()),
             etrunk_key: Some("mldhb-example-key".into()),
+            backend: "auto".into(),
         }
     }
 }
@@ -304,7 +316,7 @@ impl ETrunkScenario {
         );
         interface(&mut out, RBS_LINK, &format!("{RBS_PREFIX}{me}"), "", "");
         out.push_str("</interfaces>");
-        multicast_routing(&mut out);
+        multicast_routing(&mut out, &self.backend);
         let key = security_key(self.etrunk_key.as_deref());
         let _ = write!(
             out,

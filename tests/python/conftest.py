@@ -430,3 +430,27 @@ def descriptions(data):
 
 def addresses(data, name):
     return sorted(xp(data, f"//if:interface[if:name='{name}']/ip:ipv6/ip:address/ip:ip/text()"))
+
+
+def _mldhb_namespaces():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.startswith("mldhb-")}
+
+
+@pytest.fixture(autouse=True)
+def no_namespace_left_behind():
+    """Whatever a test does, failed or not, the network namespaces it made are gone after it:
+    processes still inside them are killed and the namespaces deleted."""
+    if os.geteuid() != 0:
+        yield
+        return
+    before = _mldhb_namespaces()
+    yield
+    for ns in sorted(_mldhb_namespaces() - before):
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -32,8 +32,15 @@ class NsAgent:
                 f'listen = "127.0.0.1:{self.port}"\ndatastore = "{workdir}/ds"\n'
                 '[[users]]\nname = "admin"\npassword = "admin"\ngroups = ["admin"]\n'
             )
-        self.log = open(os.path.join(workdir, "agent.log"), "ab")
+        self.log_path = os.path.join(workdir, "agent.log")
+        self.log = open(self.log_path, "ab")
         self.proc = None
+
+    def log_tail(self, lines=30):
+        """The last lines of the agent's log, for a failure message."""
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return b"".join(f.readlines()[-lines:]).decode(errors="replace")
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -43,7 +50,10 @@ class NsAgent:
         )
         deadline = time.time() + 30
         while time.time() < deadline:
-            assert self.proc.poll() is None, "agent exited"
+            assert self.proc.poll() is None, (
+                f"agent exited with status {self.proc.returncode}; its log ends with:\n"
+                + self.log_tail()
+            )
             try:
                 return self.connect()
             except Exception:
