@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod kernel;
+pub mod nftables;
 pub mod northbound;
 pub mod rpf;
 pub mod sim;
@@ -314,7 +315,13 @@ impl Forwarding {
         routes: &[Route],
         listeners: &impl Listeners,
     ) -> Vec<FwdAction> {
-        if !self.enabled || !crate::mld::instance::forwardable(&group) {
+        // Interface- and link-scope groups stay on their link, and so do packets from a
+        // link-local or unspecified source: no entry is made for them.
+        if !self.enabled
+            || !crate::mld::instance::forwardable(&group)
+            || source.is_unicast_link_local()
+            || source.is_unspecified()
+        {
             return Vec::new();
         }
         let iif = rpf::rpf_interface(routes, &source);

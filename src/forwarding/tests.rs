@@ -214,3 +214,22 @@ fn with_slots_a_domain_flips_with_one_binding_per_slot() {
     dp.apply(&f.set_enabled(false, &[]));
     assert_eq!(dp, SimDataPlane::default());
 }
+
+#[test]
+fn link_scope_groups_and_link_local_or_unspecified_sources_get_no_entry() {
+    let (mut f, _dp) = setup();
+    let l = listeners(&[("ff0e::1", DOWN1), ("ff02::1:3", DOWN1), ("ff01::5", DOWN1)]);
+    let m = f.mif_of(UP).unwrap();
+    for (s, g) in [
+        ("fe80::10", "ff0e::1"),
+        ("::", "ff0e::1"),
+        ("2001:db8:100::10", "ff02::1:3"),
+        ("2001:db8:100::10", "ff01::5"),
+    ] {
+        assert!(f.on_nocache(0, a(s), a(g), m, &routes(), &l).is_empty(), "{s} {g}");
+    }
+    assert!(f.mfib.is_empty());
+    assert!(!f
+        .on_nocache(0, a("2001:db8:100::10"), a("ff0e::1"), m, &routes(), &l)
+        .is_empty());
+}

@@ -668,6 +668,7 @@ mod tests {
             up,
             running,
             mac: None,
+            mtu: 1500,
         };
         assert!(serves(&link(true, true)));
         // Admin up, no carrier: the member under an Eth-Trunk's macvlan is down.

@@ -212,11 +212,14 @@ mod tests {
     }
 
     fn report() -> Vec<u8> {
-        let m = Message::V2Report(vec![Record {
-            kind: RecordType::ChangeToExclude,
-            group: a("ff0e::1"),
-            sources: vec![],
-        }]);
+        let m = Message::V2Report {
+            records: vec![Record {
+                kind: RecordType::ChangeToExclude,
+                group: a("ff0e::1"),
+                sources: vec![],
+                aux: vec![],
+            }],
+        };
         encode_with_checksum(&m, &a("fe80::2"), &a("ff02::16"))
     }
 

@@ -8,5 +8,7 @@ pub mod icmp6;
 pub mod lacp;
 pub mod mld_capture;
 pub mod netlink;
+pub mod nflog;
+pub mod nft;
 pub mod sys;
 pub mod vrrp6;

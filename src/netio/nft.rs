@@ -244,7 +244,10 @@ impl Data {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
     /// `meta load key => dreg`.
-    Meta { key: u32, dreg: u32 },
+    Meta {
+        key: u32,
+        dreg: u32,
+    },
     /// `payload load len @ base + offset => dreg`.
     Payload {
         base: u32,
@@ -273,8 +276,16 @@ pub enum Expr {
     },
     /// Host to network order of `len` bytes in units of `size` (`cmp` with `lt`/`gt` compares
     /// bytes, so host-endian numbers are turned big endian first).
-    Hton { sreg: u32, dreg: u32, len: u32, size: u32 },
-    Immediate { dreg: u32, data: Vec<u8> },
+    Hton {
+        sreg: u32,
+        dreg: u32,
+        len: u32,
+        size: u32,
+    },
+    Immediate {
+        dreg: u32,
+        data: Vec<u8>,
+    },
     /// Immediate to the verdict register.
     Verdict(Verdict),
     /// Set membership (no `dreg`) or map lookup into `dreg` (a verdict map: [`REG_VERDICT`]).
@@ -291,9 +302,16 @@ pub enum Expr {
         timeout_ms: Option<u64>,
     },
     /// Reference to a named stateful object (a counter).
-    Objref { obj_type: u32, name: String },
+    Objref {
+        obj_type: u32,
+        name: String,
+    },
     /// `limit rate rate/unit burst b packets`.
-    Limit { rate: u64, unit_secs: u64, burst: u32 },
+    Limit {
+        rate: u64,
+        unit_secs: u64,
+        burst: u32,
+    },
     /// `log group g snaplen s` (NFLOG), with its queue threshold (0: the instance's).
     Log {
         group: u16,
@@ -301,7 +319,9 @@ pub enum Expr {
         qthreshold: u16,
     },
     /// Duplicate the packet out of the device whose ifindex (host-endian u32) is in `sreg_dev`.
-    Dup { sreg_dev: u32 },
+    Dup {
+        sreg_dev: u32,
+    },
     /// An anonymous counter.
     Counter,
 }
@@ -563,7 +583,8 @@ impl AttrWriter {
     pub fn nest(&mut self, ty: u16, f: impl FnOnce(&mut AttrWriter)) -> &mut Self {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         f(self);
         let len = self.buf.len() - start;
         if len > u16::MAX as usize {
@@ -896,7 +917,8 @@ impl Batch {
     /// Creates a chain; a base chain with `hook` (type `filter`).
     pub fn add_chain(&mut self, name: &str, hook: Option<&Hook>) {
         let mut w = AttrWriter::new();
-        w.str(NFTA_CHAIN_TABLE, &self.table).str(NFTA_CHAIN_NAME, name);
+        w.str(NFTA_CHAIN_TABLE, &self.table)
+            .str(NFTA_CHAIN_NAME, name);
         if let Some(h) = hook {
             w.nest(NFTA_CHAIN_HOOK, |w| {
                 w.be32(NFTA_HOOK_HOOKNUM, h.hooknum)
@@ -906,13 +928,19 @@ impl Batch {
             .be32(NFTA_CHAIN_POLICY, h.policy)
             .str(NFTA_CHAIN_TYPE, "filter");
         }
-        self.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, w, format!("add chain {name}"));
+        self.push(
+            NFT_MSG_NEWCHAIN,
+            NLM_F_CREATE,
+            w,
+            format!("add chain {name}"),
+        );
     }
 
     /// Deletes a chain with its rules.
     pub fn del_chain(&mut self, name: &str) {
         let mut w = AttrWriter::new();
-        w.str(NFTA_CHAIN_TABLE, &self.table).str(NFTA_CHAIN_NAME, name);
+        w.str(NFTA_CHAIN_TABLE, &self.table)
+            .str(NFTA_CHAIN_NAME, name);
         self.push(NFT_MSG_DELCHAIN, 0, w, format!("delete chain {name}"));
     }
 
@@ -933,7 +961,8 @@ impl Batch {
     /// Deletes every rule of a chain.
     pub fn flush_chain(&mut self, chain: &str) {
         let mut w = AttrWriter::new();
-        w.str(NFTA_RULE_TABLE, &self.table).str(NFTA_RULE_CHAIN, chain);
+        w.str(NFTA_RULE_TABLE, &self.table)
+            .str(NFTA_RULE_CHAIN, chain);
         self.push(NFT_MSG_DELRULE, 0, w, format!("flush chain {chain}"));
     }
 
@@ -1279,13 +1308,7 @@ impl NftSocket {
     }
 
     /// Sends a dump request and hands each reply message's payload to `f`.
-    fn dump(
-        &self,
-        msg: u16,
-        family: u8,
-        attrs: &[u8],
-        mut f: impl FnMut(&[u8]),
-    ) -> io::Result<()> {
+    fn dump(&self, msg: u16, family: u8, attrs: &[u8], mut f: impl FnMut(&[u8])) -> io::Result<()> {
         let seq = self.next_seq(1);
         let mut out = Vec::new();
         put_message(
@@ -1636,10 +1659,7 @@ mod tests {
         };
         assert_eq!(ack_errno(&m), None);
         let min = (i32::MIN).to_ne_bytes();
-        let m = NlMsg {
-            payload: &min,
-            ..m
-        };
+        let m = NlMsg { payload: &min, ..m };
         assert_eq!(ack_errno(&m), Some(i32::MAX));
     }
 }

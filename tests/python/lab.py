@@ -5,8 +5,10 @@ import contextlib
 import json
 import os
 import subprocess
+import tempfile
 import time
 
+import pytest
 from ncclient import manager
 
 from conftest import BIN, NS_BASE, data_of, eventually  # noqa: F401
@@ -26,9 +28,12 @@ DEVICES = {"a": ("mldhb-a", "10.77.1.2"), "b": ("mldhb-b", "10.77.2.2")}
 RECEIVER_NS = "mldhb-h"
 SOURCE_NS = "mldhb-s"
 CE_NS = "mldhb-ce"
+SWITCH_NS = "mldhb-sw"
 # The customer edge's bond members towards A and B (E-Trunk).
 CE_MEMBER = {"a": "a-down", "b": "b-down"}
 GROUP_BASE = "ff0e::db8:1:0"
+# Every test that forwards runs on each backend; ip6mr only where the kernel has it.
+BACKENDS = ["nftables", "ip6mr"]
 GROUPS = 1000
 RATE = 10  # datagrams per second per group
 
@@ -49,11 +54,12 @@ class Lab:
     customer edge is Open vSwitch, reachable as `self.ovs`)."""
 
     def __init__(self, tmp_path, mode="master-backup", load_balance="group-hash", advertise=100,
-                 role_source="vrrp6"):
+                 role_source="vrrp6", backend="nftables"):
         self.dir = str(tmp_path / "lab")
         self.env = dict(os.environ, MLDHB_LAB_DIR=self.dir, RUST_BACKTRACE="0")
         self.args = ["--role-source", role_source, "--mode", mode, "--load-balance", load_balance,
-                     "--advertise", str(advertise)]
+                     "--advertise", str(advertise), "--backend", backend]
+        self.backend = backend
         self.role_source = role_source
         self.downstream = "Eth-Trunk1" if role_source == "e-trunk" else "eth1"
         self.ovs = Ovs(CE_NS, os.path.join(self.dir, "ovs")) if role_source == "e-trunk" else None
@@ -127,8 +133,21 @@ class Lab:
             os.kill(int(f.read().strip()), 9)
 
 
+def kernel_has_ip6mr():
+    return os.path.exists("/proc/net/ip6_mr_vif")
+
+
+def require_backend(backend):
+    """Skips, saying why, a case of the ip6mr backend on a kernel without IPv6 multicast
+    routing: it needs the kernel's ip6mr socket. Every such test also runs on nftables."""
+    if backend == "ip6mr" and not kernel_has_ip6mr():
+        pytest.skip("the kernel has no IPv6 multicast routing (CONFIG_IPV6_MROUTE is not set): "
+                    "the ip6mr backend needs its socket; the nftables case of this test runs")
+
+
 @contextlib.contextmanager
 def lab(tmp_path, **kw):
+    require_backend(kw.get("backend", "nftables"))
     lb = Lab(tmp_path, **kw)
     try:
         lb.up()
@@ -148,16 +167,47 @@ def read_report(path):
 
 
 def block_reports(ns, chain="INPUT", iface_opt=("-i", "eth1")):
-    """Drops MLD reports (v1 and v2) in a namespace's netfilter chain."""
+    """Drops MLD reports (v1 and v2) in a namespace's netfilter chain (the receiver host's own
+    output; a device's packet socket sees frames before its netfilter, so reports meant to stay
+    away from a device are dropped outside it, by `block_device_reports`)."""
     for t in ("131", "143"):
         ns_run(ns, "ip6tables", "-A", chain, *iface_opt, "-p", "icmpv6", "--icmpv6-type", t, "-j", "DROP")
 
 
 def block_device_reports(lb, dev):
-    """Drops MLD reports arriving at a device on its downstream side: on eth1 and, with E-Trunk,
-    on the Eth-Trunk's macvlan too (a multicast frame reaches both the member and the macvlan)."""
-    for iface in sorted({"eth1", lb.downstream}):
-        block_reports(lb.ns(dev), iface_opt=("-i", iface))
+    """Drops every MLD report on its way to a device, outside the device: on the egress of the
+    switch port (VRRP6) or customer-edge member (E-Trunk) that leads to it. Returns a function
+    that reads how many reports were dropped there."""
+    ns = CE_NS if lb.role_source == "e-trunk" else SWITCH_NS
+    port = CE_MEMBER[dev]
+    table = f"mldhb_test_block_{dev}"
+    rules = (
+        f"table netdev {table} {{\n"
+        f"  chain out {{ type filter hook egress device \"{port}\" priority 0; policy accept;\n"
+        "    icmpv6 type { mld-listener-report, mld2-listener-report } counter drop\n"
+        "  }\n}\n"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
+        f.write(rules)
+    try:
+        ns_run(ns, "nft", "-f", f.name)
+    finally:
+        os.unlink(f.name)
+
+    def dropped():
+        out = ns_run(ns, "nft", "list", "table", "netdev", table)
+        for word, value in zip(out.split(), out.split()[1:]):
+            if word == "packets":
+                return int(value)
+        return 0
+    return dropped
+
+
+def reports_received(lb, dev):
+    """MLDv1 and MLDv2 reports the device's router took in on the downstream interface."""
+    d = lb.get(dev, f'<interfaces xmlns="{NS["if"]}"><interface><name>{lb.downstream}</name>'
+                    f'<mld xmlns="{NS["mld"]}"/></interface></interfaces>')
+    return sum(int(e.text) for e in xp(d, ".//mld:v1-reports-received | .//mld:v2-reports-received"))
 
 
 def vrrp_state(lb, dev):
@@ -214,37 +264,46 @@ def mld_groups(lb, dev):
     return out
 
 
-def mfc(ns):
-    """The kernel's (S,G) entries in a namespace: {(group, origin): [oif vif indexes]}."""
+def forwarding_table(lb, dev):
+    """The device's forwarding entries from <get>: {(source, group): {oif name: state}}."""
+    d = lb.get(dev, f'<multicast xmlns="{NS["mc"]}"><forwarding/></multicast>')
     out = {}
-    lines = ns_run(ns, "cat", "/proc/net/ip6_mr_cache").splitlines()[1:]
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 7:
-            continue
-        oifs = [int(x.split(":")[0]) for x in parts[6:]]
-        out[(parts[0], parts[1])] = oifs
+    for e in xp(d, ".//mc:forwarding/mc:entry"):
+        key = (e.find(f"{{{NS['mc']}}}source").text, e.find(f"{{{NS['mc']}}}group").text)
+        out[key] = {
+            o.find(f"{{{NS['mc']}}}name").text: o.find(f"{{{NS['mc']}}}state").text
+            for o in e.findall(f"{{{NS['mc']}}}outgoing-interface")
+        }
     return out
+
+
+def forwarding(lb, dev):
+    """Groups the device forwards now on its downstream interface."""
+    return {g for (_, g), oifs in forwarding_table(lb, dev).items()
+            if oifs.get(lb.downstream) == "active"}
+
+
+def backend_status(lb, dev):
+    """(backend, backend-state) the device reports."""
+    d = lb.get(dev, f'<multicast xmlns="{NS["mc"]}"><forwarding><backend/><backend-state/>'
+                    '</forwarding></multicast>')
+    b = xp(d, ".//mc:backend")
+    st = xp(d, ".//mc:backend-state")
+    return (b[0].text if b else None, st[0].text if st else None)
 
 
 def wait_prepared(lb, dev, groups, timeout=30):
-    """Waits until the device's kernel holds a forwarding entry (with an outgoing slot, parked
-    or not) for every one of the test's groups: the backup's ready state."""
-    def count():
-        return sum(1 for (g, _) in mfc(lb.ns(dev)) if g.startswith("ff0e:"))
-    got = eventually(lambda: count() >= groups, timeout=timeout, step=0.5)
-    assert got, f"{dev} prepared {count()} of {groups} kernel entries\n{lb.logs()}"
-
-
-def vif_indexes(ns, ifname):
-    """The multicast interface slots bound to a device now (a device has one slot per
-    forwarding domain; parked slots are bound to the parking device instead)."""
-    out = set()
-    for line in ns_run(ns, "cat", "/proc/net/ip6_mr_vif").splitlines()[1:]:
-        parts = line.split()
-        if len(parts) > 1 and parts[1] == ifname:
-            out.add(int(parts[0]))
-    return out
+    """Waits until the device holds a forwarding entry listing the downstream interface (active
+    or standby) for every one of the test's groups: the backup's ready state. Returns the
+    table."""
+    def ready():
+        t = forwarding_table(lb, dev)
+        n = sum(1 for (_, g), oifs in t.items()
+                if g.startswith("ff0e::db8:1:") and lb.downstream in oifs)
+        return t if n >= groups else None
+    got = eventually(ready, timeout=timeout, step=0.5)
+    assert got, f"{dev} prepared fewer than {groups} entries\n{lb.logs()}"
+    return got
 
 
 def learn(lb, learner, via_rbs, report):

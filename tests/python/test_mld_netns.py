@@ -13,6 +13,7 @@ from ncclient.operations.rpc import RPCError
 
 from conftest import NS_BASE, NS_IANAIFT, NS_IF
 from netns import Netns, require_root
+from lab import BACKENDS, require_backend
 from test_interfaces_netns import NsAgent, wait_for
 
 NS_MLD = "urn:mldhb:yang:mldhb-mld"
@@ -65,14 +66,15 @@ def topo():
     t.delete()
 
 
-def mld_config(extra=""):
+def mld_config(extra="", backend="auto"):
+    chosen = "" if backend == "auto" else f"<forwarding-backend>{backend}</forwarding-backend>"
     return (
         f'<config xmlns="{NS_BASE}">'
         f'<interfaces xmlns="{NS_IF}" xmlns:t="{NS_IANAIFT}"><interface><name>rd</name>'
         f"<type>t:ethernetCsmacd</type>"
         f'<mld xmlns="{NS_MLD}"><enable>true</enable>{extra}</mld></interface></interfaces>'
-        f'<multicast xmlns="{NS_MC}"><ipv6-routing-enable>true</ipv6-routing-enable></multicast>'
-        f"</config>"
+        f'<multicast xmlns="{NS_MC}"><ipv6-routing-enable>true</ipv6-routing-enable>{chosen}'
+        f"</multicast></config>"
     )
 
 
@@ -134,35 +136,39 @@ def send_rounds(ns, groups, until, timeout=20):
         s.close()
 
 
-def mr_vif_index(ns, dev):
-    for line in ns.run("cat", "/proc/net/ip6_mr_vif").splitlines()[1:]:
-        f = line.split()
-        if len(f) >= 2 and f[1] == dev:
-            return f[0]
-    raise AssertionError(f"{dev} is not a multicast interface:\n" + ns.run("cat", "/proc/net/ip6_mr_vif"))
-
-
-def mfc(ns):
-    """(group, source) → set of outgoing MIF numbers, from the router's kernel."""
+def fwd_table(m):
+    """The agent's forwarding entries from <get>: {(group, source): {oif name: state}}."""
+    data = m.get(filter=("subtree", f'<multicast xmlns="{NS_MC}"/>')).data
+    ns = {"mc": NS_MC}
     out = {}
-    for line in ns.run("cat", "/proc/net/ip6_mr_cache").splitlines()[1:]:
-        f = line.split()
-        if len(f) < 6:
-            continue
-        g = socket.inet_ntop(socket.AF_INET6, bytes.fromhex(f[0].replace(":", "")))
-        s = socket.inet_ntop(socket.AF_INET6, bytes.fromhex(f[1].replace(":", "")))
-        out[(g, s)] = {o.split(":")[0] for o in f[6:]}
+    for e in data.xpath("//mc:forwarding/mc:entry", namespaces=ns):
+        key = (e.xpath("mc:group/text()", namespaces=ns)[0], e.xpath("mc:source/text()", namespaces=ns)[0])
+        out[key] = {
+            o.xpath("mc:name/text()", namespaces=ns)[0]: o.xpath("mc:state/text()", namespaces=ns)[0]
+            for o in e.xpath("mc:outgoing-interface", namespaces=ns)
+        }
     return out
 
 
+def backend_of(m):
+    data = m.get(filter=("subtree", f'<multicast xmlns="{NS_MC}"><forwarding><backend/>'
+                                    "<backend-state/><backend-reason/></forwarding></multicast>")).data
+    ns = {"mc": NS_MC}
+    return tuple((data.xpath(f"//mc:{leaf}/text()", namespaces=ns) or [None])[0]
+                 for leaf in ("backend", "backend-state", "backend-reason"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("version", [2, 1])
-def test_kernel_host_joins_and_traffic_follows(topo, workdir, version):
+def test_kernel_host_joins_and_traffic_follows(topo, workdir, version, backend):
+    require_backend(backend)
     if version == 1:
         topo.h.run("sysctl", "-qw", "net.ipv6.conf.hd.force_mld_version=1")
     agent = NsAgent(topo.r, workdir)
     m = agent.start()
     try:
-        m.edit_config(target="running", config=mld_config())
+        m.edit_config(target="running", config=mld_config(backend=backend))
+        assert wait_for(lambda: backend_of(m)[:2] == (backend, "up"), 10), backend_of(m)
         assert wait_for(lambda: "up" in str(groups_seen(m)[1].xpath(
             "//mld:oper-status/text()", namespaces={"mld": NS_MLD})), 10), "MLD did not start on rd"
 
@@ -186,15 +192,13 @@ def test_kernel_host_joins_and_traffic_follows(topo, workdir, version):
             )
             time.sleep(0.3)
             assert not (rx.got & set(others))
-            down = mr_vif_index(topo.r, "rd")
-            up = mr_vif_index(topo.r, "ru")
-            table = mfc(topo.r)
+            table = fwd_table(m)
             src = "2001:db8:2::2"
             for g in joined:
-                assert down in table[(g, src)], (g, table.get((g, src)))
+                assert table[(g, src)].get("rd") == "active", (g, table.get((g, src)))
             for g in others:
                 if (g, src) in table:
-                    assert down not in table[(g, src)]
+                    assert "rd" not in table[(g, src)]
             assert any((g, src) in table for g in others)
             # Forwarding state in <get>: incoming interface by RPF, rd outgoing.
             fwd = m.get(filter=("subtree", f'<multicast xmlns="{NS_MC}"/>')).data
@@ -204,7 +208,7 @@ def test_kernel_host_joins_and_traffic_follows(topo, workdir, version):
             assert e[0].xpath("mc:incoming-interface/text()", namespaces=ns) == ["ru"]
             assert e[0].xpath("mc:outgoing-interface/mc:name/text()", namespaces=ns) == ["rd"]
             assert e[0].xpath("mc:state/text()", namespaces=ns) == ["active"]
-            assert up not in table[(joined[0], src)]
+            assert "ru" not in table[(joined[0], src)]
         finally:
             rx.stop = True
             rx.join()
@@ -213,7 +217,7 @@ def test_kernel_host_joins_and_traffic_follows(topo, workdir, version):
         left = time.time()
         # Last-listener query time is 2 s (robustness 2 × 1 s); a generous margin on top.
         assert wait_for(
-            lambda: all(down not in mfc(topo.r).get((g, src), set()) for g in joined), 2 + 6
+            lambda: all("rd" not in fwd_table(m).get((g, src), {}) for g in joined), 2 + 6
         ), "entries kept the downstream interface after the host left"
         assert time.time() - left < 8
         assert wait_for(lambda: not groups_seen(m)[0], 5)
