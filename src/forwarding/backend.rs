@@ -3,9 +3,9 @@
 //! shows: the backend running and why, or why none runs.
 
 use super::kernel::{Ip6mr, MfcCounters};
-use stub::{LinkInfo, NftBackend};
+use super::nftables::{LinkInfo, NftBackend};
 use super::FwdAction;
-use stub::NflogSocket;
+use crate::netio::nflog::NflogSocket;
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -138,7 +138,7 @@ pub fn open(
     let nft = || -> Result<Dataplane, String> {
         let b = NftBackend::open(UPCALL_GROUP).map_err(|e| format!("nftables: {e}"))?;
         let log = NflogSocket::open(UPCALL_GROUP).map_err(|e| format!("nflog: {e}"))?;
-        let log = stub::register_nflog(log).map_err(|e| format!("nflog: {e}"))?;
+        let log = crate::netio::sys::register_nflog(log).map_err(|e| format!("nflog: {e}"))?;
         Ok(Dataplane::Nftables(Box::new(b), Arc::new(log)))
     };
     let up = |d: Dataplane, reason: String| {
@@ -178,52 +178,3 @@ pub fn open(
     }
 }
 
-mod stub {
-    use std::collections::HashMap;
-    use std::io;
-    use std::net::Ipv6Addr;
-    use std::os::fd::{AsRawFd, RawFd};
-    pub struct LinkInfo {
-        pub ifindex: u32,
-        pub name: String,
-        pub mac: [u8; 6],
-        pub mtu: u32,
-    }
-    pub struct NftBackend;
-    impl NftBackend {
-        pub fn open(_g: u16) -> io::Result<NftBackend> {
-            Err(io::Error::other("not yet"))
-        }
-        pub fn set_links(&mut self, _l: &[LinkInfo]) {}
-        pub fn apply(&mut self, _a: &[super::FwdAction]) -> usize {
-            0
-        }
-        pub fn counters(&self) -> HashMap<(Ipv6Addr, Ipv6Addr), super::MfcCounters> {
-            HashMap::new()
-        }
-    }
-    pub struct Pkt {
-        pub indev: u32,
-        pub src: Ipv6Addr,
-        pub dst: Ipv6Addr,
-    }
-    pub struct NflogSocket;
-    impl AsRawFd for NflogSocket {
-        fn as_raw_fd(&self) -> RawFd {
-            -1
-        }
-    }
-    impl NflogSocket {
-        pub fn open(_g: u16) -> io::Result<NflogSocket> {
-            Err(io::Error::other("not yet"))
-        }
-        pub fn recv(&self, _b: &mut [u8]) -> io::Result<Vec<Pkt>> {
-            Ok(vec![])
-        }
-    }
-    pub fn register_nflog(
-        _s: NflogSocket,
-    ) -> io::Result<tokio::io::unix::AsyncFd<NflogSocket>> {
-        Err(io::Error::other("not yet"))
-    }
-}

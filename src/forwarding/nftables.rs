@@ -21,11 +21,13 @@
 //!   [`crate::netio::nflog`]);
 //! - per entry, chain `e<id>` and counters `c<id>` (packets accepted from the RPF interface)
 //!   and `w<id>` (packets from another interface): wrong interface → count `w`, return; count
-//!   `c`; hop limit ≤ 1 → return (never forwarded); save the hop limit and source MAC in
-//!   registers and write hop limit - 1; per outgoing MIF (not on the incoming interface), when
-//!   the slot is `active`: too long for the link's MTU → count `mtu_drop`; otherwise set the
-//!   source MAC to the outgoing interface's and `dup` out of it; finally restore the saved hop
-//!   limit and MAC, so the original packet goes on to the local stack as it arrived.
+//!   `c`; hop limit ≤ 1 → return (never forwarded); then per outgoing MIF (not on the incoming
+//!   interface), when the slot is `active`: too long for the link's MTU → count `mtu_drop`;
+//!   otherwise one rule saves the hop limit and source MAC in registers, writes hop limit
+//!   `@hl[hop limit]` (n - 1; IPv6 has no header checksum) and the outgoing interface's MAC,
+//!   `dup`s the packet out of that interface and writes the saved values back. The kernel
+//!   lets a rule read only the registers it wrote itself, hence one self-contained rule per
+//!   copy; the original packet goes on to the local stack as it arrived.
 //!
 //! `dup` in the netdev ingress hook transmits the copy straight on the outgoing device: the
 //! copies never pass the IPv6 forward path, so operators' `ip6`/`inet` forward-hook rules
@@ -153,6 +155,24 @@ fn counter(name: String) -> Expr {
     Expr::Objref {
         obj_type: nft::NFT_OBJECT_COUNTER,
         name,
+    }
+}
+
+fn write_hop_limit(sreg: u32) -> Expr {
+    Expr::PayloadWrite {
+        base: nft::PAYLOAD_NETWORK,
+        offset: 7,
+        len: 1,
+        sreg,
+    }
+}
+
+fn write_source_mac(sreg: u32) -> Expr {
+    Expr::PayloadWrite {
+        base: nft::PAYLOAD_LL,
+        offset: 6,
+        len: 6,
+        sreg,
     }
 }
 
@@ -727,27 +747,6 @@ impl NftBackend {
             return rules;
         }
         rules.push(vec![nh(7, 1, R_HL), cmp(R_HL, CmpOp::Lte, &[1]), ret()]);
-        rules.push(vec![
-            nh(7, 1, R_HL),
-            Expr::Lookup {
-                set: HL.into(),
-                sreg: R_HL,
-                dreg: Some(R_NEW_HL),
-                invert: false,
-            },
-            Expr::PayloadWrite {
-                base: nft::PAYLOAD_NETWORK,
-                offset: 7,
-                len: 1,
-                sreg: R_NEW_HL,
-            },
-            Expr::Payload {
-                base: nft::PAYLOAD_LL,
-                offset: 6,
-                len: 6,
-                dreg: R_MAC,
-            },
-        ]);
         for (m, link) in outs {
             let guard = |op: Option<CmpOp>| {
                 let mut v = vec![
@@ -785,40 +784,48 @@ impl NftBackend {
                 drop.push(counter(MTU_DROP.into()));
                 rules.push(drop);
             }
+            // The kernel lets a rule read only registers it wrote itself (ENODATA otherwise),
+            // so each copy saves, rewrites and restores the header on its own.
+            let rewrite_mac = link.mac != [0; 6];
             let mut fwd = guard(known_mtu.then_some(CmpOp::Lte));
-            if link.mac != [0; 6] {
-                fwd.push(Expr::Immediate {
-                    dreg: R_NEW_MAC,
-                    data: link.mac.to_vec(),
-                });
-                fwd.push(Expr::PayloadWrite {
-                    base: nft::PAYLOAD_LL,
-                    offset: 6,
-                    len: 6,
-                    sreg: R_NEW_MAC,
-                });
+            fwd.extend([
+                nh(7, 1, R_HL),
+                Expr::Lookup {
+                    set: HL.into(),
+                    sreg: R_HL,
+                    dreg: Some(R_NEW_HL),
+                    invert: false,
+                },
+                write_hop_limit(R_NEW_HL),
+            ]);
+            if rewrite_mac {
+                fwd.extend([
+                    Expr::Payload {
+                        base: nft::PAYLOAD_LL,
+                        offset: 6,
+                        len: 6,
+                        dreg: R_MAC,
+                    },
+                    Expr::Immediate {
+                        dreg: R_NEW_MAC,
+                        data: link.mac.to_vec(),
+                    },
+                    write_source_mac(R_NEW_MAC),
+                ]);
             }
-            fwd.push(Expr::Immediate {
-                dreg: R_DEV,
-                data: link.ifindex.to_ne_bytes().to_vec(),
-            });
-            fwd.push(Expr::Dup { sreg_dev: R_DEV });
+            fwd.extend([
+                Expr::Immediate {
+                    dreg: R_DEV,
+                    data: link.ifindex.to_ne_bytes().to_vec(),
+                },
+                Expr::Dup { sreg_dev: R_DEV },
+            ]);
+            if rewrite_mac {
+                fwd.push(write_source_mac(R_MAC));
+            }
+            fwd.push(write_hop_limit(R_HL));
             rules.push(fwd);
         }
-        rules.push(vec![
-            Expr::PayloadWrite {
-                base: nft::PAYLOAD_LL,
-                offset: 6,
-                len: 6,
-                sreg: R_MAC,
-            },
-            Expr::PayloadWrite {
-                base: nft::PAYLOAD_NETWORK,
-                offset: 7,
-                len: 1,
-                sreg: R_HL,
-            },
-        ]);
         rules
     }
 }

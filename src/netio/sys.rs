@@ -251,6 +251,15 @@ pub fn register_capture(
     unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
+/// Registers the nftables backend's NFLOG socket with the tokio reactor (inside a runtime).
+pub fn register_nflog(
+    sock: super::nflog::NflogSocket,
+) -> io::Result<tokio::io::unix::AsyncFd<super::nflog::NflogSocket>> {
+    // SAFETY: NflogSocket owns its descriptor and closes it only when dropped, which the
+    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
 /// Registers a member's LACP packet socket with the tokio reactor (must run inside a runtime).
 pub fn register_lacp(
     sock: super::lacp::LacpSocket,
