@@ -363,6 +363,9 @@ fn scenario() {
         assert_eq!(hops, vec![64], "the local copy keeps hop limit 64");
     }
 
+    let o = Command::new("nft").args(["list", "ruleset"]).output().unwrap();
+    println!("{}", String::from_utf8_lossy(&o.stdout));
+    println!("{}", String::from_utf8_lossy(&o.stderr));
     // Activating the slot is one element; now both get it.
     assert_eq!(
         nft.apply(&[FwdAction::AddMif {
