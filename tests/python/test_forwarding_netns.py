@@ -81,7 +81,7 @@ class Capture(threading.Thread):
         return self.frames
 
 
-def sender(ns, ifname, hops, bind=None):
+def sender(ns, ifname, hops, bind=(SRC, 0)):
     with ns.entered():
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(ifname))

@@ -217,7 +217,8 @@ def test_kernel_host_joins_and_traffic_follows(topo, workdir, version, backend):
         left = time.time()
         # Last-listener query time is 2 s (robustness 2 × 1 s); a generous margin on top.
         assert wait_for(
-            lambda: all("rd" not in fwd_table(m).get((g, src), {}) for g in joined), 2 + 6
+            lambda: (lambda t: all("rd" not in t.get((g, src), {}) for g in joined))(fwd_table(m)),
+            2 + 6
         ), "entries kept the downstream interface after the host left"
         assert time.time() - left < 8
         assert wait_for(lambda: not groups_seen(m)[0], 5)
