@@ -363,9 +363,6 @@ fn scenario() {
         assert_eq!(hops, vec![64], "the local copy keeps hop limit 64");
     }
 
-    let o = Command::new("nft").args(["list", "ruleset"]).output().unwrap();
-    println!("{}", String::from_utf8_lossy(&o.stdout));
-    println!("{}", String::from_utf8_lossy(&o.stderr));
     // Activating the slot is one element; now both get it.
     assert_eq!(
         nft.apply(&[FwdAction::AddMif {
@@ -484,6 +481,25 @@ fn scenario() {
     assert_eq!(dn1p.got(41).len(), 1);
     assert_eq!(nft.mtu_drops().expect("mtu_drop counter"), 1);
     nft.set_links(&links);
+
+    // Renaming the upstream device hooks its base chain again under the new name.
+    let rename = |from: &str, to: &str| {
+        run("ip", &["link", "set", from, "down"]);
+        run("ip", &["link", "set", from, "name", to]);
+        run("ip", &["link", "set", to, "up"]);
+    };
+    rename("up0", "up0x");
+    let mut renamed = links.to_vec();
+    renamed[0].name = "up0x".into();
+    nft.set_links(&renamed);
+    up0p.send(&frame(UP0P_MAC, s, g, 64, 45, 0));
+    dn1p.pump(settle);
+    assert_eq!(dn1p.got(45).len(), 1, "forwarded after the rename");
+    rename("up0x", "up0");
+    nft.set_links(&links);
+    up0p.send(&frame(UP0P_MAC, s, g, 64, 46, 0));
+    dn1p.pump(settle);
+    assert_eq!(dn1p.got(46).len(), 1, "forwarded after renaming back");
 
     // A bad action in a batch loses no other action: the kernel refuses the hook of a
     // device name longer than IFNAMSIZ, the whole transaction fails, the actions are retried
