@@ -84,7 +84,7 @@ pub const PENDING_TIMEOUT_MS: u64 = 1000;
 /// Most (S,G)s remembered as reported.
 const PENDING_SIZE: u32 = 65536;
 /// Upcalls per second, at most, and their burst.
-pub const UPCALL_RATE: u64 = 200;
+pub const UPCALL_RATE: u64 = 1000;
 const UPCALL_BURST: u32 = 5;
 /// Bytes of each reported packet sent to the NFLOG group (IPv6 header and some more).
 const SNAPLEN: u32 = 64;

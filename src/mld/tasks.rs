@@ -303,11 +303,7 @@ impl Driver {
                         return;
                     }
                 },
-                misses = upcalls(&sources, &mut ubuf) => {
-                    for (source, group, indev, mif) in misses {
-                        self.nocache(source, group, indev, mif);
-                    }
-                }
+                misses = upcalls(&sources, &mut ubuf) => self.nocache(&misses),
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shared.wake.notified() => next_poll = 0,
                 _ = self.shared.io.notified() => {}
@@ -325,9 +321,12 @@ impl Driver {
         self.carry_out(&out);
     }
 
-    /// A packet of (source, group) had no entry: it arrived on MIF `mif` (ip6mr) or on
-    /// interface `indev` (nftables).
-    fn nocache(&self, source: Ipv6Addr, group: Ipv6Addr, indev: Option<u32>, mif: Option<u16>) {
+    /// Packets of (source, group)s had no entry: each arrived on MIF `mif` (ip6mr) or on
+    /// interface `indev` (nftables). Their entries go to the data plane in one update.
+    fn nocache(&self, misses: &[Miss]) {
+        if misses.is_empty() {
+            return;
+        }
         let now = self.shared.now();
         let fresh = {
             let st = self.shared.lock();
@@ -339,12 +338,15 @@ impl Driver {
             st.routes = r;
             st.routes_at = Some(now);
         }
-        let Some(mif) = mif.or_else(|| indev.and_then(|i| st.node.fwd.mif_of(i))) else {
-            return;
-        };
-        let Inner { node, routes, .. } = &mut *st;
-        let out = node.nocache(now, source, group, mif, routes);
-        let out = self.shared.settle(&mut st, now, out, Vec::new());
+        let mut out = Vec::new();
+        for &(source, group, indev, mif) in misses {
+            let Some(mif) = mif.or_else(|| indev.and_then(|i| st.node.fwd.mif_of(i))) else {
+                continue;
+            };
+            let Inner { node, routes, .. } = &mut *st;
+            let o = node.nocache(now, source, group, mif, routes);
+            out.extend(self.shared.settle(&mut st, now, o, Vec::new()));
+        }
         drop(st);
         self.carry_out(&out);
     }
