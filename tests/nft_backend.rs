@@ -7,21 +7,19 @@
 //! original packet reaches the local stack unchanged, and that the table goes away with the
 //! backend's socket. Needs root; skips without it (fails instead when `CI` is set).
 
+mod common;
+
+use common::{add_addr, add_veth, frame, ifindex, multicast_mac, run, Port, Veth};
 use mldhb::forwarding::nftables::{LinkInfo, NftBackend, TABLE};
 use mldhb::forwarding::FwdAction;
 use mldhb::netio::nflog::{NflogPacket, NflogSocket};
 use mldhb::netio::nft::{NftSocket, NFPROTO_NETDEV, NFPROTO_UNSPEC};
-use socket2::{Domain, Protocol, Socket, Type};
-use std::collections::HashMap;
-use std::io::Read;
 use std::net::Ipv6Addr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const NFLOG_GROUP: u16 = 77;
-const MAGIC: u16 = 0x6d6c;
-const UDP_PORT: u16 = 6000;
 
 const UP0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x10, 0x00];
 const UP0P_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x10, 0x01];
@@ -29,159 +27,6 @@ const DN0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x20, 0x00];
 const DN0P_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x20, 0x01];
 const DN1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x30, 0x00];
 const DN1P_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x30, 0x01];
-
-fn mac_str(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn run(cmd: &str, args: &[&str]) {
-    let st = Command::new(cmd)
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(st.success(), "{cmd} {}", args.join(" "));
-}
-
-fn ifindex(name: &str) -> u32 {
-    nix::net::if_::if_nametoindex(name).unwrap_or_else(|e| panic!("ifindex of {name}: {e}"))
-}
-
-fn multicast_mac(g: &Ipv6Addr) -> [u8; 6] {
-    let o = g.octets();
-    [0x33, 0x33, o[12], o[13], o[14], o[15]]
-}
-
-fn checksum(src: &Ipv6Addr, dst: &Ipv6Addr, udp: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks(2) {
-            let w = if c.len() == 2 {
-                u16::from_be_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], 0])
-            };
-            sum += u32::from(w);
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(udp.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, 17]);
-    add(udp);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    match !(sum as u16) {
-        0 => 0xffff,
-        c => c,
-    }
-}
-
-/// An Ethernet + IPv6 + UDP frame to a multicast group, carrying `marker`, with `pad` more
-/// bytes of payload.
-fn frame(
-    src_mac: [u8; 6],
-    src: Ipv6Addr,
-    group: Ipv6Addr,
-    hl: u8,
-    marker: u16,
-    pad: usize,
-) -> Vec<u8> {
-    let mut data = MAGIC.to_be_bytes().to_vec();
-    data.extend_from_slice(&marker.to_be_bytes());
-    data.resize(4 + pad, 0xab);
-    let mut udp = 5000u16.to_be_bytes().to_vec();
-    udp.extend_from_slice(&UDP_PORT.to_be_bytes());
-    udp.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(&data);
-    let c = checksum(&src, &group, &udp);
-    udp[6..8].copy_from_slice(&c.to_be_bytes());
-    let mut f = multicast_mac(&group).to_vec();
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x86, 0xdd]);
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&(udp.len() as u16).to_be_bytes());
-    f.push(17);
-    f.push(hl);
-    f.extend_from_slice(&src.octets());
-    f.extend_from_slice(&group.octets());
-    f.extend_from_slice(&udp);
-    f
-}
-
-/// A captured test frame.
-#[derive(Debug, Clone)]
-struct Seen {
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    hop_limit: u8,
-}
-
-/// A packet socket on one interface that keeps every test frame it saw, by marker.
-struct Port {
-    sock: Socket,
-    seen: HashMap<u16, Vec<Seen>>,
-}
-
-impl Port {
-    fn open(name: &str) -> Port {
-        let all = libc::ETH_P_ALL as u16;
-        let sock = Socket::new(
-            Domain::PACKET,
-            Type::RAW,
-            Some(Protocol::from(i32::from(all.to_be()))),
-        )
-        .expect("packet socket");
-        mldhb::netio::sys::bind_packet(sock.as_fd(), ifindex(name), all).expect("bind packet");
-        sock.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        Port {
-            sock,
-            seen: HashMap::new(),
-        }
-    }
-
-    fn send(&self, f: &[u8]) {
-        assert_eq!(self.sock.send(f).expect("send frame"), f.len());
-    }
-
-    /// Reads what arrived for `wait`, and then until nothing more is queued.
-    fn pump(&mut self, wait: Duration) {
-        let end = Instant::now() + wait;
-        let mut buf = [0u8; 2048];
-        loop {
-            let Ok(n) = (&self.sock).read(&mut buf) else {
-                // Timed out: nothing queued.
-                if Instant::now() >= end {
-                    break;
-                }
-                continue;
-            };
-            let f = &buf[..n];
-            if n < 14 + 40 + 8 + 4 || f[12..14] != [0x86, 0xdd] || f[20] != 17 {
-                continue;
-            }
-            let udp = &f[54..];
-            if udp[2..4] != UDP_PORT.to_be_bytes() || udp[8..10] != MAGIC.to_be_bytes() {
-                continue;
-            }
-            let marker = u16::from_be_bytes([udp[10], udp[11]]);
-            self.seen.entry(marker).or_default().push(Seen {
-                dst_mac: f[0..6].try_into().unwrap(),
-                src_mac: f[6..12].try_into().unwrap(),
-                hop_limit: f[21],
-            });
-        }
-    }
-
-    fn got(&self, marker: u16) -> Vec<Seen> {
-        self.seen.get(&marker).cloned().unwrap_or_default()
-    }
-}
 
 /// Collects upcalls for `wait`.
 fn upcalls(log: &NflogSocket, wait: Duration) -> Vec<NflogPacket> {
@@ -217,30 +62,20 @@ fn our_table_exists() -> bool {
 fn scenario() {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     run("ip", &["link", "set", "lo", "up"]);
-    for (a, am, b, bm) in [
+    for (name, mac, peer, peer_mac) in [
         ("up0", UP0_MAC, "up0p", UP0P_MAC),
         ("dn0", DN0_MAC, "dn0p", DN0P_MAC),
         ("dn1", DN1_MAC, "dn1p", DN1P_MAC),
     ] {
-        run(
-            "ip",
-            &[
-                "link",
-                "add",
-                a,
-                "address",
-                &mac_str(&am),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                b,
-                "address",
-                &mac_str(&bm),
-            ],
+        add_veth(
+            &Veth {
+                name,
+                mac,
+                peer,
+                peer_mac,
+            },
+            true,
         );
-        run("ip", &["link", "set", a, "up"]);
-        run("ip", &["link", "set", b, "up"]);
     }
     for (dev, addr) in [
         ("up0", "2001:db8:1::1/64"),
@@ -250,7 +85,7 @@ fn scenario() {
         ("dn1", "2001:db8:3::1/64"),
         ("dn1p", "2001:db8:3::2/64"),
     ] {
-        run("ip", &["-6", "addr", "add", addr, "dev", dev, "nodad"]);
+        add_addr(dev, addr);
     }
 
     let (up0, dn0, dn1) = (ifindex("up0"), ifindex("dn0"), ifindex("dn1"));
@@ -588,20 +423,8 @@ fn scenario() {
 
 #[test]
 fn nft_backend_forwards_in_a_namespace() {
-    if !nix::unistd::Uid::effective().is_root() {
-        if std::env::var_os("CI").is_some() {
-            panic!("needs root (network namespaces), and CI is set: not skipping");
-        }
-        println!("skipped: needs root (network namespaces)");
+    if !common::root_or_skip() {
         return;
     }
-    // A thread's network namespace is its own: unshare it in a dedicated thread, whose
-    // sockets and child processes (`ip`) all live in the new namespace.
-    let t = std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        scenario();
-    });
-    if let Err(p) = t.join() {
-        std::panic::resume_unwind(p);
-    }
+    common::in_netns(scenario);
 }
