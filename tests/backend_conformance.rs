@@ -14,8 +14,11 @@
 //! with packet sockets). Every case starts from a fresh backend (a new nftables table, a new
 //! multicast routing socket, a new simulated table), so no case sees another's state.
 //!
-//! What a backend cannot show is not asked of it: the sim does not model hop limits
-//! ([`Backend::checks_hop_limit`]) nor count packets ([`Backend::has_counters`]).
+//! On the kernel backends every copy captured must also carry hop limit H-1 and the source
+//! MAC of the interface it left on. What a backend cannot show is not asked of it: the sim
+//! does not model hop limits ([`Backend::checks_hop_limit`]: its copies' hop limits are not
+//! checked, and probes whose outcome depends on the hop limit are skipped there) nor count
+//! packets ([`Backend::has_counters`]: counter checks are skipped there).
 //!
 //! A backend that departs from a case on purpose or by a known bug says so in the case
 //! ([`Known`]): the departure is printed instead of failing, and a known departure that is no

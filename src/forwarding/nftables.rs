@@ -541,46 +541,39 @@ impl NftBackend {
         for &m in &outs {
             self.ensure_slot(m, b);
         }
-        match self.state.entries.get(&key) {
-            Some(e) if e.parent == parent && e.oifs == outs => {}
-            Some(e) => {
-                let id = e.id;
-                self.state.entries.insert(
-                    key,
-                    Entry {
-                        id,
-                        parent,
-                        oifs: outs,
-                    },
-                );
-                self.render(&key, false, b);
-            }
+        let (id, fresh) = match self.state.entries.get(&key) {
+            Some(e) if e.parent == parent && e.oifs == outs => return,
+            Some(e) => (e.id, false),
             None => {
-                let id = self.state.next_id;
                 self.state.next_id += 1;
-                self.state.entries.insert(
-                    key,
-                    Entry {
-                        id,
-                        parent,
-                        oifs: outs,
-                    },
-                );
-                self.state.ids.insert(id, key);
-                b.add_counter(&format!("c{id}"));
-                b.add_counter(&format!("w{id}"));
-                b.add_chain(&entry_chain(id), None);
-                self.render(&key, true, b);
-                b.add_elems(
-                    SG,
-                    &[Elem {
-                        key: sg_key(&key),
-                        data: Some(Data::Verdict(Verdict::Goto(entry_chain(id)))),
-                        timeout_ms: None,
-                    }],
-                );
+                (self.state.next_id - 1, true)
             }
+        };
+        self.state.entries.insert(
+            key,
+            Entry {
+                id,
+                parent,
+                oifs: outs,
+            },
+        );
+        if !fresh {
+            self.render(&key, false, b);
+            return;
         }
+        self.state.ids.insert(id, key);
+        b.add_counter(&format!("c{id}"));
+        b.add_counter(&format!("w{id}"));
+        b.add_chain(&entry_chain(id), None);
+        self.render(&key, true, b);
+        b.add_elems(
+            SG,
+            &[Elem {
+                key: sg_key(&key),
+                data: Some(Data::Verdict(Verdict::Goto(entry_chain(id)))),
+                timeout_ms: None,
+            }],
+        );
     }
 
     fn del_mfc(&mut self, key: &Key, b: &mut Batch) {

@@ -88,6 +88,13 @@ impl Shared {
     fn dataplane(&self) -> MutexGuard<'_, Option<Dataplane>> {
         self.dataplane.lock().unwrap_or_else(|e| e.into_inner())
     }
+    /// The data plane's per-entry counters (none without a data plane).
+    fn counters(&self) -> std::collections::HashMap<(Ipv6Addr, Ipv6Addr), forwarding::kernel::MfcCounters> {
+        self.dataplane()
+            .as_ref()
+            .map(|d| d.counters())
+            .unwrap_or_default()
+    }
 
     /// Lets the controller settle the node's outputs (and its own actions); returns the IO
     /// and hands the effects on.
@@ -246,12 +253,7 @@ impl Driver {
                 next_poll = self.shared.now() + LINK_POLL;
             }
             if now >= next_age {
-                let counters = self
-                    .shared
-                    .dataplane()
-                    .as_ref()
-                    .map(|d| d.counters())
-                    .unwrap_or_default();
+                let counters = self.shared.counters();
                 let out = {
                     let mut st = self.shared.lock();
                     let out = st.node.age(
@@ -636,12 +638,7 @@ impl ConfigProvider for MldRuntime {
 impl OperProvider for MldRuntime {
     fn merge_state(&self, tree: &mut Node) {
         let now = self.shared.now();
-        let counters = self
-            .shared
-            .dataplane()
-            .as_ref()
-            .map(|d| d.counters())
-            .unwrap_or_default();
+        let counters = self.shared.counters();
         let st = self.shared.lock();
         let node = &st.node;
         for name in node.cfg.keys() {

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import BIN, eventually
-from lab import lab, etrunk_state, mld_groups, profile_state, vrrp_state, DEVICES
+from lab import lab, etrunk_state, mld_groups, profile_state, vrrp_state, BACKENDS, DEVICES
 from netns import require_root
 
 GROUPS = 20
@@ -47,8 +47,9 @@ def column(table_text, name):
     return [r[i] for r in rows(table_text)]
 
 
-def test_displays_match_get_on_both_devices(tmp_path):
-    with lab(tmp_path) as lb:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_displays_match_get_on_both_devices(tmp_path, backend):
+    with lab(tmp_path, backend=backend) as lb:
         ok = eventually(lambda: vrrp_state(lb, "a") == "master" and vrrp_state(lb, "b") == "backup"
                         and profile_state(lb, "b").get("batch-sync") == "complete", timeout=30, step=0.5)
         assert ok, lb.logs()
@@ -91,8 +92,9 @@ def test_displays_match_get_on_both_devices(tmp_path):
         assert set(column(cli(tmp_path, "b", "display mld group"), "Origin")) >= {"peer"}
 
 
-def test_etrunk_display_matches_get_on_both_devices(tmp_path):
-    with lab(tmp_path, role_source="e-trunk") as lb:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_etrunk_display_matches_get_on_both_devices(tmp_path, backend):
+    with lab(tmp_path, role_source="e-trunk", backend=backend) as lb:
         ok = eventually(lambda: etrunk_state(lb, "a")[0] == "master" and etrunk_state(lb, "b")[0] == "backup",
                         timeout=40, step=0.5)
         assert ok, (etrunk_state(lb, "a"), etrunk_state(lb, "b"), lb.logs())
