@@ -77,8 +77,8 @@ pub struct AgentConfig {
     /// Apply ietf-interfaces configuration (admin state, addresses) to the kernel.
     #[serde(default = "default_true")]
     pub manage_interfaces: bool,
-    /// Run MLD on the interfaces that enable it and program IPv6 multicast routing: opens the
-    /// raw ICMPv6 socket and becomes the namespace's multicast router.
+    /// Run MLD on the interfaces that enable it and program IPv6 multicast forwarding (ip6mr or
+    /// the agent's nftables table, as configured).
     #[serde(default = "default_true")]
     pub manage_multicast: bool,
     /// XML configuration that seeds startup and running on a new datastore.

@@ -428,7 +428,10 @@ mod tests {
                 .get_module_implemented(name)
                 .unwrap_or_else(|| panic!("{name} not implemented"));
             assert_eq!(m.namespace(), format!("urn:mldhb:yang:{name}"));
-            let newest = SOURCES.iter().find(|s| s.name == *name).and_then(|s| s.revision);
+            let newest = SOURCES
+                .iter()
+                .find(|s| s.name == *name)
+                .and_then(|s| s.revision);
             assert_eq!(m.revision(), newest);
             assert_eq!(
                 m.revision(),

@@ -41,6 +41,8 @@ pub struct Status {
     /// `up`, `down` or `disabled`.
     pub state: &'static str,
     pub reason: String,
+    /// Copies dropped for the outgoing MTU, where the backend counts them.
+    pub too_big: Option<u64>,
 }
 
 impl Default for Status {
@@ -49,6 +51,7 @@ impl Default for Status {
             backend: "none",
             state: "disabled",
             reason: "multicast routing is not enabled".into(),
+            too_big: None,
         }
     }
 }
@@ -106,6 +109,14 @@ impl Dataplane {
         }
     }
 
+    /// Copies dropped because they exceeded the outgoing MTU (nftables only).
+    pub fn too_big(&self) -> Option<u64> {
+        match self {
+            Dataplane::Ip6mr(_) => None,
+            Dataplane::Nftables(n, _) => n.mtu_drops().ok(),
+        }
+    }
+
     /// Per-entry counters: (source, group) → counters.
     pub fn counters(&self) -> HashMap<(Ipv6Addr, Ipv6Addr), MfcCounters> {
         match self {
@@ -146,6 +157,7 @@ pub fn open(
             backend: d.name(),
             state: "up",
             reason,
+            too_big: None,
         };
         (Some(d), status)
     };
@@ -156,6 +168,7 @@ pub fn open(
                 backend: "none",
                 state: "down",
                 reason,
+                too_big: None,
             },
         )
     };
@@ -177,4 +190,3 @@ pub fn open(
         },
     }
 }
-

@@ -54,7 +54,12 @@ impl Ip6mr {
                     group,
                     parent,
                     oifs,
-                } => sock.add_mfc(source, group, *parent, oifs),
+                } => {
+                    // The kernel leaves out the arrival slot for (*,G) only: an (S,G) listing
+                    // its parent would send copies back upstream.
+                    let oifs: Vec<u16> = oifs.iter().copied().filter(|m| m != parent).collect();
+                    sock.add_mfc(source, group, *parent, &oifs)
+                }
                 FwdAction::DelMfc {
                     source,
                     group,
@@ -112,7 +117,8 @@ pub fn parse_mr_cache(text: &str) -> HashMap<(Ipv6Addr, Ipv6Addr), MfcCounters> 
 }
 
 pub fn read_counters() -> HashMap<(Ipv6Addr, Ipv6Addr), MfcCounters> {
-    std::fs::read_to_string("/proc/net/ip6_mr_cache")
+    // The calling thread's namespace (`/proc/net` follows the process's main thread).
+    std::fs::read_to_string("/proc/thread-self/net/ip6_mr_cache")
         .map(|t| parse_mr_cache(&t))
         .unwrap_or_default()
 }

@@ -38,6 +38,9 @@ pub fn merge_status(tree: &mut Node, status: &super::backend::Status) {
     put(fwd, "backend", status.backend);
     put(fwd, "backend-state", status.state);
     put(fwd, "backend-reason", status.reason.clone());
+    if let Some(n) = status.too_big {
+        put(fwd, "too-big-packets", n.to_string());
+    }
 }
 
 fn put(n: &mut Node, name: &str, value: impl Into<String>) {

@@ -53,7 +53,8 @@ impl SimDataPlane {
     }
 
     /// Where a packet arriving on interface `ifindex` goes: None when it has no entry (the
-    /// kernel would upcall NOCACHE), otherwise the interfaces it is sent out of.
+    /// kernel would upcall NOCACHE), otherwise the interfaces it is sent out of, each once and
+    /// never the one it came in on.
     pub fn forward(&self, source: Ipv6Addr, group: Ipv6Addr, ifindex: u32) -> Option<Vec<u32>> {
         let (parent, oifs) = self.mfc.get(&(source, group))?;
         if self.mifs.get(parent) != Some(&ifindex) {
@@ -63,6 +64,9 @@ impl SimDataPlane {
             oifs.iter()
                 .filter(|m| !self.parked.contains(m))
                 .filter_map(|m| self.mifs.get(m).copied())
+                .filter(|i| *i != ifindex)
+                .collect::<std::collections::BTreeSet<u32>>()
+                .into_iter()
                 .collect(),
         )
     }

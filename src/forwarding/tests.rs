@@ -226,7 +226,10 @@ fn link_scope_groups_and_link_local_or_unspecified_sources_get_no_entry() {
         ("2001:db8:100::10", "ff02::1:3"),
         ("2001:db8:100::10", "ff01::5"),
     ] {
-        assert!(f.on_nocache(0, a(s), a(g), m, &routes(), &l).is_empty(), "{s} {g}");
+        assert!(
+            f.on_nocache(0, a(s), a(g), m, &routes(), &l).is_empty(),
+            "{s} {g}"
+        );
     }
     assert!(f.mfib.is_empty());
     assert!(!f

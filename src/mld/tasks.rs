@@ -89,7 +89,9 @@ impl Shared {
         self.dataplane.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// The data plane's per-entry counters (none without a data plane).
-    fn counters(&self) -> std::collections::HashMap<(Ipv6Addr, Ipv6Addr), forwarding::kernel::MfcCounters> {
+    fn counters(
+        &self,
+    ) -> std::collections::HashMap<(Ipv6Addr, Ipv6Addr), forwarding::kernel::MfcCounters> {
         self.dataplane()
             .as_ref()
             .map(|d| d.counters())
@@ -224,9 +226,10 @@ async fn upcalls(src: &Option<UpcallSource>, buf: &mut [u8]) -> Vec<Miss> {
             };
             for _ in 0..256 {
                 match g.try_io(|s| s.get_ref().recv(buf)) {
-                    Ok(Ok(pkts)) => {
-                        seen.extend(pkts.into_iter().map(|p| (p.src, p.dst, Some(p.indev), None)))
-                    }
+                    Ok(Ok(pkts)) => seen.extend(
+                        pkts.into_iter()
+                            .map(|p| (p.src, p.dst, Some(p.indev), None)),
+                    ),
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "nflog receive");
                         break;
@@ -425,8 +428,12 @@ impl Driver {
             let nl = self.nl.clone();
             let (dp, status) = backend::open(choice, || parking_link(&nl));
             match &dp {
-                Some(d) => tracing::info!(backend = d.name(), reason = %status.reason, "multicast data plane up"),
-                None => tracing::warn!(reason = %status.reason, "multicast data plane down; routing configuration not applied"),
+                Some(d) => {
+                    tracing::info!(backend = d.name(), reason = %status.reason, "multicast data plane up")
+                }
+                None => {
+                    tracing::warn!(reason = %status.reason, "multicast data plane down; routing configuration not applied")
+                }
             }
             if let Some(mut d) = dp {
                 d.links(links);
@@ -650,7 +657,10 @@ impl OperProvider for MldRuntime {
         if node.fwd.enabled() {
             forwarding::northbound::merge_state(tree, &node.fwd.mfib, &node.names, &counters, now);
         }
-        forwarding::northbound::merge_status(tree, &st.status);
+        let mut status = st.status.clone();
+        drop(st);
+        status.too_big = self.shared.dataplane().as_ref().and_then(|d| d.too_big());
+        forwarding::northbound::merge_status(tree, &status);
     }
 }
 

@@ -103,26 +103,26 @@ fn filter() -> Vec<libc::sock_filter> {
     let t = |i: usize| u32::from(MLD_TYPES[i]);
     // Jump offsets count from the next instruction: accept is 18, drop 19.
     vec![
-        op(LD_H_ABS, 0, 0, 12),                      // 0: ethertype
-        op(JEQ, 0, 17, u32::from(ETHERTYPE_IPV6)),   // 1: else drop
-        op(LD_B_ABS, 0, 0, (ETH_HLEN + 6) as u32),   // 2: next header
-        op(JEQ, 8, 0, u32::from(NEXT_ICMPV6)),       // 3: ICMPv6 directly → 12
-        op(JEQ, 0, 14, u32::from(NEXT_HBH)),         // 4: else drop
-        op(LD_B_ABS, 0, 0, icmp),                    // 5: hop-by-hop's next header
-        op(JEQ, 0, 12, u32::from(NEXT_ICMPV6)),      // 6: else drop
-        op(LD_B_ABS, 0, 0, icmp + 1),                // 7: its length in 8-byte units - 1
-        op(ADD, 0, 0, 1),                            // 8
-        op(LSH, 0, 0, 3),                            // 9
-        op(TAX, 0, 0, 0),                            // 10: X = its length in bytes
-        op(JA, 0, 0, 1),                             // 11: → 13
-        op(LDX_IMM, 0, 0, 0),                        // 12: X = 0
-        op(LD_B_IND, 0, 0, icmp),                    // 13: ICMPv6 type
-        op(JEQ, 3, 0, t(0)),                         // 14
-        op(JEQ, 2, 0, t(1)),                         // 15
-        op(JEQ, 1, 0, t(2)),                         // 16
-        op(JEQ, 0, 1, t(3)),                         // 17
-        op(RET, 0, 0, 0xffff),                       // 18: accept
-        op(RET, 0, 0, 0),                            // 19: drop
+        op(LD_H_ABS, 0, 0, 12),                    // 0: ethertype
+        op(JEQ, 0, 17, u32::from(ETHERTYPE_IPV6)), // 1: else drop
+        op(LD_B_ABS, 0, 0, (ETH_HLEN + 6) as u32), // 2: next header
+        op(JEQ, 8, 0, u32::from(NEXT_ICMPV6)),     // 3: ICMPv6 directly → 12
+        op(JEQ, 0, 14, u32::from(NEXT_HBH)),       // 4: else drop
+        op(LD_B_ABS, 0, 0, icmp),                  // 5: hop-by-hop's next header
+        op(JEQ, 0, 12, u32::from(NEXT_ICMPV6)),    // 6: else drop
+        op(LD_B_ABS, 0, 0, icmp + 1),              // 7: its length in 8-byte units - 1
+        op(ADD, 0, 0, 1),                          // 8
+        op(LSH, 0, 0, 3),                          // 9
+        op(TAX, 0, 0, 0),                          // 10: X = its length in bytes
+        op(JA, 0, 0, 1),                           // 11: → 13
+        op(LDX_IMM, 0, 0, 0),                      // 12: X = 0
+        op(LD_B_IND, 0, 0, icmp),                  // 13: ICMPv6 type
+        op(JEQ, 3, 0, t(0)),                       // 14
+        op(JEQ, 2, 0, t(1)),                       // 15
+        op(JEQ, 1, 0, t(2)),                       // 16
+        op(JEQ, 0, 1, t(3)),                       // 17
+        op(RET, 0, 0, 0xffff),                     // 18: accept
+        op(RET, 0, 0, 0),                          // 19: drop
     ]
 }
 
@@ -238,7 +238,10 @@ mod tests {
         let rx = decode_frame(&f, 7).unwrap();
         assert_eq!(rx.src, a("fe80::2"));
         assert_eq!(rx.dst, a("ff02::16"));
-        assert_eq!((rx.ifindex, rx.hop_limit, rx.router_alert), (7, Some(1), true));
+        assert_eq!(
+            (rx.ifindex, rx.hop_limit, rx.router_alert),
+            (7, Some(1), true)
+        );
         assert_eq!(rx.payload, icmp);
         assert!(crate::mld::network::accept(&rx, true).is_ok());
     }
@@ -271,14 +274,26 @@ mod tests {
         udp[ETH_HLEN + 6] = 17;
         assert_eq!(decode_frame(&udp, 1), Err(FrameError::NotIcmpv6));
         // A hop-by-hop header claiming more than the frame holds.
-        let mut h = frame(a("fe80::2"), a("ff02::16"), 1, &[0, 0, 5, 2, 0, 0, 1, 0], &[]);
+        let mut h = frame(
+            a("fe80::2"),
+            a("ff02::16"),
+            1,
+            &[0, 0, 5, 2, 0, 0, 1, 0],
+            &[],
+        );
         h[ETH_HLEN + IP6_HLEN + 1] = 9;
         assert_eq!(decode_frame(&h, 1), Err(FrameError::Truncated));
     }
 
     #[test]
     fn no_input_makes_the_decoder_panic() {
-        let f = frame(a("fe80::2"), a("ff02::16"), 1, &[0, 0, 5, 2, 0, 0, 1, 0], &report());
+        let f = frame(
+            a("fe80::2"),
+            a("ff02::16"),
+            1,
+            &[0, 0, 5, 2, 0, 0, 1, 0],
+            &report(),
+        );
         for cut in 0..f.len() {
             let _ = decode_frame(&f[..cut], 1);
             for b in [0u8, 1, 0xff] {
@@ -325,16 +340,31 @@ mod tests {
         let p = filter();
         let icmp = report();
         let ra = super::super::icmp6::ROUTER_ALERT_HBH;
-        assert!(run_filter(&p, &frame(a("fe80::2"), a("ff02::16"), 1, &ra, &icmp)));
-        assert!(run_filter(&p, &frame(a("fe80::2"), a("ff02::16"), 1, &[], &icmp)));
+        assert!(run_filter(
+            &p,
+            &frame(a("fe80::2"), a("ff02::16"), 1, &ra, &icmp)
+        ));
+        assert!(run_filter(
+            &p,
+            &frame(a("fe80::2"), a("ff02::16"), 1, &[], &icmp)
+        ));
         // A longer hop-by-hop header (16 bytes) is followed to the type.
         let long = [0, 1, 5, 2, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert!(run_filter(&p, &frame(a("fe80::2"), a("ff0e::1"), 1, &long, &icmp)));
+        assert!(run_filter(
+            &p,
+            &frame(a("fe80::2"), a("ff0e::1"), 1, &long, &icmp)
+        ));
         for t in [128u8, 135, 136] {
             let mut other = icmp.clone();
             other[0] = t;
-            assert!(!run_filter(&p, &frame(a("fe80::2"), a("ff02::1"), 1, &ra, &other)));
-            assert!(!run_filter(&p, &frame(a("fe80::2"), a("ff02::1"), 1, &[], &other)));
+            assert!(!run_filter(
+                &p,
+                &frame(a("fe80::2"), a("ff02::1"), 1, &ra, &other)
+            ));
+            assert!(!run_filter(
+                &p,
+                &frame(a("fe80::2"), a("ff02::1"), 1, &[], &other)
+            ));
         }
         let mut udp = frame(a("2001:db8::1"), a("ff0e::1"), 9, &[], &[0; 12]);
         udp[ETH_HLEN + 6] = 17;

@@ -34,6 +34,25 @@ SRC = "2001:db8:2::2"
 # router's downstream interface, so packets from it arriving upstream come in the wrong way.
 WRONG_WAY_SRC = "2001:db8:1::99"
 ETH_P_ALL = 0x0003
+NS_VRRP = "urn:ietf:params:xml:ns:yang:ietf-vrrp"
+VRRP_ALONE = (
+    f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
+    f'<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" '
+    f'xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>ru</name>'
+    f'<type>t:ethernetCsmacd</type><ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip">'
+    f'<vrrp xmlns="{NS_VRRP}"><vrrp-instance><vrid>7</vrid><version>vrrp-v3</version>'
+    f"<advertise-interval-centi-sec>10</advertise-interval-centi-sec>"
+    f"<virtual-ipv6-addresses><virtual-ipv6-address><ipv6-address>fe80::7</ipv6-address>"
+    f"</virtual-ipv6-address></virtual-ipv6-addresses></vrrp-instance></vrrp></ipv6>"
+    f"</interface></interfaces></config>"
+)
+
+
+def vrrp_state(m):
+    data = m.get(filter=("subtree", f'<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces">'
+                                    f'<interface><name>ru</name></interface></interfaces>')).data
+    s = data.xpath("//*[local-name()='vrrp-instance']/*[local-name()='state']/text()")
+    return s[0].split(":")[-1] if s else None
 
 
 @pytest.fixture
@@ -240,6 +259,9 @@ def test_a_backend_that_cannot_run_leaves_the_agent_up(topo, workdir):
         states = dict(zip(data.xpath("//*[local-name()='runtime']/*[local-name()='name']/text()"),
                           data.xpath("//*[local-name()='runtime']/*[local-name()='state']/text()")))
         assert states.get("vrrp6") == "up" and states.get("mld") == "up", states
+        # VRRP6 runs: an instance alone on its link becomes master.
+        m.edit_config(target="running", config=VRRP_ALONE)
+        assert wait_for(lambda: vrrp_state(m) == "master", 10), vrrp_state(m)
         # Switching to a backend that runs applies the stored configuration.
         m.edit_config(target="running", config=mld_config(backend="nftables"))
         assert wait_for(lambda: backend_of(m)[:2] == ("nftables", "up"), 10), backend_of(m)
