@@ -53,6 +53,18 @@ fn default_idle_timeout_secs() -> u64 {
     3600
 }
 
+fn default_login_timeout_secs() -> u64 {
+    30
+}
+
+fn default_max_unauthenticated() -> usize {
+    64
+}
+
+fn default_max_unauthenticated_per_source() -> usize {
+    8
+}
+
 /// The agent configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +86,16 @@ pub struct AgentConfig {
     /// Seconds without a message after which a session is closed; 0 turns this off.
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
+    /// Seconds a connection has to complete the SSH handshake and authenticate before it is
+    /// closed.
+    #[serde(default = "default_login_timeout_secs")]
+    pub login_timeout_secs: u64,
+    /// Most connections not yet authenticated, in all and from one source address; more are
+    /// closed as they arrive.
+    #[serde(default = "default_max_unauthenticated")]
+    pub max_unauthenticated: usize,
+    #[serde(default = "default_max_unauthenticated_per_source")]
+    pub max_unauthenticated_per_source: usize,
     /// Apply ietf-interfaces configuration (admin state, addresses) to the kernel.
     #[serde(default = "default_true")]
     pub manage_interfaces: bool,

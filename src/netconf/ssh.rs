@@ -72,7 +72,71 @@ fn russh_config(key: PrivateKey, cfg: &AgentConfig) -> russh::server::Config {
     }
 }
 
-/// Accepts SSH connections until the listener fails.
+/// Connections that have not authenticated yet, in all and per source address.
+#[derive(Default)]
+struct Pending {
+    total: usize,
+    by_source: HashMap<std::net::IpAddr, usize>,
+}
+
+/// A connection's place among the unauthenticated ones; released on authentication or when
+/// the connection ends, whichever comes first.
+struct PendingSlot {
+    pending: Arc<std::sync::Mutex<Pending>>,
+    source: std::net::IpAddr,
+    held: std::sync::atomic::AtomicBool,
+}
+
+impl PendingSlot {
+    /// Takes a place, or None when the caps are reached.
+    fn take(
+        pending: &Arc<std::sync::Mutex<Pending>>,
+        source: std::net::IpAddr,
+        cfg: &AgentConfig,
+    ) -> Option<PendingSlot> {
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        let here = p.by_source.get(&source).copied().unwrap_or(0);
+        if p.total >= cfg.max_unauthenticated || here >= cfg.max_unauthenticated_per_source {
+            return None;
+        }
+        p.total += 1;
+        *p.by_source.entry(source).or_default() += 1;
+        Some(PendingSlot {
+            pending: Arc::clone(pending),
+            source,
+            held: std::sync::atomic::AtomicBool::new(true),
+        })
+    }
+
+    fn release(&self) {
+        if !self.held.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.total = p.total.saturating_sub(1);
+        if let Some(n) = p.by_source.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                p.by_source.remove(&self.source);
+            }
+        }
+    }
+
+    fn held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Accepts SSH connections for as long as the agent runs: an accept error (out of file
+/// descriptors, say) is logged and retried after a pause, never the end of the agent. A
+/// connection beyond the caps on unauthenticated ones is closed at once; one that has not
+/// authenticated within `login_timeout_secs` is closed then.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -80,26 +144,60 @@ pub async fn serve(
     key: PrivateKey,
 ) -> Result<(), SshError> {
     let config = Arc::new(russh_config(key, &cfg));
+    let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
+    let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "accepting a connection failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = PendingSlot::take(&pending, peer.ip(), &cfg) else {
+            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                warn!(%peer, "too many connections waiting to authenticate; closing new ones");
+                last_refusal_log = Some(std::time::Instant::now());
+            }
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
+        let slot = Arc::new(slot);
         let handler = Connection {
             shared: Arc::clone(&shared),
             cfg: Arc::clone(&cfg),
             peer,
             user: None,
             channels: HashMap::new(),
+            slot: Arc::clone(&slot),
         };
         let config = Arc::clone(&config);
+        let login_timeout = Duration::from_secs(cfg.login_timeout_secs.max(1));
         tokio::spawn(async move {
-            match russh::server::run_stream(config, stream, handler).await {
-                Ok(running) => {
-                    if let Err(e) = running.await {
-                        tracing::debug!(%peer, error = %e, "SSH connection ended");
+            let conn = tokio::spawn(async move {
+                match russh::server::run_stream(config, stream, handler).await {
+                    Ok(running) => {
+                        if let Err(e) = running.await {
+                            tracing::debug!(%peer, error = %e, "SSH connection ended");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
+                }
+            });
+            let abort = conn.abort_handle();
+            tokio::select! {
+                _ = conn => {}
+                _ = tokio::time::sleep(login_timeout) => {
+                    if slot.held() {
+                        info!(%peer, "closing a connection that did not authenticate in time");
+                        abort.abort();
                     }
                 }
-                Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
             }
+            // Authenticated or gone: the place is free either way.
+            slot.release();
         });
     }
 }
@@ -111,6 +209,8 @@ struct Connection {
     peer: SocketAddr,
     user: Option<String>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Released once the user authenticates.
+    slot: Arc<PendingSlot>,
 }
 
 impl Connection {
@@ -144,6 +244,7 @@ impl russh::server::Handler for Connection {
         match self.cfg.user(user) {
             Some(u) if u.password_ok(password) => {
                 self.user = Some(user.to_string());
+                self.slot.release();
                 info!(peer = %self.peer, user, "authenticated by password");
                 Ok(Auth::Accept)
             }
@@ -170,6 +271,7 @@ impl russh::server::Handler for Connection {
     ) -> Result<Auth, Self::Error> {
         if self.key_allowed(user, key) {
             self.user = Some(user.to_string());
+            self.slot.release();
             info!(peer = %self.peer, user, "authenticated by public key");
             Ok(Auth::Accept)
         } else {

@@ -57,11 +57,13 @@ class Agent:
             )
         self.proc = None
         self.log = os.path.join(workdir, "agent.log")
+        # Words put before the agent's command line (e.g. prlimit with its options).
+        self.launcher = []
 
     def start(self):
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [BIN, "agent", "--config", self.config],
+            [*self.launcher, BIN, "agent", "--config", self.config],
             stdout=logf,
             stderr=subprocess.STDOUT,
         )
