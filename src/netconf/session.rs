@@ -71,10 +71,27 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (id, info) = shared.register(&user, source_host);
+    // Whatever ends the session, a panic included, its registration and locks are released.
+    let _registered = Registered {
+        shared: Arc::clone(&shared),
+        id,
+    };
     let span = tracing::info_span!("session", id, user = %user);
     run_registered(stream, shared, user, id, info)
         .instrument(span)
         .await
+}
+
+/// Unregisters a session when dropped (again after a normal end: unregistering is idempotent).
+struct Registered {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared.unregister(self.id);
+    }
 }
 
 async fn run_registered<S>(

@@ -202,6 +202,15 @@ pub async fn serve(
     }
 }
 
+/// Gives a NETCONF session slot back when dropped.
+struct SessionSlot(Arc<Shared>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.release_slot();
+    }
+}
+
 /// One SSH connection.
 struct Connection {
     shared: Arc<Shared>,
@@ -326,9 +335,10 @@ impl russh::server::Handler for Connection {
         let shared = Arc::clone(&self.shared);
         let peer = self.peer.ip().to_string();
         tokio::spawn(async move {
+            // The session slot comes back however the session ends, a panic included.
+            let _slot = SessionSlot(Arc::clone(&shared));
             let stream = channel.into_stream();
-            session::run(stream, Arc::clone(&shared), user, Some(peer)).await;
-            shared.release_slot();
+            session::run(stream, shared, user, Some(peer)).await;
         });
         Ok(())
     }

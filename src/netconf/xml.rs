@@ -197,9 +197,11 @@ fn resolved_ns(r: ResolveResult<'_>, what: &[u8]) -> Result<String, XmlError> {
 }
 
 fn check_text(s: &str) -> Result<(), XmlError> {
-    if s.chars()
-        .any(|c| (c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r')
-    {
+    // XML 1.0 Char excludes the C0 controls but tab, newline and return, and U+FFFE/U+FFFF.
+    if s.chars().any(|c| {
+        ((c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    }) {
         return Err(XmlError::ControlCharacter);
     }
     Ok(())
@@ -223,7 +225,10 @@ fn entity(name: &str) -> Result<String, XmlError> {
             let c = code
                 .and_then(char::from_u32)
                 .ok_or_else(|| XmlError::UnknownEntity(name.to_string()))?;
-            return Ok(c.to_string());
+            // A reference cannot smuggle in what the text may not hold.
+            let s = c.to_string();
+            check_text(&s)?;
+            return Ok(s);
         }
     };
     Ok(s.to_string())
@@ -354,6 +359,7 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
             Event::GeneralRef(r) => {
                 let name = r.decode().map_err(syntax)?;
                 let s = entity(&name)?;
+                check_text(&s)?;
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&s),
                     None => return Err(XmlError::TrailingContent),
@@ -428,5 +434,23 @@ mod tests {
             "<top xmlns=\"urn:x\"><leaf>a&lt;b</leaf><other xmlns=\"urn:y\">1</other></top>"
         );
         assert_eq!(parse(xml.as_bytes()).unwrap().children[0].text, "a<b");
+    }
+
+    #[test]
+    fn character_references_to_control_characters_are_refused() {
+        for bad in ["&#0;", "&#x0;", "&#1;", "&#x1F;", "&#xFFFE;", "&#65535;"] {
+            let doc = format!("<a>x{bad}y</a>");
+            assert_eq!(
+                parse(doc.as_bytes()),
+                Err(XmlError::ControlCharacter),
+                "{bad}"
+            );
+            let doc = format!("<a b=\"x{bad}y\"/>");
+            assert!(parse(doc.as_bytes()).is_err(), "attribute {bad}");
+        }
+        for good in ["&#9;", "&#xA;", "&#13;", "&#x20;", "&#xE9;", "&#x1F600;"] {
+            let doc = format!("<a>{good}</a>");
+            assert!(parse(doc.as_bytes()).is_ok(), "{good}");
+        }
     }
 }

@@ -7,7 +7,7 @@ import os
 import socket
 import time
 
-from conftest import Agent, eventually
+from conftest import NS_NCM, Agent, eventually
 
 
 def idle(port, source):
@@ -84,4 +84,25 @@ def test_running_out_of_file_descriptors_does_not_end_the_agent(workdir):
     finally:
         for s in conns:
             s.close()
+        a.stop()
+
+
+def test_a_reference_to_a_nul_character_is_refused_and_frees_nothing_it_should_not(workdir):
+    """`&#0;` in a value once reached a C string conversion and panicked the session, which
+    kept its slot: four such requests with max_sessions = 4 locked everyone out."""
+    a = Agent(workdir, "max_sessions = 2\n").start()
+    try:
+        for _ in range(4):
+            c = a.raw()
+            c.send_hello()
+            reply = c.rpc(f'<get-schema xmlns="{NS_NCM}"><identifier>a&#0;b</identifier>'
+                          "</get-schema>")
+            assert "rpc-error" in reply, reply
+            # The session survives the error and answers the next request.
+            assert "<data" in c.rpc("<get-config><source><running/></source></get-config>", "2")
+            c.close()
+        assert a.alive()
+        with a.connect() as m:
+            assert m.get_config(source="running").ok
+    finally:
         a.stop()
