@@ -434,21 +434,19 @@ def addresses(data, name):
     return sorted(xp(data, f"//if:interface[if:name='{name}']/ip:ipv6/ip:address/ip:ip/text()"))
 
 
-def _mldhb_namespaces():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.startswith("mldhb-")}
-
-
 @pytest.fixture(autouse=True)
 def no_namespace_left_behind():
-    """Whatever a test does, failed or not, the network namespaces it made are gone after it:
-    processes still inside them are killed and the namespaces deleted."""
-    if os.geteuid() != 0:
-        yield
-        return
-    before = _mldhb_namespaces()
+    """Whatever a test does, failed or not, the network namespaces it made (through
+    `netns.Netns`) are gone after it: processes still inside them are killed and the namespaces
+    deleted. The lab's own namespaces are removed by `mldhb lab down` in the lab fixture. Only
+    this process's namespaces are touched, so a second test run on the machine is left alone."""
+    import netns
     yield
-    for ns in sorted(_mldhb_namespaces() - before):
+    if os.geteuid() != 0:
+        return
+    existing = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+                   .stdout.split())
+    for ns in sorted(netns.CREATED & existing):
         pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
         for pid in pids.split():
             try:
@@ -456,3 +454,4 @@ def no_namespace_left_behind():
             except (OSError, ValueError):
                 pass
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    netns.CREATED.clear()

@@ -24,10 +24,15 @@ def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True).stdout
 
 
+# Every namespace this test process made, for the cleanup fixture of conftest.
+CREATED = set()
+
+
 class Netns:
     def __init__(self, name):
         self.name = name
         sh("ip", "netns", "add", name)
+        CREATED.add(name)
         self.run("ip", "link", "set", "lo", "up")
 
     def run(self, *args, check=True):
