@@ -17,6 +17,21 @@ use rpf::Route;
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv6Addr;
 
+/// Whether packets to `group` may leave their link: multicast of a scope wider than link-local,
+/// and not a solicited-node group of any scope.
+pub fn forwardable(group: &Ipv6Addr) -> bool {
+    let o = group.octets();
+    if o[0] != 0xff {
+        return false;
+    }
+    let scope = o[1] & 0x0f;
+    if scope <= 2 {
+        return false;
+    }
+    // ff02::1:ffXX:XXXX is link scope already; any scope's solicited-node form is excluded too.
+    !(o[2..11] == [0, 0, 0, 0, 0, 0, 0, 0, 0] && o[11] == 1 && o[12] == 0xff)
+}
+
 /// Milliseconds on the caller's clock.
 pub type Time = u64;
 
@@ -318,7 +333,7 @@ impl Forwarding {
         // Interface- and link-scope groups stay on their link, and so do packets from a
         // link-local or unspecified source: no entry is made for them.
         if !self.enabled
-            || !crate::mld::instance::forwardable(&group)
+            || !forwardable(&group)
             || source.is_unicast_link_local()
             || source.is_unspecified()
         {

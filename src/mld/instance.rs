@@ -860,18 +860,7 @@ fn group_min(g: &Group) -> Option<Time> {
 }
 
 /// Solicited-node and link-scope groups are never forwarded, so never tracked.
-pub fn forwardable(group: &Ipv6Addr) -> bool {
-    let o = group.octets();
-    if o[0] != 0xff {
-        return false;
-    }
-    let scope = o[1] & 0x0f;
-    if scope <= 2 {
-        return false;
-    }
-    // ff02::1:ffXX:XXXX is link scope already; any scope's solicited-node form is excluded too.
-    !(o[2..11] == [0, 0, 0, 0, 0, 0, 0, 0, 0] && o[11] == 1 && o[12] == 0xff)
-}
+pub use crate::forwarding::forwardable;
 
 #[cfg(test)]
 mod tests {
