@@ -58,11 +58,11 @@ fn default_login_timeout_secs() -> u64 {
 }
 
 fn default_max_unauthenticated() -> usize {
-    64
+    128
 }
 
 fn default_max_unauthenticated_per_source() -> usize {
-    8
+    64
 }
 
 /// The agent configuration file.

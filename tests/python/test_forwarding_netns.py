@@ -119,20 +119,24 @@ def start_forwarding(topo, workdir, backend):
     session, host socket)."""
     agent = NsAgent(topo.r, workdir)
     m = agent.start()
-    m.edit_config(target="running", config=mld_config(backend=backend))
-    assert wait_for(lambda: backend_of(m)[:2] == (backend, "up"), 10), backend_of(m)
-    sock = join_sockets(topo.h, JOINED)
-    assert wait_for(lambda: set(JOINED) <= groups_seen(m)[0], 20), groups_seen(m)[0]
-    # First datagrams make the entries (upcall, RPF, install); then they flow.
-    s = sender(topo.s, "su", 64)
-    for _ in range(40):
-        for g in JOINED:
-            s.sendto(b"warm", (g, PORT))
-        if all(fwd_table(m).get((g, SRC), {}).get("rd") == "active" for g in JOINED):
-            break
-        time.sleep(0.25)
-    s.close()
-    assert all(fwd_table(m).get((g, SRC), {}).get("rd") == "active" for g in JOINED), fwd_table(m)
+    try:
+        m.edit_config(target="running", config=mld_config(backend=backend))
+        assert wait_for(lambda: backend_of(m)[:2] == (backend, "up"), 10), backend_of(m)
+        sock = join_sockets(topo.h, JOINED)
+        assert wait_for(lambda: set(JOINED) <= groups_seen(m)[0], 20), groups_seen(m)[0]
+        # First datagrams make the entries (upcall, RPF, install); then they flow.
+        s = sender(topo.s, "su", 64)
+        for _ in range(40):
+            for g in JOINED:
+                s.sendto(b"warm", (g, PORT))
+            if all(fwd_table(m).get((g, SRC), {}).get("rd") == "active" for g in JOINED):
+                break
+            time.sleep(0.25)
+        s.close()
+        assert all(fwd_table(m).get((g, SRC), {}).get("rd") == "active" for g in JOINED), fwd_table(m)
+    except BaseException:
+        agent.kill9()
+        raise
     return agent, m, sock
 
 
