@@ -396,7 +396,7 @@ impl Driver {
 
     /// Opens, replaces or closes the data plane to match the applied configuration; a data
     /// plane that failed is tried again every [`DATAPLANE_RETRY`].
-    fn reconcile_dataplane(&mut self, links: &[crate::netio::netlink::Link]) {
+    fn reconcile_dataplane(&mut self) {
         let now = self.shared.now();
         let (routing, choice) = {
             let st = self.shared.lock();
@@ -435,18 +435,12 @@ impl Driver {
                     tracing::warn!(reason = %status.reason, "multicast data plane down; routing configuration not applied")
                 }
             }
-            if let Some(mut d) = dp {
-                d.links(links);
-                *self.shared.dataplane() = Some(d);
-            }
+            *self.shared.dataplane() = dp;
             status
         } else {
             Status::default()
         };
-        let mut st = self.shared.lock();
-        if st.status != status {
-            st.status = status;
-        }
+        self.shared.lock().status = status;
     }
 
     /// Reads links and the link-local addresses of configured interfaces, and lets the node
@@ -459,7 +453,8 @@ impl Driver {
             .into_iter()
             .filter(|l| !PARKING.contains(&l.name.as_str()))
             .collect();
-        self.reconcile_dataplane(&links);
+        self.reconcile_dataplane();
+        // A data plane opened just now learns the links here too.
         if let Some(d) = self.shared.dataplane().as_mut() {
             d.links(&links);
         }
