@@ -284,16 +284,6 @@ pub fn set_hop_options(fd: BorrowedFd<'_>, header: &[u8]) -> io::Result<()> {
     set_bytes(fd, libc::IPPROTO_IPV6, libc::IPV6_HOPOPTS, header)
 }
 
-/// Asks for the received hop-by-hop options as ancillary data (`IPV6_RECVHOPOPTS`).
-pub fn recv_hop_options(fd: BorrowedFd<'_>) -> io::Result<()> {
-    set(
-        fd,
-        libc::IPPROTO_IPV6,
-        libc::IPV6_RECVHOPOPTS,
-        &1 as &libc::c_int,
-    )
-}
-
 /// Whether a leaf's compiled type is, or is a union with a member that is (at any depth), a
 /// leafref or instance-identifier: the types whose values point at other data.
 pub fn type_may_reference(t: &yang3::schema::SchemaLeafType<'_>) -> bool {
