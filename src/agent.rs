@@ -26,8 +26,8 @@ fn load_startup(path: &std::path::Path) -> Result<crate::datastore::tree::Node, 
     let shown = path.display().to_string();
     let text =
         std::fs::read(path).map_err(|e| AgentError::Startup(shown.clone(), e.to_string()))?;
-    let el = netconf::xml::parse(&text)
-        .map_err(|e| AgentError::Startup(shown.clone(), e.to_string()))?;
+    let el =
+        crate::xml::parse(&text).map_err(|e| AgentError::Startup(shown.clone(), e.to_string()))?;
     let tree = netconf::ops::inline_config(&el).map_err(|errs| {
         AgentError::Startup(
             shown.clone(),

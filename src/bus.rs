@@ -2,7 +2,7 @@
 //! hot-backup controller, the controller's preemption gate back to them, and notifications
 //! from any runtime to NETCONF subscribers.
 
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};

@@ -300,8 +300,8 @@ impl OperProvider for Interfaces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
     use crate::northbound::edit::{apply, Operation};
+    use crate::xml::parse;
 
     #[test]
     fn desired_state_from_config() {

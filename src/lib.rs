@@ -17,6 +17,8 @@ pub mod netconf;
 pub mod netio;
 pub mod northbound;
 pub mod rbs;
+pub mod rpc_error;
 pub mod seckey;
 pub mod vrrp6;
+pub mod xml;
 pub mod yang;

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            let _ = mldhb::netconf::xml::parse(rest);
+            let _ = mldhb::xml::parse(rest);
         }
     }
 });

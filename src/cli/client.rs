@@ -2,7 +2,7 @@
 //! runtime, with a trust-on-first-use known-hosts file for the server's key.
 
 pub use crate::netconf::client::{ClientError, Credentials as Credential, ServerError};
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 use russh::keys::PublicKey;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 
 use super::client::{Client, ClientError};
 use super::commands::{ns, Display};
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 
 /// Lays rows out under headers, each column as wide as its widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -126,7 +126,7 @@ pub fn show(client: &mut Client, what: Display, arg: Option<&str>) -> Result<Str
 }
 
 fn name_filter(arg: Option<&str>, key: &str) -> String {
-    arg.map(|n| format!("<{key}>{}</{key}>", crate::netconf::xml::escape_text(n)))
+    arg.map(|n| format!("<{key}>{}</{key}>", crate::xml::escape_text(n)))
         .unwrap_or_default()
 }
 

@@ -2,8 +2,8 @@
 //! and the `<config>` and subtree-filter XML that carry them to the server.
 
 use super::commands::{ns, Seg, Val};
-use crate::netconf::xml::{Attr, Element};
 use crate::netconf::NS_BASE;
+use crate::xml::{Attr, Element};
 
 /// A path step with its key values filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +236,7 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("xmlns:vrrp=\"urn:ietf:params:xml:ns:yang:ietf-vrrp\">vrrp:vrrp-v3"));
-        let back = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
+        let back = crate::xml::parse(xml.as_bytes()).unwrap();
         let inst = find(
             &back,
             &resolve(

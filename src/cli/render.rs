@@ -7,8 +7,8 @@ use super::commands::{
     ViewKind,
 };
 use super::edit::{RSeg, Value};
-use crate::netconf::xml::Element;
-use crate::northbound::schema::{self, Kind};
+use crate::xml::Element;
+use crate::yang::schema::{self, Kind};
 use std::collections::{HashMap, HashSet};
 
 /// Parameter values bound while matching: per token, its YANG parts.
@@ -430,7 +430,7 @@ pub fn this(data: &Element, ctx: &[RSeg]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml;
+    use crate::xml;
 
     fn data(inner: &str) -> Element {
         xml::parse(

@@ -8,7 +8,7 @@ use super::instance::{self, Time};
 use super::packet::TrunkMode;
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::lacp::packet::state;
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 use std::sync::Arc;

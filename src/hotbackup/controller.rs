@@ -37,8 +37,8 @@ use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::forwarding::Domain;
 use crate::mld::events::Binding;
 use crate::mld::instance::{Group, Origin, Time};
-use crate::netconf::xml::Element;
 use crate::rbs::api::{BackupId, SyncCommand, SyncEvent};
+use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 

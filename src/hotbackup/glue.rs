@@ -7,8 +7,8 @@ use super::controller::{Action, Controller, Input};
 use crate::bus::RoleSourceId;
 use crate::mld::events::{MldNode, Out};
 use crate::mld::instance::Time;
-use crate::netconf::xml::Element;
 use crate::rbs::api::SyncCommand;
+use crate::xml::Element;
 use std::collections::VecDeque;
 
 /// What the controller wants done outside the MLD runtime.

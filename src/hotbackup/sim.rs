@@ -14,9 +14,9 @@ use crate::mld::events::{LinkInfo, MldNode, Out};
 use crate::mld::instance::{Config, FilterMode, Origin, Time};
 use crate::mld::northbound::InterfaceMld;
 use crate::mld::packet::{encode_with_checksum, Message, Record, RecordType, TYPE_QUERY};
-use crate::netconf::xml::Element;
 use crate::netio::icmp6::RxPacket;
 use crate::rbs::api::{SyncCommand, SyncEvent};
+use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv6Addr;
 

@@ -2,7 +2,7 @@
 //! the receiver's tally, as a small table.
 
 use super::scenario::RoleSource;
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 use std::fmt::Write;
 
 /// The subtree filter that fetches everything the status table shows.
@@ -213,7 +213,7 @@ mod tests {
 <profile><name>rbp1</name><role>master</role><batch-sync>complete</batch-sync></profile></remote-backup>
 <multicast xmlns="urn:mldhb:yang:mldhb-multicast"><forwarding><entry-count>2</entry-count><active-entry-count>1</active-entry-count></forwarding></multicast>
 </data>"#;
-        let el = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
+        let el = crate::xml::parse(xml.as_bytes()).unwrap();
         let st = DeviceStatus::from_data(&el, RoleSource::Vrrp6);
         assert_eq!(st.vrrp, "master");
         assert_eq!(st.role, "master");
@@ -242,7 +242,7 @@ mod tests {
 <remote-backup xmlns="urn:mldhb:yang:mldhb-rbs"><profile><name>rbp1</name><role>backup</role></profile></remote-backup>
 <e-trunk xmlns="urn:mldhb:yang:mldhb-etrunk"><id>1</id><state>backup</state></e-trunk>
 </data>"#;
-        let el = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
+        let el = crate::xml::parse(xml.as_bytes()).unwrap();
         let st = DeviceStatus::from_data(&el, RoleSource::ETrunk);
         assert_eq!(st.source_state(RoleSource::ETrunk), "backup");
         assert_eq!(st.source_state(RoleSource::Vrrp6), "-");

@@ -3,8 +3,8 @@
 //! command-line shim (which adds its known-hosts policy) use it.
 
 use super::framing::{self, FrameDecoder, Framing};
-use super::xml::{self, Element};
 use super::{CAP_BASE_10, CAP_BASE_11, NS_BASE};
+use crate::xml::{self, Element};
 use russh::client;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey};
 use russh::ChannelMsg;

@@ -1,10 +1,11 @@
 //! `<filter>` for get and get-config: subtree filtering (RFC 6241 §6) and XPath 1.0 (libyang).
 
-use super::error::{ErrorTag, ErrorType, RpcError, RpcResult};
-use super::xml::{self, Element};
 use super::NS_BASE;
 use crate::datastore::tree::Node;
-use crate::northbound::{convert, schema};
+use crate::northbound::convert;
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError, RpcResult};
+use crate::xml::{self, Element};
+use crate::yang::schema;
 use yang3::data::{
     Data, DataFormat, DataParserFlags, DataPrinterFlags, DataTree, DataValidationFlags,
 };

@@ -1,7 +1,7 @@
 //! NETCONF server side: framing, sessions, operations and rpc-errors (RFC 6241, RFC 6242).
 
 pub mod client;
-pub mod error;
+
 pub mod filter;
 pub mod framing;
 pub mod monitoring;
@@ -11,17 +11,15 @@ pub mod ops;
 pub mod password;
 pub mod session;
 pub mod ssh;
-pub mod xml;
 
 use crate::northbound::Northbound;
+use crate::xml::Element;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use xml::Element;
 
-pub const NS_BASE: &str = "urn:ietf:params:xml:ns:netconf:base:1.0";
-pub const NS_WITH_DEFAULTS_MD: &str = "urn:ietf:params:xml:ns:netconf:default:1.0";
+pub use crate::xml::{NS_BASE, NS_WITH_DEFAULTS_MD};
 pub const NS_MONITORING: &str = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring";
 pub const CAP_BASE_10: &str = "urn:ietf:params:netconf:base:1.0";
 pub const CAP_BASE_11: &str = "urn:ietf:params:netconf:base:1.1";

@@ -5,10 +5,10 @@
 //! narrowed to one user's groups per operation. Reads of data are pruned with a walk only when a
 //! rule could hide part of the tree; otherwise at most the `nacm:default-deny-all` nodes go.
 
-use super::error::{ErrorTag, ErrorType, RpcError};
-use super::xml::Element;
 use crate::datastore::tree::{Change, Node, NodeKey};
-use crate::northbound::schema;
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError};
+use crate::xml::Element;
+use crate::yang::schema;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -850,7 +850,7 @@ fn remove_schema_path(node: &mut Node, path: &[(String, String)]) {
 /// `/nacm` for a new datastore: group `admin` with full access, group `operator` read-only,
 /// members from the agent configuration.
 pub fn seed_xml(user_groups: &HashMap<String, Vec<String>>) -> String {
-    let esc = super::xml::escape_text;
+    let esc = crate::xml::escape_text;
     let members = |group: &str| {
         let mut users: Vec<&String> = user_groups
             .iter()
@@ -904,15 +904,15 @@ pub fn seed_xml(user_groups: &HashMap<String, Vec<String>>) -> String {
 /// The seed `/nacm` subtree as a tree holding only `/nacm`.
 pub fn seed(user_groups: &HashMap<String, Vec<String>>) -> Node {
     let xml = seed_xml(user_groups);
-    let el = super::xml::parse(xml.as_bytes()).expect("seed NACM XML is well formed");
+    let el = crate::xml::parse(xml.as_bytes()).expect("seed NACM XML is well formed");
     super::ops::inline_config(&el).expect("seed NACM rules fit ietf-netconf-acm")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
     use crate::northbound::edit::config_tree;
+    use crate::xml::parse;
 
     fn tree(xml: &str) -> Node {
         config_tree(&format!(

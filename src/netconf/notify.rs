@@ -13,11 +13,11 @@
 //! - a rollback of running that no rpc asked for (confirmed-commit timeout) reports what it
 //!   changed with `shared.config_changed(None, &nb.take_running_changes())` (changed-by server).
 
-use super::error::{ErrorTag, RpcError};
 use super::monitoring::rfc3339;
-use super::xml::{self, Element};
 use crate::datastore::tree::{Change, NodeKey};
-use crate::northbound::schema;
+use crate::rpc_error::{ErrorTag, RpcError};
+use crate::xml::{self, Element};
+use crate::yang::schema;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,11 +1,11 @@
 //! One NETCONF session over any byte stream: hello exchange, framing switch, rpc loop, teardown.
 
-use super::error::{ErrorTag, ErrorType, RpcError};
 use super::framing::{self, FrameDecoder, FrameError, Framing};
 use super::notify;
 use super::ops::{self, Reply};
-use super::xml::{self, Element};
 use super::{Shared, CAP_BASE_10, CAP_BASE_11, NS_BASE};
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError};
+use crate::xml::{self, Element};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -1,7 +1,7 @@
 //! The commit pipeline's runtime side: providers prepare (and may refuse), then apply or abort.
 
 use crate::datastore::tree::{Change, Node};
-use crate::netconf::error::{RpcError, RpcResult};
+use crate::rpc_error::{RpcError, RpcResult};
 
 /// A runtime that turns configuration into behaviour (addresses, protocols, forwarding).
 pub trait ConfigProvider: Send {

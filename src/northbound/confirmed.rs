@@ -4,7 +4,7 @@
 
 use super::{store_err, Northbound};
 use crate::datastore::tree::Node;
-use crate::netconf::error::{ErrorTag, RpcError, RpcResult};
+use crate::rpc_error::{ErrorTag, RpcError, RpcResult};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -272,8 +272,7 @@ mod tests {
         let xml = format!(
             r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type">{entries}</interfaces></config>"#
         );
-        crate::netconf::ops::inline_config(&crate::netconf::xml::parse(xml.as_bytes()).unwrap())
-            .unwrap()
+        crate::netconf::ops::inline_config(&crate::xml::parse(xml.as_bytes()).unwrap()).unwrap()
     }
 
     fn open(dir: &std::path::Path) -> Northbound {

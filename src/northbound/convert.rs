@@ -2,9 +2,9 @@
 //! module-qualified identities.
 
 use super::defaults;
-use super::schema::{self, Kind, Schema};
 use crate::datastore::tree::{Node, NodeKey};
-use crate::netconf::xml::Element;
+use crate::xml::Element;
+use crate::yang::schema::{self, Kind, Schema};
 
 /// Prints the children of `node` (whose schema is `parent`, None at the top) as XML elements.
 pub fn to_elements(node: &Node, parent: Option<&Schema>) -> Vec<Element> {
@@ -37,7 +37,7 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
                 el.ns_decls.push((m.to_string(), mns.to_string()));
             }
             if defaults::tagging() && defaults::is_default_value(schema, &v) {
-                el.attrs.push(crate::netconf::xml::Attr {
+                el.attrs.push(crate::xml::Attr {
                     ns: crate::netconf::NS_WITH_DEFAULTS_MD.to_string(),
                     name: "default".to_string(),
                     value: "true".to_string(),
@@ -47,7 +47,7 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
         }
         Kind::Any => {
             let v = node.value.clone().unwrap_or_default();
-            match crate::netconf::xml::parse(format!("<x>{v}</x>").as_bytes()) {
+            match crate::xml::parse(format!("<x>{v}</x>").as_bytes()) {
                 Ok(x) => el.children = x.children,
                 Err(_) => el.text = v,
             }
@@ -148,7 +148,7 @@ fn open_tag(name: &str, ns: &str, parent_ns: &str, out: &mut String) {
     out.push_str(name);
     if ns != parent_ns {
         out.push_str(" xmlns=\"");
-        out.push_str(&crate::netconf::xml::escape_attr(ns));
+        out.push_str(&crate::xml::escape_attr(ns));
         out.push('"');
     }
 }
@@ -177,7 +177,7 @@ pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, 
                 return;
             }
             out.push('>');
-            crate::netconf::xml::push_escaped(out, v);
+            crate::xml::push_escaped(out, v);
         }
         Kind::Any => {
             let el = to_element(key, node, schema);
@@ -228,8 +228,8 @@ pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
     use crate::northbound::edit::{apply, Operation};
+    use crate::xml::parse;
 
     #[test]
     fn direct_writer_matches_element_printer() {

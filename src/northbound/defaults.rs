@@ -2,10 +2,10 @@
 //! hold what was set (basic mode `explicit`); the other modes transform a copy of the tree
 //! before filtering and printing, so the default path costs nothing.
 
-use super::schema::{self, Schema};
 use crate::datastore::tree::{Node, NodeKey};
-use crate::netconf::error::{ErrorTag, RpcError, RpcResult};
-use crate::netconf::xml::Element;
+use crate::rpc_error::{ErrorTag, RpcError, RpcResult};
+use crate::xml::Element;
+use crate::yang::schema::{self, Schema};
 use std::sync::Arc;
 use yang3::schema::SchemaNodeKind;
 
@@ -198,7 +198,7 @@ mod tests {
             <interface><name>b</name><type>t:ethernetCsmacd</type><enabled>true</enabled></interface>
             <interface><name>c</name><type>t:ethernetCsmacd</type><enabled>false</enabled></interface>
           </interfaces></config>"#;
-        crate::netconf::ops::inline_config(&crate::netconf::xml::parse(xml).unwrap()).unwrap()
+        crate::netconf::ops::inline_config(&crate::xml::parse(xml).unwrap()).unwrap()
     }
 
     fn enabled(t: &Node, name: &str) -> Option<String> {

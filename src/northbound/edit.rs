@@ -1,10 +1,10 @@
 //! edit-config semantics (RFC 6241 §7.2) applied to a data tree: merge, replace, create, delete, remove.
 
-use super::schema::{self, Kind, Schema};
 use crate::datastore::tree::{Node, NodeKey};
-use crate::netconf::error::{ErrorTag, ErrorType, RpcError};
-use crate::netconf::xml::Element;
 use crate::netconf::NS_BASE;
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError};
+use crate::xml::Element;
+use crate::yang::schema::{self, Kind, Schema};
 use std::sync::Arc;
 
 /// An edit operation on one node.
@@ -317,7 +317,7 @@ pub fn leaf_value(schema: &Schema, el: &Element) -> String {
 /// Merges the `<config>` document `xml` into `tree`; panics on a parse or edit error.
 #[cfg(test)]
 pub(crate) fn merge_config(tree: &mut Node, xml: &str) {
-    let el = crate::netconf::xml::parse(xml.as_bytes()).unwrap();
+    let el = crate::xml::parse(xml.as_bytes()).unwrap();
     let errs = apply(tree, &el, Operation::Merge, false);
     assert!(errs.is_empty(), "{errs:?}");
 }
@@ -333,7 +333,7 @@ pub(crate) fn config_tree(xml: &str) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netconf::xml::parse;
+    use crate::xml::parse;
 
     const IF: &str = "urn:ietf:params:xml:ns:yang:ietf-interfaces";
 

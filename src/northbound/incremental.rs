@@ -3,10 +3,10 @@
 //! min/max-elements), every constraint left is local to a node, so only the changed entries
 //! of large lists need to go through libyang; otherwise the whole datastore does.
 
-use super::schema::{self, Kind, Schema};
 use super::validate;
 use crate::datastore::tree::{Change, Node, NodeKey};
-use crate::netconf::error::RpcError;
+use crate::rpc_error::RpcError;
+use crate::yang::schema::{self, Kind, Schema};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use yang3::schema::{DataValueType, SchemaNodeKind};
@@ -229,8 +229,8 @@ pub fn validate_change(
 mod tests {
     use super::*;
     use crate::datastore::tree::diff;
-    use crate::netconf::xml::parse;
     use crate::northbound::edit::{apply, merge_config, Operation};
+    use crate::xml::parse;
 
     const HEAD: &str = r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">"#;
 

@@ -6,12 +6,12 @@ pub mod convert;
 pub mod defaults;
 pub mod edit;
 pub mod incremental;
-pub mod schema;
+
 pub mod validate;
 
 use crate::datastore::tree::Node;
 use crate::datastore::{Datastore, Store, StoreError};
-use crate::netconf::error::{ErrorTag, ErrorType, RpcError, RpcResult};
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError, RpcResult};
 use commit::{ConfigProvider, OperProvider};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -302,7 +302,7 @@ impl Northbound {
 }
 
 /// A datastore name from a `<source>`/`<target>` element.
-pub fn datastore_of(el: &crate::netconf::xml::Element, what: &str) -> RpcResult<Datastore> {
+pub fn datastore_of(el: &crate::xml::Element, what: &str) -> RpcResult<Datastore> {
     let child = el
         .children
         .first()

@@ -2,7 +2,7 @@
 
 use super::convert;
 use crate::datastore::tree::Node;
-use crate::netconf::error::{ErrorTag, RpcError};
+use crate::rpc_error::{ErrorTag, RpcError};
 use yang3::data::{DataFormat, DataParserFlags, DataTree, DataValidationFlags};
 
 /// Validates `root` as a complete configuration datastore (types, must/when, leafref,

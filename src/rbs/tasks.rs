@@ -22,7 +22,7 @@ use super::node::{Input, Output, ServiceNode};
 use super::packet;
 use super::sync::{self, ProfileStatus, SyncError};
 use crate::bus::Bus;
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};

@@ -5,7 +5,7 @@
 use super::events::{GlobalStats, InstanceConfig, Key, ProtocolError};
 use super::instance::{Config, Instance, NewMasterReason, State, Time, CENTISECOND};
 use crate::datastore::tree::{Node, NodeKey};
-use crate::netconf::xml::Element;
+use crate::xml::Element;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `<cancel-commit>`: rolls back the pending confirmed commit.
 
 use super::{fail, Op, OpResult, Reply};
-use crate::netconf::error::{ErrorType, RpcError};
+use crate::rpc_error::{ErrorType, RpcError};
 
 pub fn run(op: &Op<'_>) -> OpResult {
     if op.opt("confirmed").is_some() {

@@ -3,8 +3,8 @@
 
 use super::{fail, Op, OpResult, Reply};
 use crate::datastore::Datastore;
-use crate::netconf::error::{ErrorTag, RpcError};
 use crate::northbound::confirmed::{Request, DEFAULT_TIMEOUT};
+use crate::rpc_error::{ErrorTag, RpcError};
 use std::time::Duration;
 
 pub fn run(op: &Op<'_>) -> OpResult {

@@ -1,8 +1,8 @@
 //! `<copy-config>`: replaces a whole datastore with another one or with inline config.
 
 use super::{fail, source_tree, Op, OpResult, Reply};
-use crate::netconf::error::{ErrorTag, RpcError};
 use crate::northbound::datastore_of;
+use crate::rpc_error::{ErrorTag, RpcError};
 
 pub fn run(op: &Op<'_>) -> OpResult {
     let target_el = op.param("target")?;

@@ -2,11 +2,11 @@
 //! replaying logged events first when a startTime is given.
 
 use super::{fail, OpResult, Reply};
-use crate::netconf::error::{ErrorTag, RpcError};
 use crate::netconf::notify::{self, Subscription};
 use crate::netconf::session::SessionState;
-use crate::netconf::xml::Element;
 use crate::netconf::Shared;
+use crate::rpc_error::{ErrorTag, RpcError};
+use crate::xml::Element;
 use std::collections::VecDeque;
 
 pub fn run(shared: &Shared, session: &mut SessionState, rpc: &Element, el: &Element) -> OpResult {

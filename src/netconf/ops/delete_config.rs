@@ -3,8 +3,8 @@
 use super::{fail, Op, OpResult, Reply};
 use crate::datastore::tree::Node;
 use crate::datastore::Datastore;
-use crate::netconf::error::{ErrorTag, RpcError};
 use crate::northbound::datastore_of;
+use crate::rpc_error::{ErrorTag, RpcError};
 
 pub fn run(op: &Op<'_>) -> OpResult {
     let ds = datastore_of(op.param("target")?, "target").map_err(fail)?;

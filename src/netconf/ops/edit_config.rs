@@ -3,10 +3,10 @@
 use super::{fail, Op, OpResult, Reply};
 use crate::datastore::tree::Node;
 use crate::datastore::Datastore;
-use crate::netconf::error::{ErrorTag, RpcError};
 use crate::netconf::NS_BASE;
 use crate::northbound::edit::{self, Operation};
 use crate::northbound::{datastore_of, validate};
+use crate::rpc_error::{ErrorTag, RpcError};
 
 #[derive(PartialEq, Eq, Clone, Copy)]
 enum TestOption {
@@ -70,7 +70,7 @@ pub fn run(op: &Op<'_>) -> OpResult {
     let config = op.param("config")?;
     if config.ns != NS_BASE {
         return Err(fail(RpcError::missing_element(
-            crate::netconf::error::ErrorType::Protocol,
+            crate::rpc_error::ErrorType::Protocol,
             "config",
         )));
     }

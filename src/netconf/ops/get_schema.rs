@@ -1,9 +1,9 @@
 //! `<get-schema>` (RFC 6022): the text of a module the server lists.
 
 use super::{fail, Op, OpResult, Reply};
-use crate::netconf::error::{ErrorTag, ErrorType, RpcError};
-use crate::netconf::xml::Element;
 use crate::netconf::NS_MONITORING;
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError};
+use crate::xml::Element;
 
 pub fn run(op: &Op<'_>) -> OpResult {
     let id = op

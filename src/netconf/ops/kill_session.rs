@@ -1,7 +1,7 @@
 //! `<kill-session>`: ends another session and releases its locks.
 
 use super::{fail, Op, OpResult, Reply};
-use crate::netconf::error::{ErrorTag, RpcError};
+use crate::rpc_error::{ErrorTag, RpcError};
 
 pub fn run(op: &Op<'_>) -> OpResult {
     let p = op.param("session-id")?;

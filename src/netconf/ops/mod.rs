@@ -15,10 +15,10 @@ mod kill_session;
 mod lock;
 mod validate;
 
-use super::error::{ErrorTag, ErrorType, RpcError};
 use super::session::SessionState;
-use super::xml::Element;
 use super::{Shared, NS_BASE, NS_MONITORING};
+use crate::rpc_error::{ErrorTag, ErrorType, RpcError};
+use crate::xml::Element;
 
 /// What an operation answers with.
 pub enum Reply {

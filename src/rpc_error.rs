@@ -1,7 +1,7 @@
-//! NETCONF `<rpc-error>` as RFC 6241 Appendix A defines it.
+//! `<rpc-error>` values as RFC 6241 Appendix A defines them: what the northbound refuses with and
+//! NETCONF sends. They live below both so that the northbound needs no NETCONF module.
 
-use super::xml::Element;
-use super::NS_BASE;
+use crate::xml::{Element, NS_BASE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorType {
@@ -159,7 +159,7 @@ impl RpcError {
         if let Some(p) = &self.path {
             let mut pe = Element::with_text(NS_BASE, "error-path", p.clone());
             for m in path_modules(p) {
-                if let Some(ns) = crate::northbound::schema::namespace_of(&m) {
+                if let Some(ns) = crate::yang::schema::namespace_of(&m) {
                     pe.ns_decls.push((m.clone(), ns.to_string()));
                 }
             }

@@ -5,6 +5,11 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use std::fmt::Write as _;
 
+/// The NETCONF base namespace (RFC 6241), the home of `<rpc-error>` and the operations.
+pub const NS_BASE: &str = "urn:ietf:params:xml:ns:netconf:base:1.0";
+/// The with-defaults metadata namespace (RFC 6243 `wd:default`).
+pub const NS_WITH_DEFAULTS_MD: &str = "urn:ietf:params:xml:ns:netconf:default:1.0";
+
 /// The namespace bound to the reserved `xml` prefix.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -146,8 +151,8 @@ impl Element {
 
 fn attr_prefix(ns: &str) -> &'static str {
     match ns {
-        crate::netconf::NS_BASE => "nc",
-        crate::netconf::NS_WITH_DEFAULTS_MD => "wd",
+        NS_BASE => "nc",
+        NS_WITH_DEFAULTS_MD => "wd",
         _ => "a",
     }
 }

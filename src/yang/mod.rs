@@ -1,5 +1,7 @@
 //! The YANG modules shipped in the binary and the global libyang context compiled from them.
 
+pub mod schema;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -23,7 +25,7 @@ macro_rules! ietf {
         ModuleSource {
             name: $name,
             revision: Some($rev),
-            text: include_str!(concat!("../yang/ietf/", $name, "@", $rev, ".yang")),
+            text: include_str!(concat!("../../yang/ietf/", $name, "@", $rev, ".yang")),
         }
     };
 }
@@ -36,7 +38,7 @@ macro_rules! project {
         ModuleSource {
             name: $name,
             revision: Some($revision),
-            text: include_str!(concat!("../yang/", $name, ".yang")),
+            text: include_str!(concat!("../../yang/", $name, ".yang")),
         }
     };
 }
