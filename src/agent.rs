@@ -89,8 +89,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         // Reconciles the kernel to running at start, crash restarts included.
         if let Some(ifs) = runtimes.started("interfaces", crate::interfaces::Interfaces::start()) {
             nb.add_oper_provider(Arc::new(ifs.clone()));
-            nb.add_provider(Box::new(ifs))
-                .map_err(AgentError::Runtime)?;
+            nb.register(ifs).map_err(AgentError::Runtime)?;
         }
     }
     let vrrp6 = if cfg.manage_interfaces {
@@ -100,8 +99,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         );
         if let Some(v) = &v {
             nb.add_oper_provider(Arc::new(v.clone()));
-            nb.add_provider(Box::new(v.clone()))
-                .map_err(AgentError::Runtime)?;
+            nb.register(v.clone()).map_err(AgentError::Runtime)?;
         }
         v
     } else {
@@ -114,7 +112,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
             crate::etrunk::tasks::ETrunkRuntime::start(bus.clone()),
         ) {
             nb.add_oper_provider(Arc::new(et.clone()));
-            nb.add_provider(Box::new(et)).map_err(AgentError::Runtime)?;
+            nb.register(et).map_err(AgentError::Runtime)?;
         }
     }
     if cfg.manage_multicast {

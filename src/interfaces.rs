@@ -2,9 +2,10 @@
 //! configured before they exist (RFC 8343 pre-provisioning) applied when they appear, and their
 //! operational state for `<get>`.
 
-use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::datastore::tree::{Node, NodeKey};
 use crate::netio::netlink::{Addr, Link, Netlink};
-use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::{Changes, Provider, Subtree};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -20,28 +21,23 @@ pub struct Desired {
     pub addrs: BTreeSet<Addr>,
 }
 
-/// Reads the desired state of every configured interface.
-pub fn desired(root: &Node) -> BTreeMap<String, Desired> {
-    let mut out = BTreeMap::new();
-    let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) else {
-        return out;
-    };
-    for (k, entry) in ifs.children.iter() {
-        if k.name != "interface" || k.id.len() != 1 {
-            continue;
-        }
-        out.insert(k.id[0].clone(), desired_entry(entry));
-    }
-    out
-}
+/// Every configured interface's desired state. Persistent: a commit copies it in O(1) and
+/// changes only the interfaces it touches.
+pub type InterfacesConfig = imbl::OrdMap<String, Desired>;
 
-/// The desired state of the interface named `name`, if it is configured.
-pub fn desired_one(root: &Node, name: &str) -> Option<Desired> {
-    root.get(&[
-        NodeKey::new(IF, "interfaces"),
-        NodeKey::with_id(IF, "interface", vec![name.to_string()]),
-    ])
-    .map(desired_entry)
+/// What this runtime reads: per interface entry, `enabled` and the IPv4 and IPv6 settings.
+const SUBTREES: &[Subtree] = &[
+    Subtree::entries(&[(IF, "interfaces"), (IF, "interface")], &[(IF, "enabled")]),
+    Subtree::entries(&[(IF, "interfaces"), (IF, "interface")], &[(IP, "ipv4")]),
+    Subtree::entries(&[(IF, "interfaces"), (IF, "interface")], &[(IP, "ipv6")]),
+];
+
+/// The interfaces a commit touches, each with its new entry (None: deleted).
+fn touched<'a>(changes: &Changes<'a>) -> BTreeMap<String, Option<&'a Node>> {
+    (0..SUBTREES.len())
+        .flat_map(|i| changes.entries(i))
+        .filter_map(|(id, entry)| Some((id.into_iter().next()?, entry)))
+        .collect()
 }
 
 fn desired_entry(entry: &Node) -> Desired {
@@ -77,34 +73,11 @@ fn desired_entry(entry: &Node) -> Desired {
     }
 }
 
-/// Names of the interfaces a change list touches; None when the whole list changed.
-fn touched_names(changes: &[Change]) -> Option<BTreeSet<String>> {
-    let mut names = BTreeSet::new();
-    for c in changes {
-        let p = c.path();
-        if p.first()
-            .is_none_or(|k| k.module != IF || k.name != "interfaces")
-        {
-            continue;
-        }
-        match p.get(1) {
-            Some(k) if k.name == "interface" && k.id.len() == 1 => {
-                names.insert(k.id[0].clone());
-            }
-            Some(_) => {}
-            None => return None,
-        }
-    }
-    Some(names)
-}
-
 #[derive(Default)]
 struct State {
     applied: BTreeMap<String, Desired>,
     /// Link index each configured interface was last applied to.
     applied_to: HashMap<String, u32>,
-    /// Prepared changes: each touched interface and what it should become.
-    pending: Option<Vec<(String, Option<Desired>)>>,
 }
 
 /// The runtime; clones share state (one is the config provider, one the state provider).
@@ -201,38 +174,45 @@ impl Interfaces {
     }
 }
 
-impl ConfigProvider for Interfaces {
-    fn name(&self) -> &str {
+impl Provider for Interfaces {
+    type Config = InterfacesConfig;
+
+    fn name(&self) -> &'static str {
         "interfaces"
     }
 
-    fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        let names = touched_names(changes).unwrap_or_else(|| {
-            desired(old)
-                .into_keys()
-                .chain(desired(new).into_keys())
-                .collect()
-        });
-        let pending = names
-            .into_iter()
-            .map(|n| {
-                let d = desired_one(new, &n);
-                (n, d)
-            })
-            .collect();
-        self.lock().pending = Some(pending);
-        Ok(())
+    fn subtrees(&self) -> &'static [Subtree] {
+        SUBTREES
     }
 
-    fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        let Some(pending) = self.lock().pending.take() else {
-            return Ok(());
-        };
-        if pending.is_empty() {
+    fn decode(
+        &self,
+        current: &InterfacesConfig,
+        changes: &Changes,
+    ) -> Result<InterfacesConfig, String> {
+        let mut next = current.clone();
+        for (name, entry) in touched(changes) {
+            match entry {
+                Some(e) => next.insert(name, desired_entry(e)),
+                None => next.remove(&name),
+            };
+        }
+        Ok(next)
+    }
+
+    fn apply(
+        &mut self,
+        _current: &InterfacesConfig,
+        next: &InterfacesConfig,
+        changes: &Changes,
+    ) -> Result<(), String> {
+        let names: Vec<String> = touched(changes).into_keys().collect();
+        if names.is_empty() {
             return Ok(());
         }
         let links = self.nl.links().map_err(|e| e.to_string())?;
-        for (name, want) in pending {
+        for name in names {
+            let want = next.get(&name).cloned();
             let link = links.iter().find(|l| l.name == name);
             let before = self.lock().applied.get(&name).cloned();
             match (want, link) {
@@ -262,10 +242,6 @@ impl ConfigProvider for Interfaces {
             }
         }
         Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.lock().pending = None;
     }
 }
 
@@ -316,7 +292,12 @@ mod tests {
           </interfaces></config>"#).unwrap();
         let mut t = Node::default();
         assert!(apply(&mut t, &cfg, Operation::Merge, false).is_empty());
-        let d = desired(&t);
+        let empty = Node::default();
+        let changes = Changes::everything(SUBTREES, &empty, &t);
+        let d: BTreeMap<String, Desired> = touched(&changes)
+            .into_iter()
+            .filter_map(|(n, e)| Some((n, desired_entry(e?))))
+            .collect();
         assert!(!d["eth1"].enabled);
         assert_eq!(
             d["eth1"].addrs.iter().next().unwrap(),

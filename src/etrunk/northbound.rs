@@ -6,8 +6,11 @@ use super::events::{actor_key, Node as ETrunkNode, NodeConfig, TrunkConfig};
 use super::events::{ETrunkConfig, Out};
 use super::instance::{self, Time};
 use super::packet::TrunkMode;
-use crate::datastore::tree::{Change, Node, NodeKey};
+use super::tasks::ETrunkRuntime;
+use crate::datastore::tree::{Node, NodeKey};
 use crate::lacp::packet::state;
+use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
@@ -55,16 +58,6 @@ pub fn mac_str(m: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-/// Whether a change list touches what this module reads: the E-Trunk model, the remote
-/// backup profiles (the force-master check), or any interface.
-pub fn touched(changes: &[Change]) -> bool {
-    changes.iter().any(|c| {
-        c.path()
-            .first()
-            .is_some_and(|k| k.module == ET || k.module == RBS || k.name == "interfaces")
-    })
 }
 
 fn etrunk_entry(id: u8, e: &Node) -> Result<ETrunkConfig, String> {
@@ -118,110 +111,190 @@ fn etrunk_entry(id: u8, e: &Node) -> Result<ETrunkConfig, String> {
     })
 }
 
-/// Reads the E-Trunk configuration; refuses what the model allows but this agent cannot run.
-pub fn configured(root: &Node) -> Result<NodeConfig, String> {
-    let mut cfg = NodeConfig {
-        lacp_priority: 32768,
-        ..Default::default()
-    };
-    if let Some(l) = root.children.get(&NodeKey::new(ET, "lacp")) {
-        if let Some(v) = l.leaf_value(ET, "e-trunk-system-id") {
-            cfg.lacp_system = Some(
-                parse_mac(v).ok_or_else(|| format!("lacp e-trunk-system-id '{v}' is not valid"))?,
-            );
-        }
-        cfg.lacp_priority = parse(
-            l.leaf_value(ET, "e-trunk-priority"),
-            32768,
-            "e-trunk-priority",
-        )?;
-    }
-    for (id, e) in list(root, "e-trunk") {
-        let id: u8 = id
-            .parse()
-            .map_err(|_| format!("e-trunk '{id}' is not valid"))?;
-        cfg.etrunks.insert(id, etrunk_entry(id, e)?);
-    }
-    let mut members: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
-    if let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) {
-        for (name, entry) in list(ifs, "interface") {
-            if let Some(t) = entry.leaf_value(ET, "member-of-eth-trunk") {
-                let t: u16 = parse(Some(t), 0, "member-of-eth-trunk")?;
-                members.entry(t).or_default().insert(name.to_string());
+/// The E-Trunk runtime's configuration as its subtrees give it, entry by entry, and the
+/// [`NodeConfig`] assembled from them.
+#[derive(Debug, Clone, Default)]
+pub struct ETrunkSettings {
+    lacp_system: Option<[u8; 6]>,
+    lacp_priority: Option<u16>,
+    etrunks: BTreeMap<u8, ETrunkConfig>,
+    /// Interface → the Eth-Trunk it is a member of.
+    member_of: BTreeMap<String, u16>,
+    /// Interface → the Eth-Trunk it is (members filled in when assembling).
+    trunk_ifs: BTreeMap<String, TrunkConfig>,
+    /// Remote backup profiles bound to an Eth-Trunk: (profile, e-trunk, eth-trunk,
+    /// active-active, load-balance).
+    profiles: Vec<(String, String, u16, bool, String)>,
+    /// What the node runs.
+    pub node: NodeConfig,
+}
+
+/// What the E-Trunk runtime reads: the LACP settings, the E-Trunks, each interface's Eth-Trunk
+/// membership or Eth-Trunk settings, and the remote backup profiles (the force-master check).
+pub const SUBTREES: &[Subtree] = &[
+    Subtree::whole(&[(ET, "lacp")]),
+    Subtree::entries(&[(ET, "e-trunk")], &[]),
+    Subtree::entries(
+        &[(IF, "interfaces"), (IF, "interface")],
+        &[(ET, "member-of-eth-trunk")],
+    ),
+    Subtree::entries(
+        &[(IF, "interfaces"), (IF, "interface")],
+        &[(ET, "eth-trunk")],
+    ),
+    Subtree::whole(&[(RBS, "remote-backup")]),
+];
+
+impl ETrunkSettings {
+    /// The settings after `changes`; refuses what the model allows but this agent cannot run.
+    pub fn decode(&self, changes: &Changes) -> Result<ETrunkSettings, String> {
+        let mut next = self.clone();
+        if changes.touched(0) {
+            next.lacp_system = None;
+            next.lacp_priority = None;
+            if let Some(l) = changes.subtree(0) {
+                if let Some(v) = l.leaf_value(ET, "e-trunk-system-id") {
+                    next.lacp_system = Some(
+                        parse_mac(v)
+                            .ok_or_else(|| format!("lacp e-trunk-system-id '{v}' is not valid"))?,
+                    );
+                }
+                next.lacp_priority = Some(parse(
+                    l.leaf_value(ET, "e-trunk-priority"),
+                    32768,
+                    "e-trunk-priority",
+                )?);
             }
-            let Some(et) = entry.children.get(&NodeKey::new(ET, "eth-trunk")) else {
-                continue;
+        }
+        for (id, e) in changes.entries(1) {
+            let [id] = id.as_slice() else { continue };
+            let id: u8 = id
+                .parse()
+                .map_err(|_| format!("e-trunk '{id}' is not valid"))?;
+            match e {
+                Some(e) => next.etrunks.insert(id, etrunk_entry(id, e)?),
+                None => next.etrunks.remove(&id),
             };
-            let id: u16 = parse(et.leaf_value(ET, "trunk-id"), 0, "trunk-id")?;
-            if name.len() > IFNAMSIZ {
+        }
+        for (id, entry) in changes.entries(2) {
+            let [name] = id.as_slice() else { continue };
+            next.member_of.remove(name);
+            if let Some(t) = entry.and_then(|e| e.leaf_value(ET, "member-of-eth-trunk")) {
+                let t: u16 = parse(Some(t), 0, "member-of-eth-trunk")?;
+                next.member_of.insert(name.clone(), t);
+            }
+        }
+        for (id, entry) in changes.entries(3) {
+            let [name] = id.as_slice() else { continue };
+            next.trunk_ifs.remove(name);
+            if let Some(et) = entry.and_then(|e| e.children.get(&NodeKey::new(ET, "eth-trunk"))) {
+                next.trunk_ifs.insert(name.clone(), trunk_entry(name, et)?);
+            }
+        }
+        if changes.touched(4) {
+            next.profiles = changes.subtree(4).map(bound_profiles).unwrap_or_default();
+        }
+        next.node = next.assemble()?;
+        Ok(next)
+    }
+
+    /// The node's configuration from the pieces: O(E-Trunks + Eth-Trunk interfaces).
+    fn assemble(&self) -> Result<NodeConfig, String> {
+        let mut cfg = NodeConfig {
+            lacp_system: self.lacp_system,
+            lacp_priority: self.lacp_priority.unwrap_or(32768),
+            etrunks: self.etrunks.clone(),
+            trunks: BTreeMap::new(),
+        };
+        for t in self.trunk_ifs.values() {
+            cfg.trunks.insert(t.id, t.clone());
+        }
+        let mut members: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+        for (name, t) in &self.member_of {
+            members.entry(*t).or_default().insert(name.clone());
+        }
+        for (t, m) in members {
+            let trunk = cfg
+                .trunks
+                .get_mut(&t)
+                .ok_or_else(|| format!("no Eth-Trunk {t} for members {m:?}"))?;
+            if m.len() > 1 {
                 return Err(format!(
-                    "Eth-Trunk interface name '{name}' is longer than {IFNAMSIZ} characters, \
-                     the longest Linux interface name"
+                    "Eth-Trunk {t} ({}) has members {}: this agent runs one member per device \
+                     (the kernel has no bonding driver; the member carries the Eth-Trunk)",
+                    trunk.name,
+                    m.iter().cloned().collect::<Vec<_>>().join(", ")
                 ));
             }
-            let etrunk = et
-                .leaf_value(ET, "e-trunk")
-                .map(|v| parse(Some(v), 0u8, "e-trunk"))
-                .transpose()?;
-            let mode = match et.leaf_value(ET, "e-trunk-mode") {
-                Some("force-master") => TrunkMode::ForceMaster,
-                Some("force-backup") => TrunkMode::ForceBackup,
-                _ => TrunkMode::Auto,
-            };
-            cfg.trunks.insert(
-                id,
-                TrunkConfig {
-                    id,
-                    name: name.to_string(),
-                    etrunk,
-                    mode,
-                    members: BTreeSet::new(),
-                },
-            );
+            trunk.members = m;
         }
+        refuse_two_forwarders(&self.profiles, &cfg)?;
+        Ok(cfg)
     }
-    for (t, m) in members {
-        let trunk = cfg
-            .trunks
-            .get_mut(&t)
-            .ok_or_else(|| format!("no Eth-Trunk {t} for members {m:?}"))?;
-        if m.len() > 1 {
-            return Err(format!(
-                "Eth-Trunk {t} ({}) has members {}: this agent runs one member per device \
-                 (the kernel has no bonding driver; the member carries the Eth-Trunk)",
-                trunk.name,
-                m.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        trunk.members = m;
+}
+
+fn trunk_entry(name: &str, et: &Node) -> Result<TrunkConfig, String> {
+    let id: u16 = parse(et.leaf_value(ET, "trunk-id"), 0, "trunk-id")?;
+    if name.len() > IFNAMSIZ {
+        return Err(format!(
+            "Eth-Trunk interface name '{name}' is longer than {IFNAMSIZ} characters, \
+             the longest Linux interface name"
+        ));
     }
-    refuse_two_forwarders(root, &cfg)?;
-    Ok(cfg)
+    let etrunk = et
+        .leaf_value(ET, "e-trunk")
+        .map(|v| parse(Some(v), 0u8, "e-trunk"))
+        .transpose()?;
+    let mode = match et.leaf_value(ET, "e-trunk-mode") {
+        Some("force-master") => TrunkMode::ForceMaster,
+        Some("force-backup") => TrunkMode::ForceBackup,
+        _ => TrunkMode::Auto,
+    };
+    Ok(TrunkConfig {
+        id,
+        name: name.to_string(),
+        etrunk,
+        mode,
+        members: BTreeSet::new(),
+    })
+}
+
+/// The remote backup profiles that name an Eth-Trunk.
+fn bound_profiles(rb: &Node) -> Vec<(String, String, u16, bool, String)> {
+    list(rb, "profile")
+        .filter_map(|(name, p)| {
+            let e = p.leaf_value(RBS, "e-trunk-id")?;
+            let t = p.leaf_value(RBS, "eth-trunk-id")?.parse::<u16>().ok()?;
+            let aa = p.leaf_value(RBS, "backup-mode") == Some("active-active");
+            let lb = p.leaf_value(RBS, "load-balance").unwrap_or("master-only");
+            Some((name.to_string(), e.to_string(), t, aa, lb.to_string()))
+        })
+        .collect()
+}
+
+/// Reads the whole E-Trunk configuration of `root` (for tests).
+#[cfg(test)]
+pub fn configured(root: &Node) -> Result<NodeConfig, String> {
+    let empty = Node::default();
+    let all = Changes::everything(SUBTREES, &empty, root);
+    Ok(ETrunkSettings::default().decode(&all)?.node)
 }
 
 /// A force-master Eth-Trunk makes both devices master: a profile bound to it must be
 /// active-active with a load-balance that splits the groups, or both would forward.
-fn refuse_two_forwarders(root: &Node, cfg: &NodeConfig) -> Result<(), String> {
-    let Some(rb) = root.children.get(&NodeKey::new(RBS, "remote-backup")) else {
-        return Ok(());
-    };
-    for (name, p) in list(rb, "profile") {
-        let (Some(e), Some(t)) = (
-            p.leaf_value(RBS, "e-trunk-id"),
-            p.leaf_value(RBS, "eth-trunk-id"),
-        ) else {
-            continue;
-        };
-        let Some(trunk) = t.parse::<u16>().ok().and_then(|t| cfg.trunks.get(&t)) else {
+fn refuse_two_forwarders(
+    profiles: &[(String, String, u16, bool, String)],
+    cfg: &NodeConfig,
+) -> Result<(), String> {
+    for (name, e, t, aa, lb) in profiles {
+        let Some(trunk) = cfg.trunks.get(t) else {
             continue;
         };
         if trunk.mode != TrunkMode::ForceMaster
-            || trunk.etrunk.map(|x| x.to_string()) != Some(e.to_string())
+            || trunk.etrunk.map(|x| x.to_string()).as_ref() != Some(e)
         {
             continue;
         }
-        let aa = p.leaf_value(RBS, "backup-mode") == Some("active-active");
-        let lb = p.leaf_value(RBS, "load-balance").unwrap_or("master-only");
         if !aa || lb == "master-only" {
             return Err(format!(
                 "remote backup profile {name}: {} is in e-trunk mode force-master, so both \
@@ -363,6 +436,52 @@ pub fn event(out: &Out) -> Option<Element> {
             Some(el)
         }
         _ => None,
+    }
+}
+
+impl Provider for ETrunkRuntime {
+    type Config = ETrunkSettings;
+
+    fn name(&self) -> &'static str {
+        "e-trunk"
+    }
+
+    fn subtrees(&self) -> &'static [Subtree] {
+        SUBTREES
+    }
+
+    fn decode(
+        &self,
+        current: &ETrunkSettings,
+        changes: &Changes,
+    ) -> Result<ETrunkSettings, String> {
+        current.decode(changes)
+    }
+
+    fn prepare(&mut self, next: &ETrunkSettings) -> Result<(), String> {
+        let has_members = next.node.trunks.values().any(|t| !t.members.is_empty());
+        match self.unavailable() {
+            Some(why) if has_members => {
+                Err(format!("Eth-Trunk members cannot run in this agent: {why}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(
+        &mut self,
+        _: &ETrunkSettings,
+        next: &ETrunkSettings,
+        _: &Changes,
+    ) -> Result<(), String> {
+        self.configure(next.node.clone());
+        Ok(())
+    }
+}
+
+impl OperProvider for ETrunkRuntime {
+    fn merge_state(&self, tree: &mut Node) {
+        self.with_node(|node, now| merge_state(tree, node, now));
     }
 }
 

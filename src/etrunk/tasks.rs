@@ -8,10 +8,8 @@ use super::events::{MemberLink, Node, NodeConfig, Out};
 use super::instance::Time;
 use super::northbound;
 use crate::bus::{Bus, GateWatchers, RoleSourceId};
-use crate::datastore::tree::{Change, Node as Tree};
 use crate::netio::lacp::LacpSocket;
 use crate::netio::netlink::{Link, Netlink};
-use crate::northbound::commit::{ConfigProvider, OperProvider, Staged};
 use socket2::{Domain, Socket, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -29,7 +27,9 @@ const MAX_RX: usize = 2048;
 #[derive(Default)]
 struct Inner {
     node: Node,
-    cfg: Staged<NodeConfig>,
+    /// The configuration the node runs, and the one a commit handed over for the driver.
+    cfg: NodeConfig,
+    handoff: Option<NodeConfig>,
     published: BTreeSet<RoleSourceId>,
     gates: GateWatchers<RoleSourceId>,
     unavailable: Option<String>,
@@ -73,6 +73,28 @@ enum Rx {
 }
 
 impl ETrunkRuntime {
+    /// Why this runtime cannot run Eth-Trunk members, if it cannot.
+    pub fn unavailable(&self) -> Option<String> {
+        self.shared.lock().unavailable.clone()
+    }
+
+    /// Hands a new configuration to the driver (a commit applied it).
+    pub fn configure(&self, cfg: NodeConfig) {
+        let mut st = self.shared.lock();
+        if st.cfg != cfg {
+            st.cfg = cfg.clone();
+            st.handoff = Some(cfg);
+            drop(st);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Reads the node with the runtime's clock.
+    pub fn with_node<T>(&self, f: impl FnOnce(&Node, Time) -> T) -> T {
+        let now = self.shared.now();
+        f(&self.shared.lock().node, now)
+    }
+
     /// Opens netlink and starts the driver (inside a tokio runtime). Without the privileges
     /// for packet sockets the runtime still starts, and refuses every commit that configures
     /// an Eth-Trunk member, saying why.
@@ -162,7 +184,7 @@ impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Rx>) {
         let mut next_poll: Time = 0;
         loop {
-            let cfg = self.shared.lock().cfg.take_new();
+            let cfg = self.shared.lock().handoff.take();
             if let Some(cfg) = cfg {
                 self.sockets(&cfg);
                 let now = self.shared.now();
@@ -483,46 +505,6 @@ impl Driver {
         }
         drop(st);
         self.carry_out(out);
-    }
-}
-
-impl ConfigProvider for ETrunkRuntime {
-    fn name(&self) -> &str {
-        "e-trunk"
-    }
-
-    fn prepare(&mut self, _old: &Tree, new: &Tree, changes: &[Change]) -> Result<(), String> {
-        let mut st = self.shared.lock();
-        if !northbound::touched(changes) {
-            st.cfg.unstage();
-            return Ok(());
-        }
-        let cfg = northbound::configured(new)?;
-        let has_members = cfg.trunks.values().any(|t| !t.members.is_empty());
-        if let (Some(why), true) = (&st.unavailable, has_members) {
-            return Err(format!("Eth-Trunk members cannot run in this agent: {why}"));
-        }
-        st.cfg.stage(cfg);
-        Ok(())
-    }
-
-    fn apply(&mut self, _new: &Tree, _changes: &[Change]) -> Result<(), String> {
-        if self.shared.lock().cfg.apply() {
-            self.shared.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.shared.lock().cfg.unstage();
-    }
-}
-
-impl OperProvider for ETrunkRuntime {
-    fn merge_state(&self, tree: &mut Tree) {
-        let now = self.shared.now();
-        let st = self.shared.lock();
-        northbound::merge_state(tree, &st.node, now);
     }
 }
 

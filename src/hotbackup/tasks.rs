@@ -138,7 +138,7 @@ impl HotBackupRuntime {
 }
 
 impl ConfigProvider for HotBackupRuntime {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "hot-backup"
     }
 

@@ -567,7 +567,7 @@ fn check(name: &str, m: &InterfaceMld) -> Result<(), String> {
 }
 
 impl ConfigProvider for MldRuntime {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "mld"
     }
 

@@ -5,7 +5,7 @@ use crate::rpc_error::{RpcError, RpcResult};
 
 /// A runtime that turns configuration into behaviour (addresses, protocols, forwarding).
 pub trait ConfigProvider: Send {
-    fn name(&self) -> &str;
+    fn name(&self) -> &'static str;
     /// Checks the change and reserves what `apply` needs; `Err` refuses the commit.
     fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), String>;
     /// Makes the prepared change take effect.

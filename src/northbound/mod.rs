@@ -6,6 +6,7 @@ pub mod convert;
 pub mod defaults;
 pub mod edit;
 pub mod incremental;
+pub mod registry;
 
 pub mod validate;
 
@@ -13,6 +14,7 @@ use crate::datastore::tree::Node;
 use crate::datastore::{Datastore, Store, StoreError};
 use crate::rpc_error::{ErrorTag, ErrorType, RpcError, RpcResult};
 use commit::{ConfigProvider, OperProvider};
+use registry::{Provider, Registry};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,7 +34,8 @@ pub struct Northbound {
     locks: HashMap<Datastore, (u32, std::time::SystemTime)>,
     /// What the writes to running since the last `take_running_changes` changed.
     running_changes: Vec<crate::datastore::tree::Change>,
-    providers: Vec<Box<dyn ConfigProvider>>,
+    /// The runtimes, each with the configuration it runs.
+    registry: Registry,
     oper: Vec<Arc<dyn OperProvider>>,
     /// The pending confirmed commit (see `confirmed`).
     confirmed: Option<confirmed::Pending>,
@@ -75,7 +78,7 @@ impl Northbound {
             candidate_refs,
             locks: HashMap::new(),
             running_changes: Vec::new(),
-            providers: Vec::new(),
+            registry: Registry::default(),
             oper: Vec::new(),
             confirmed: None,
             confirmed_hook: None,
@@ -84,15 +87,14 @@ impl Northbound {
         Ok(nb)
     }
 
+    /// Registers a runtime (see [`registry`]) and brings it to the running configuration.
+    pub fn register<P: Provider>(&mut self, p: P) -> Result<(), String> {
+        self.registry.register(p, &self.running)
+    }
+
+    /// Registers a runtime that takes whole trees (being moved to [`Northbound::register`]).
     pub fn add_provider(&mut self, p: Box<dyn ConfigProvider>) -> Result<(), String> {
-        let mut p = p;
-        // Bring the new runtime to the current running config.
-        let empty = Node::default();
-        let changes = crate::datastore::tree::diff(&empty, &self.running);
-        p.prepare(&empty, &self.running, &changes)?;
-        p.apply(&self.running, &changes)?;
-        self.providers.push(p);
-        Ok(())
+        self.registry.register_legacy(p, &self.running)
     }
 
     pub fn add_oper_provider(&mut self, p: Arc<dyn OperProvider>) {
@@ -275,7 +277,9 @@ impl Northbound {
             return Ok(());
         }
         let refs = incremental::validate_change(true, Some(self.running_refs), &new, &changes)?;
-        commit::run(&mut self.providers, &self.running, &new, &changes)?;
+        self.registry
+            .commit(&self.running, &new, &changes)
+            .map_err(|r| RpcError::operation_failed(r.to_string()))?;
         // Keep the candidate in step when it had no changes of its own.
         let candidate_follows = !self.candidate_dirty;
         if candidate_follows {

@@ -190,7 +190,7 @@ fn touches_rbs(changes: &[Change]) -> bool {
 }
 
 impl ConfigProvider for RbsProvider {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "rbs"
     }
 

@@ -4,9 +4,12 @@
 
 use super::events::{GlobalStats, InstanceConfig, Key, ProtocolError};
 use super::instance::{Config, Instance, NewMasterReason, State, Time, CENTISECOND};
+use super::tasks::Vrrp6Runtime;
 use crate::datastore::tree::{Node, NodeKey};
+use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::xml::Element;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
@@ -123,7 +126,8 @@ pub fn interface_instances(
     Ok(out)
 }
 
-/// Every configured VRRP6 router.
+/// Every configured VRRP6 router (the whole tree: for tests).
+#[cfg(test)]
 pub fn configured(root: &Node) -> Result<BTreeMap<Key, InstanceConfig>, String> {
     let mut out = BTreeMap::new();
     let Some(ifs) = child(root, IF, "interfaces") else {
@@ -305,6 +309,69 @@ pub fn protocol_error_event(e: ProtocolError) -> Element {
     r.ns_decls.push(("vrrp".into(), NS_VRRP.into()));
     el.push(r);
     el
+}
+
+/// What the VRRP6 runtime reads: each interface's IPv6 settings (its routers and addresses).
+const SUBTREES: &[Subtree] = &[Subtree::entries(
+    &[(IF, "interfaces"), (IF, "interface")],
+    &[(IP, "ipv6")],
+)];
+
+impl Provider for Vrrp6Runtime {
+    type Config = BTreeMap<Key, InstanceConfig>;
+
+    fn name(&self) -> &'static str {
+        "vrrp6"
+    }
+
+    fn subtrees(&self) -> &'static [Subtree] {
+        SUBTREES
+    }
+
+    fn decode(&self, current: &Self::Config, changes: &Changes) -> Result<Self::Config, String> {
+        let mut next = current.clone();
+        for (id, entry) in changes.entries(0) {
+            let [name] = id.as_slice() else { continue };
+            next.retain(|k, _| &k.0 != name);
+            if let Some(e) = entry {
+                next.extend(interface_instances(name, e)?);
+            }
+        }
+        Ok(next)
+    }
+
+    fn prepare(&mut self, next: &Self::Config) -> Result<(), String> {
+        match self.unavailable() {
+            Some(why) if !next.is_empty() => Err(format!("VRRP6 cannot run in this agent: {why}")),
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, _: &Self::Config, next: &Self::Config, _: &Changes) -> Result<(), String> {
+        self.configure(next.clone());
+        Ok(())
+    }
+}
+
+impl OperProvider for Vrrp6Runtime {
+    fn merge_state(&self, tree: &mut Node) {
+        self.with_node(|node, clock| {
+            // Counters start with the runtime.
+            let since = 0;
+            for (k, inst) in &node.instances {
+                merge_instance(tree, k, inst, clock, since);
+            }
+            let interfaces: BTreeSet<&String> = node.instances.keys().map(|k| &k.0).collect();
+            merge_global(
+                tree,
+                node.instances.len(),
+                interfaces.len(),
+                &node.global,
+                clock,
+                since,
+            );
+        })
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,8 @@ use super::instance::Time;
 use super::northbound::{self, Clock};
 use super::packet;
 use crate::bus::{Bus, GateWatchers, RoleSourceId};
-use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::netio::netlink::{Addr, Link, Netlink};
 use crate::netio::vrrp6::{NdSocket, VrrpSocket};
-use crate::northbound::commit::{ConfigProvider, OperProvider, Staged};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +19,6 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
-const IF: &str = "ietf-interfaces";
 /// How often links and addresses are re-read, in microseconds.
 const LINK_POLL: Time = 1_000_000;
 
@@ -38,8 +35,9 @@ struct Installed {
 #[derive(Default)]
 struct Inner {
     node: VrrpNode,
-    /// The configuration the node runs (what prepare starts from), and what a commit staged.
-    cfg: Staged<BTreeMap<Key, InstanceConfig>>,
+    /// The configuration the node runs, and the one a commit handed over for the driver.
+    cfg: BTreeMap<Key, InstanceConfig>,
+    handoff: Option<BTreeMap<Key, InstanceConfig>>,
     installed: BTreeMap<Key, Installed>,
     /// Routers whose leftovers from an earlier run were removed.
     cleaned: BTreeSet<Key>,
@@ -95,6 +93,28 @@ fn sysctl_read(iface: &str, key: &str) -> Option<String> {
 }
 
 impl Vrrp6Runtime {
+    /// Why this runtime cannot run VRRP6 routers, if it cannot.
+    pub fn unavailable(&self) -> Option<String> {
+        self.shared.lock().unavailable.clone()
+    }
+
+    /// Hands a new configuration to the driver (a commit applied it).
+    pub fn configure(&self, cfg: BTreeMap<Key, InstanceConfig>) {
+        let mut st = self.shared.lock();
+        if st.cfg != cfg {
+            st.cfg = cfg.clone();
+            st.handoff = Some(cfg);
+            drop(st);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Reads the routers with the agent's clock.
+    pub fn with_node<T>(&self, f: impl FnOnce(&VrrpNode, &Clock) -> T) -> T {
+        let clock = self.shared.clock();
+        f(&self.shared.lock().node, &clock)
+    }
+
     /// Opens the sockets and starts the driver. Must be called inside a tokio runtime.
     /// Without the privileges for its sockets the runtime still starts, and refuses every
     /// commit that configures a VRRP6 router, saying why.
@@ -171,7 +191,7 @@ impl Driver {
                 self.shared.stopped.notify_waiters();
                 return;
             }
-            let cfg = self.shared.lock().cfg.take_new();
+            let cfg = self.shared.lock().handoff.take();
             if let Some(cfg) = cfg {
                 self.reconcile_links();
                 self.cleanup_leftovers(&cfg);
@@ -271,7 +291,7 @@ impl Driver {
         let vips: BTreeMap<String, Vec<Ipv6Addr>> = {
             let st = self.shared.lock();
             let mut m: BTreeMap<String, Vec<Ipv6Addr>> = BTreeMap::new();
-            let cfg = st.cfg.current();
+            let cfg = &st.cfg;
             for (k, c) in cfg {
                 m.entry(k.0.clone())
                     .or_default()
@@ -548,96 +568,6 @@ fn role_id(k: &Key) -> RoleSourceId {
     RoleSourceId::Vrrp6 {
         interface: k.0.clone(),
         vrid: k.1,
-    }
-}
-
-/// The interfaces a change list touches; None when every interface may have changed.
-fn touched(changes: &[Change]) -> Option<BTreeSet<String>> {
-    let mut names = BTreeSet::new();
-    for c in changes {
-        let p = c.path();
-        let Some(first) = p.first() else { continue };
-        if first.module != IF || first.name != "interfaces" {
-            continue;
-        }
-        match p.get(1) {
-            None => return None,
-            Some(k) if k.name == "interface" && k.id.len() == 1 => {
-                names.insert(k.id[0].clone());
-            }
-            Some(_) => {}
-        }
-    }
-    Some(names)
-}
-
-impl ConfigProvider for Vrrp6Runtime {
-    fn name(&self) -> &str {
-        "vrrp6"
-    }
-
-    fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        let mut st = self.shared.lock();
-        let base = st.cfg.current().clone();
-        let cfg = match touched(changes) {
-            None => northbound::configured(new)?,
-            Some(names) if names.is_empty() => {
-                st.cfg.unstage();
-                return Ok(());
-            }
-            Some(names) => {
-                let mut cfg = base;
-                cfg.retain(|k, _| !names.contains(&k.0));
-                for n in names {
-                    let entry = new.get(&[
-                        NodeKey::new(IF, "interfaces"),
-                        NodeKey::with_id(IF, "interface", vec![n.clone()]),
-                    ]);
-                    if let Some(e) = entry {
-                        cfg.extend(northbound::interface_instances(&n, e)?);
-                    }
-                }
-                cfg
-            }
-        };
-        if let (Some(why), false) = (&st.unavailable, cfg.is_empty()) {
-            return Err(format!("VRRP6 cannot run in this agent: {why}"));
-        }
-        st.cfg.stage(cfg);
-        Ok(())
-    }
-
-    fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        if self.shared.lock().cfg.apply() {
-            self.shared.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.shared.lock().cfg.unstage();
-    }
-}
-
-impl OperProvider for Vrrp6Runtime {
-    fn merge_state(&self, tree: &mut Node) {
-        let clock = self.shared.clock();
-        let st = self.shared.lock();
-        let node = &st.node;
-        // Counters start with the runtime.
-        let since = 0;
-        for (k, inst) in &node.instances {
-            northbound::merge_instance(tree, k, inst, &clock, since);
-        }
-        let interfaces: BTreeSet<&String> = node.instances.keys().map(|k| &k.0).collect();
-        northbound::merge_global(
-            tree,
-            node.instances.len(),
-            interfaces.len(),
-            &node.global,
-            &clock,
-            since,
-        );
     }
 }
 

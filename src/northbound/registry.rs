@@ -1,0 +1,430 @@
+//! The provider registry: each runtime declares the configuration subtrees it owns; a commit
+//! hands it only the changes under them, decoded into the runtime's own typed configuration, and
+//! the registry keeps the current and the staged copy.
+//!
+//! A commit runs in three phases over the runtimes a change concerns, in registration order:
+//!
+//! 1. *decode + prepare*: the runtime turns its current configuration and the changed entries of
+//!    its subtrees into the next configuration ([`Provider::decode`]), then checks it against what
+//!    it can do and reserves what `apply` needs ([`Provider::prepare`]). A refusal aborts every
+//!    runtime prepared before it and fails the commit with the reason.
+//! 2. *apply*: each prepared runtime makes the next configuration take effect. If one fails, the
+//!    runtimes after it are aborted and those before it (and itself) are applied back to their
+//!    current configuration; the commit fails.
+//! 3. *settle*: the next configuration becomes current.
+//!
+//! Runtimes a commit does not concern are not called at all. What a runtime is handed costs what
+//! changed: the changed entries of a list subtree are found from the change paths, and the
+//! runtime looks each up in the new tree by key (O(log n)); only a change that replaces a whole
+//! list (its parent created or deleted) hands every entry of it.
+
+use crate::datastore::tree::{Change, Node, NodeKey};
+use std::collections::BTreeSet;
+
+/// One schema step: module and node name.
+pub type Step = (&'static str, &'static str);
+
+/// A configuration subtree a runtime owns.
+#[derive(Debug, Clone, Copy)]
+pub struct Subtree {
+    /// Steps from the root. For a list subtree the last step is the list, whose entries are
+    /// handed over one by one.
+    pub path: &'static [Step],
+    /// Whether the last step of `path` is a list.
+    pub list: bool,
+    /// Inside the subtree (or each list entry), only changes under this path concern the
+    /// runtime; empty for all. Creating or deleting the whole entry always concerns it.
+    pub within: &'static [Step],
+}
+
+impl Subtree {
+    /// A container (or leaf) subtree, handed over whole when anything under it changes.
+    pub const fn whole(path: &'static [Step]) -> Subtree {
+        Subtree {
+            path,
+            list: false,
+            within: &[],
+        }
+    }
+
+    /// A list whose changed entries are handed over one by one, each when a change falls under
+    /// `within` inside it (or the entry itself is created or deleted).
+    pub const fn entries(path: &'static [Step], within: &'static [Step]) -> Subtree {
+        Subtree {
+            path,
+            list: true,
+            within,
+        }
+    }
+
+    /// What `path` (of one change) means for this subtree.
+    fn classify(&self, path: &[NodeKey]) -> Hit {
+        let n = self.path.len();
+        for (k, (module, name)) in path.iter().zip(self.path) {
+            if k.module != *module || k.name != *name {
+                return Hit::Miss;
+            }
+        }
+        if path.len() < n {
+            // An ancestor was created or deleted: the subtree may have changed throughout.
+            return Hit::Whole;
+        }
+        let inner = &path[n..];
+        for (k, (module, name)) in inner.iter().zip(self.within) {
+            if k.module != *module || k.name != *name {
+                return Hit::Miss;
+            }
+        }
+        if self.list {
+            Hit::Entry(path[n - 1].id.clone())
+        } else {
+            Hit::Whole
+        }
+    }
+
+    fn node<'a>(&self, root: &'a Node) -> Option<&'a Node> {
+        let mut node = root;
+        for (module, name) in &self.path[..self.path.len() - usize::from(self.list)] {
+            node = node.children.get(&NodeKey::new(module, name))?;
+        }
+        Some(node)
+    }
+}
+
+enum Hit {
+    Miss,
+    Whole,
+    Entry(Vec<String>),
+}
+
+/// What a commit changed in one declared subtree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Touched {
+    Untouched,
+    Whole,
+    Entries(BTreeSet<Vec<String>>),
+}
+
+/// The changes of one commit as one runtime sees them: per declared subtree (in the order of
+/// [`Provider::subtrees`]), whether it changed and which entries.
+pub struct Changes<'a> {
+    old: &'a Node,
+    new: &'a Node,
+    subtrees: &'a [Subtree],
+    touched: Vec<Touched>,
+}
+
+impl<'a> Changes<'a> {
+    /// Sorts `changes` into `subtrees`: O(changes × subtrees), no tree walk.
+    pub fn new(
+        subtrees: &'a [Subtree],
+        old: &'a Node,
+        new: &'a Node,
+        changes: &[Change],
+    ) -> Changes<'a> {
+        let mut touched = vec![Touched::Untouched; subtrees.len()];
+        for c in changes {
+            for (t, s) in touched.iter_mut().zip(subtrees) {
+                match (s.classify(c.path()), &mut *t) {
+                    (Hit::Miss, _) | (_, Touched::Whole) => {}
+                    (Hit::Whole, t) => *t = Touched::Whole,
+                    (Hit::Entry(id), Touched::Entries(set)) => {
+                        set.insert(id);
+                    }
+                    (Hit::Entry(id), t) => *t = Touched::Entries(BTreeSet::from([id])),
+                }
+            }
+        }
+        Changes {
+            old,
+            new,
+            subtrees,
+            touched,
+        }
+    }
+
+    /// Every declared subtree as changed throughout: bringing a new runtime to `new`.
+    pub fn everything(subtrees: &'a [Subtree], old: &'a Node, new: &'a Node) -> Changes<'a> {
+        Changes {
+            old,
+            new,
+            subtrees,
+            touched: vec![Touched::Whole; subtrees.len()],
+        }
+    }
+
+    /// Whether anything in any declared subtree changed.
+    pub fn any(&self) -> bool {
+        self.touched.iter().any(|t| *t != Touched::Untouched)
+    }
+
+    /// Whether subtree `i` changed.
+    pub fn touched(&self, i: usize) -> bool {
+        self.touched[i] != Touched::Untouched
+    }
+
+    /// Subtree `i` in the new configuration (for a list subtree, the list's parent).
+    pub fn subtree(&self, i: usize) -> Option<&'a Node> {
+        self.subtrees[i].node(self.new)
+    }
+
+    /// The changed entries of list subtree `i`: each entry's keys and its new content (None when
+    /// it was deleted), in key order.
+    pub fn entries(&self, i: usize) -> Vec<(Vec<String>, Option<&'a Node>)> {
+        let s = &self.subtrees[i];
+        let Some((module, name)) = s.path.last() else {
+            return Vec::new();
+        };
+        let keys: BTreeSet<Vec<String>> = match &self.touched[i] {
+            Touched::Untouched => return Vec::new(),
+            Touched::Entries(keys) => keys.clone(),
+            Touched::Whole => [self.old, self.new]
+                .into_iter()
+                .filter_map(|root| s.node(root))
+                .flat_map(|parent| {
+                    parent
+                        .children
+                        .keys()
+                        .filter(|k| k.module == *module && k.name == *name && !k.id.is_empty())
+                        .map(|k| k.id.clone())
+                })
+                .collect(),
+        };
+        let parent = s.node(self.new);
+        keys.into_iter()
+            .map(|id| {
+                let entry = parent.and_then(|p| {
+                    p.children
+                        .get(&NodeKey::with_id(module, name, id.clone()))
+                        .map(|n| &**n)
+                });
+                (id, entry)
+            })
+            .collect()
+    }
+}
+
+/// A runtime that turns its part of the configuration into behaviour.
+pub trait Provider: Send + 'static {
+    /// The runtime's configuration in its own terms.
+    type Config: Clone + Default + Send + 'static;
+
+    /// The name a refusal is reported under.
+    fn name(&self) -> &'static str;
+
+    /// The subtrees this runtime owns; [`Changes`] reports on them in this order.
+    fn subtrees(&self) -> &'static [Subtree];
+
+    /// The configuration after `changes`, from the current one; `Err` refuses the commit.
+    fn decode(&self, current: &Self::Config, changes: &Changes<'_>)
+        -> Result<Self::Config, String>;
+
+    /// Checks `next` against what the runtime can do and reserves what `apply` needs.
+    fn prepare(&mut self, _next: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Makes `next` take effect; `changes` says what differs from `current`.
+    fn apply(
+        &mut self,
+        current: &Self::Config,
+        next: &Self::Config,
+        changes: &Changes<'_>,
+    ) -> Result<(), String>;
+
+    /// Releases what `prepare` reserved: the commit will not happen.
+    fn abort(&mut self) {}
+}
+
+/// A registered runtime with its current and staged configuration.
+struct Slot<P: Provider> {
+    provider: P,
+    current: P::Config,
+    staged: Option<P::Config>,
+}
+
+/// The registry's view of a slot, whatever its configuration type.
+trait Registered: Send {
+    fn name(&self) -> &'static str;
+    /// Decodes and prepares; Ok(false) when the commit does not concern this runtime.
+    fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<bool, String>;
+    fn apply(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), String>;
+    /// Applies the current configuration back after `apply` (best effort).
+    fn revert(&mut self, old: &Node, new: &Node, changes: &[Change]);
+    fn abort(&mut self);
+    fn settle(&mut self);
+}
+
+impl<P: Provider> Registered for Slot<P> {
+    fn name(&self) -> &'static str {
+        self.provider.name()
+    }
+
+    fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<bool, String> {
+        let seen = Changes::new(self.provider.subtrees(), old, new, changes);
+        if !seen.any() {
+            return Ok(false);
+        }
+        let next = self.provider.decode(&self.current, &seen)?;
+        self.provider.prepare(&next)?;
+        self.staged = Some(next);
+        Ok(true)
+    }
+
+    fn apply(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
+        let Some(next) = &self.staged else {
+            return Ok(());
+        };
+        let seen = Changes::new(self.provider.subtrees(), old, new, changes);
+        self.provider.apply(&self.current, next, &seen)
+    }
+
+    fn revert(&mut self, old: &Node, new: &Node, changes: &[Change]) {
+        if let Some(next) = self.staged.take() {
+            // The way back touches the same paths, with the trees' roles swapped.
+            let seen = Changes::new(self.provider.subtrees(), new, old, changes);
+            if let Err(e) = self.provider.apply(&next, &self.current, &seen) {
+                tracing::error!(provider = self.provider.name(), error = %e, "rolling back failed");
+            }
+        }
+    }
+
+    fn abort(&mut self) {
+        if self.staged.take().is_some() {
+            self.provider.abort();
+        }
+    }
+
+    fn settle(&mut self) {
+        if let Some(next) = self.staged.take() {
+            self.current = next;
+        }
+    }
+}
+
+/// A runtime still on the untyped interface (whole trees and the whole change list).
+struct Legacy(Box<dyn super::commit::ConfigProvider>);
+
+impl Registered for Legacy {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<bool, String> {
+        self.0.prepare(old, new, changes).map(|_| true)
+    }
+    fn apply(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
+        self.0.apply(new, changes)
+    }
+    fn revert(&mut self, old: &Node, new: &Node, _changes: &[Change]) {
+        let back = crate::datastore::tree::diff(new, old);
+        let _ = self
+            .0
+            .prepare(new, old, &back)
+            .and_then(|_| self.0.apply(old, &back));
+    }
+    fn abort(&mut self) {
+        self.0.abort();
+    }
+    fn settle(&mut self) {}
+}
+
+/// The runtimes of one agent, in registration order.
+#[derive(Default)]
+pub struct Registry {
+    slots: Vec<Box<dyn Registered>>,
+}
+
+impl Registry {
+    /// Registers a runtime and brings it to `running`.
+    pub fn register<P: Provider>(&mut self, provider: P, running: &Node) -> Result<(), String> {
+        let mut slot = Slot {
+            provider,
+            current: P::Config::default(),
+            staged: None,
+        };
+        let empty = Node::default();
+        let subtrees = slot.provider.subtrees();
+        let all = Changes::everything(subtrees, &empty, running);
+        let next = slot
+            .provider
+            .decode(&slot.current, &all)
+            .and_then(|next| slot.provider.prepare(&next).map(|_| next))
+            .map_err(|e| format!("{}: {e}", slot.provider.name()))?;
+        slot.provider
+            .apply(&P::Config::default(), &next, &all)
+            .map_err(|e| format!("{}: {e}", slot.provider.name()))?;
+        slot.current = next;
+        self.slots.push(Box::new(slot));
+        Ok(())
+    }
+
+    /// Registers a runtime on the untyped interface and brings it to `running`.
+    pub fn register_legacy(
+        &mut self,
+        mut p: Box<dyn super::commit::ConfigProvider>,
+        running: &Node,
+    ) -> Result<(), String> {
+        let empty = Node::default();
+        let changes = crate::datastore::tree::diff(&empty, running);
+        p.prepare(&empty, running, &changes)?;
+        p.apply(running, &changes)?;
+        self.slots.push(Box::new(Legacy(p)));
+        Ok(())
+    }
+
+    /// Runs a commit from `old` to `new` through every runtime it concerns; on `Err` (the
+    /// runtime's name and reason) every runtime is back at `old`.
+    pub fn commit(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), Refusal> {
+        let mut prepared = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            match slot.prepare(old, new, changes) {
+                Ok(true) => prepared.push(i),
+                Ok(false) => {}
+                Err(reason) => {
+                    let name = slot.name();
+                    for &j in &prepared {
+                        self.slots[j].abort();
+                    }
+                    return Err(Refusal::Prepare { name, reason });
+                }
+            }
+        }
+        for (n, &i) in prepared.iter().enumerate() {
+            if let Err(reason) = self.slots[i].apply(old, new, changes) {
+                let name = self.slots[i].name();
+                for &j in &prepared[n + 1..] {
+                    self.slots[j].abort();
+                }
+                for &j in &prepared[..=n] {
+                    self.slots[j].revert(old, new, changes);
+                }
+                tracing::error!(provider = name, %reason, "apply failed, configuration rolled back");
+                return Err(Refusal::Apply { name, reason });
+            }
+        }
+        for &i in &prepared {
+            self.slots[i].settle();
+        }
+        Ok(())
+    }
+}
+
+/// Why a commit did not reach the runtimes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A runtime refused the change in prepare.
+    Prepare { name: &'static str, reason: String },
+    /// A runtime could not apply it; every runtime is back at the old configuration.
+    Apply { name: &'static str, reason: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Prepare { name, reason } => write!(f, "{name} refused the change: {reason}"),
+            Refusal::Apply { name, reason } => {
+                write!(f, "{name} could not apply the change: {reason}")
+            }
+        }
+    }
+}
