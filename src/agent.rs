@@ -80,10 +80,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     // RBS runs always; it only acts once services are configured.
     let rbs = crate::rbs::RbsHandle::new(Some(bus.clone()));
     nb.add_oper_provider(Arc::new(rbs.clone()));
-    nb.add_provider(Box::new(crate::rbs::northbound::RbsProvider::new(
-        rbs.clone(),
-    )))
-    .map_err(AgentError::Runtime)?;
+    nb.register(crate::rbs::northbound::RbsProvider::new(rbs.clone()))
+        .map_err(AgentError::Runtime)?;
     let mut runtimes = RuntimeStates::default();
     if cfg.manage_interfaces {
         // Reconciles the kernel to running at start, crash restarts included.

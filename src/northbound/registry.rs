@@ -428,3 +428,286 @@ impl std::fmt::Display for Refusal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    const IF: &str = "ietf-interfaces";
+    const IP: &str = "ietf-ip";
+    const IPV6: &[Subtree] = &[Subtree::entries(
+        &[(IF, "interfaces"), (IF, "interface")],
+        &[(IP, "ipv6")],
+    )];
+
+    fn iface(name: &str) -> NodeKey {
+        NodeKey::with_id(IF, "interface", vec![name.to_string()])
+    }
+
+    /// A tree with `n` interfaces, each with an IPv6 `mtu` leaf.
+    fn tree(n: usize) -> Node {
+        let mut root = Node::default();
+        let ifs = root.child_mut(NodeKey::new(IF, "interfaces"));
+        for i in 0..n {
+            let e = ifs.child_mut(iface(&format!("eth{i}")));
+            e.set_leaf(IF, "description", "x");
+            e.child_mut(NodeKey::new(IP, "ipv6"))
+                .set_leaf(IP, "mtu", "1500");
+        }
+        root
+    }
+
+    fn path(name: &str, rest: &[(&str, &str)]) -> Vec<NodeKey> {
+        let mut p = vec![NodeKey::new(IF, "interfaces"), iface(name)];
+        p.extend(rest.iter().map(|(m, n)| NodeKey::new(m, n)));
+        p
+    }
+
+    fn modified(p: Vec<NodeKey>) -> Change {
+        Change::Modified(p, Some("a".into()), Some("b".into()))
+    }
+
+    #[test]
+    fn changes_are_cut_by_subtree_and_entry() {
+        let (old, new) = (tree(3), tree(3));
+        let outside = modified(path("eth0", &[(IF, "description")]));
+        let inside = modified(path("eth1", &[(IP, "ipv6"), (IP, "mtu")]));
+        let created = Change::Created(path("eth2", &[]), Arc::new(Node::default()));
+        let c = Changes::new(IPV6, &old, &new, std::slice::from_ref(&outside));
+        assert!(!c.any(), "a change outside `within` concerns nobody");
+        let c = Changes::new(IPV6, &old, &new, &[outside, inside, created]);
+        let keys: Vec<Vec<String>> = c.entries(0).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, [vec!["eth1".to_string()], vec!["eth2".to_string()]]);
+        assert!(c.entries(0).iter().all(|(_, e)| e.is_some()));
+    }
+
+    #[test]
+    fn replacing_the_whole_list_hands_every_entry_old_and_new() {
+        let (old, new) = (tree(2), tree(3));
+        let whole = Change::Created(
+            vec![NodeKey::new(IF, "interfaces")],
+            Arc::new(Node::default()),
+        );
+        let c = Changes::new(IPV6, &old, &new, &[whole]);
+        assert_eq!(c.entries(0).len(), 3);
+        // Entries gone from the new tree are handed as deleted.
+        let c = Changes::new(
+            IPV6,
+            &new,
+            &old,
+            &[Change::Deleted(
+                vec![NodeKey::new(IF, "interfaces")],
+                Arc::new(Node::default()),
+            )],
+        );
+        let gone: Vec<_> = c
+            .entries(0)
+            .into_iter()
+            .filter(|(_, e)| e.is_none())
+            .collect();
+        assert_eq!(gone, [(vec!["eth2".to_string()], None)]);
+    }
+
+    /// Records what the registry asks; refuses or fails on demand.
+    struct Probe {
+        name: &'static str,
+        log: Arc<Mutex<Vec<String>>>,
+        refuse: bool,
+        fail_apply: bool,
+    }
+
+    impl Provider for Probe {
+        /// The interfaces with IPv6 settings.
+        type Config = BTreeSet<String>;
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn subtrees(&self) -> &'static [Subtree] {
+            IPV6
+        }
+        fn decode(
+            &self,
+            current: &Self::Config,
+            changes: &Changes,
+        ) -> Result<Self::Config, String> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} decode", self.name));
+            let mut next = current.clone();
+            for (id, e) in changes.entries(0) {
+                match e {
+                    Some(_) => next.insert(id[0].clone()),
+                    None => next.remove(&id[0]),
+                };
+            }
+            Ok(next)
+        }
+        fn prepare(&mut self, next: &Self::Config) -> Result<(), String> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} prepare {}", self.name, next.len()));
+            if self.refuse {
+                return Err("no".into());
+            }
+            Ok(())
+        }
+        fn apply(
+            &mut self,
+            current: &Self::Config,
+            next: &Self::Config,
+            _: &Changes,
+        ) -> Result<(), String> {
+            self.log.lock().unwrap().push(format!(
+                "{} apply {}->{}",
+                self.name,
+                current.len(),
+                next.len()
+            ));
+            if self.fail_apply && next.len() > current.len() {
+                return Err("kernel said no".into());
+            }
+            Ok(())
+        }
+        fn abort(&mut self) {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{} abort", self.name));
+        }
+    }
+
+    fn probe(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Probe {
+        Probe {
+            name,
+            log: Arc::clone(log),
+            refuse: false,
+            fail_apply: false,
+        }
+    }
+
+    #[test]
+    fn a_refusal_aborts_the_prepared_and_leaves_everyone_current() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (old, new) = (tree(1), tree(2));
+        // Registering brings a runtime to running, and it may refuse that too.
+        let mut reg = Registry::default();
+        let refused = reg.register(
+            Probe {
+                refuse: true,
+                ..probe("b", &log)
+            },
+            &old,
+        );
+        assert_eq!(refused, Err("b: no".to_string()));
+        assert!(reg.slots.is_empty());
+        let created = Change::Created(path("eth1", &[]), Arc::new(Node::default()));
+        let mut reg2 = Registry::default();
+        reg2.register(probe("a", &log), &old).unwrap();
+        reg2.register(probe("b", &log), &old).unwrap();
+        // b refuses the next commit.
+        let mut refusing = Registry::default();
+        refusing.register(probe("a", &log), &old).unwrap();
+        refusing.slots.push(Box::new(Slot {
+            provider: Probe {
+                refuse: true,
+                ..probe("b", &log)
+            },
+            current: BTreeSet::new(),
+            staged: None,
+        }));
+        log.lock().unwrap().clear();
+        let err = refusing
+            .commit(&old, &new, std::slice::from_ref(&created))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "b refused the change: no");
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "a decode",
+                "a prepare 2",
+                "b decode",
+                "b prepare 1",
+                "a abort"
+            ]
+        );
+        // The same commit through runtimes that accept it.
+        log.lock().unwrap().clear();
+        reg2.commit(&old, &new, &[created]).unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "a decode",
+                "a prepare 2",
+                "b decode",
+                "b prepare 2",
+                "a apply 1->2",
+                "b apply 1->2"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_apply_puts_the_applied_back_and_aborts_the_rest() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (old, new) = (tree(1), tree(2));
+        let mut reg = Registry::default();
+        reg.register(probe("a", &log), &old).unwrap();
+        reg.register(
+            Probe {
+                fail_apply: true,
+                ..probe("b", &log)
+            },
+            &Node::default(),
+        )
+        .unwrap();
+        reg.slots[1] = Box::new(Slot {
+            provider: Probe {
+                fail_apply: true,
+                ..probe("b", &log)
+            },
+            current: BTreeSet::from(["eth0".to_string()]),
+            staged: None,
+        });
+        reg.register(probe("c", &log), &old).unwrap();
+        log.lock().unwrap().clear();
+        let created = Change::Created(path("eth1", &[]), Arc::new(Node::default()));
+        let err = reg
+            .commit(&old, &new, std::slice::from_ref(&created))
+            .unwrap_err();
+        assert!(matches!(err, Refusal::Apply { name: "b", .. }), "{err}");
+        let log = log.lock().unwrap();
+        let tail: Vec<&str> = log.iter().skip(6).map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                "a apply 1->2",
+                "b apply 1->2",
+                "c abort",
+                "a apply 2->1",
+                "b apply 2->1"
+            ]
+        );
+        drop(log);
+        // Nothing settled: the next commit starts from the old configuration.
+        let mut again = Vec::new();
+        for s in &reg.slots {
+            again.push(s.name());
+        }
+        assert_eq!(again, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_commit_elsewhere_calls_no_runtime() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (old, new) = (tree(2), tree(2));
+        let mut reg = Registry::default();
+        reg.register(probe("a", &log), &old).unwrap();
+        log.lock().unwrap().clear();
+        let elsewhere = modified(path("eth0", &[(IF, "description")]));
+        reg.commit(&old, &new, &[elsewhere]).unwrap();
+        assert!(log.lock().unwrap().is_empty());
+    }
+}

@@ -5,9 +5,10 @@
 use super::api::BackupId;
 use super::channel::ChannelConfig;
 use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
-use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::datastore::tree::{Node, NodeKey};
 use crate::netconf::monitoring::rfc3339;
-use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::{Changes, Provider, Subtree};
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -80,8 +81,13 @@ pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
 
 /// Every configured service, checked; services sharing a listening address are refused.
 pub fn services(root: &Node) -> Result<BTreeMap<String, ServiceConfig>, String> {
+    services_of(remote_backup(root))
+}
+
+/// The services of a `remote-backup` container.
+fn services_of(rb: Option<&Node>) -> Result<BTreeMap<String, ServiceConfig>, String> {
     let mut out = BTreeMap::new();
-    let Some(rb) = remote_backup(root) else {
+    let Some(rb) = rb else {
         return Ok(out);
     };
     let mut bound: HashMap<(Ipv6Addr, u16), String> = HashMap::new();
@@ -104,8 +110,12 @@ pub fn services(root: &Node) -> Result<BTreeMap<String, ServiceConfig>, String> 
 
 /// Profile names by (service, backup-id).
 pub fn profile_names(root: &Node) -> HashMap<(String, BackupId), String> {
+    profile_names_of(remote_backup(root))
+}
+
+fn profile_names_of(rb: Option<&Node>) -> HashMap<(String, BackupId), String> {
     let mut out = HashMap::new();
-    let Some(rb) = remote_backup(root) else {
+    let Some(rb) = rb else {
         return out;
     };
     for (k, entry) in rb.children.iter() {
@@ -160,67 +170,58 @@ pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
         .insert(NodeKey::new(RBS, "statistics"), Arc::new(s));
 }
 
-/// What prepare read: the services and the profile names.
-type Prepared = (
-    BTreeMap<String, ServiceConfig>,
-    HashMap<(String, BackupId), String>,
-);
+/// The RBS runtime's configuration: the services and the profile names by (service,
+/// backup-id).
+#[derive(Debug, Clone, Default)]
+pub struct RbsConfig {
+    services: BTreeMap<String, ServiceConfig>,
+    names: HashMap<(String, BackupId), String>,
+}
 
-/// The config provider: the handle plus what a commit prepared.
+/// What the RBS runtime reads: the remote-backup container.
+const SUBTREES: &[Subtree] = &[Subtree::whole(&[(RBS, "remote-backup")])];
+
+/// The RBS runtime as the registry sees it.
 pub struct RbsProvider {
     handle: RbsHandle,
-    pending: Option<Prepared>,
 }
 
 impl RbsProvider {
     pub fn new(handle: RbsHandle) -> RbsProvider {
-        RbsProvider {
-            handle,
-            pending: None,
-        }
+        RbsProvider { handle }
     }
 }
 
-fn touches_rbs(changes: &[Change]) -> bool {
-    changes.iter().any(|c| {
-        c.path()
-            .first()
-            .is_some_and(|k| k.module == RBS && k.name == "remote-backup")
-    })
-}
+impl Provider for RbsProvider {
+    type Config = RbsConfig;
 
-impl ConfigProvider for RbsProvider {
     fn name(&self) -> &'static str {
         "rbs"
     }
 
-    fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        self.pending = None;
-        if !touches_rbs(changes) {
-            return Ok(());
-        }
-        self.pending = Some((services(new)?, profile_names(new)));
-        Ok(())
+    fn subtrees(&self) -> &'static [Subtree] {
+        SUBTREES
     }
 
-    fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        let Some((services, names)) = self.pending.take() else {
-            return Ok(());
-        };
-        self.handle.set_profile_names(names);
+    fn decode(&self, _: &RbsConfig, changes: &Changes) -> Result<RbsConfig, String> {
+        let rb = changes.subtree(0);
+        Ok(RbsConfig {
+            services: services_of(rb)?,
+            names: profile_names_of(rb),
+        })
+    }
+
+    fn apply(&mut self, _: &RbsConfig, next: &RbsConfig, _: &Changes) -> Result<(), String> {
+        self.handle.set_profile_names(next.names.clone());
         for name in self.handle.configured() {
-            if !services.contains_key(&name) {
+            if !next.services.contains_key(&name) {
                 self.handle.configure(&name, None);
             }
         }
-        for (name, cfg) in services {
-            self.handle.configure(&name, Some(cfg));
+        for (name, cfg) in &next.services {
+            self.handle.configure(name, Some(cfg.clone()));
         }
         Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.pending = None;
     }
 }
 
