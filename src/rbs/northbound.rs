@@ -6,8 +6,8 @@ use super::api::BackupId;
 use super::channel::ChannelConfig;
 use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
 use crate::datastore::tree::{Change, Node, NodeKey};
-use crate::netconf::monitoring::rfc3339;
 use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::yang::date_and_time;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -135,16 +135,20 @@ pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
     put(entry, "state", st.state);
     put(entry, "authenticated", st.authenticated.to_string());
     if let Some(t) = st.last_up {
-        put(entry, "last-up-time", rfc3339(t));
+        put(entry, "last-up-time", date_and_time(t));
     }
     if let Some(t) = st.last_down {
-        put(entry, "last-down-time", rfc3339(t));
+        put(entry, "last-down-time", date_and_time(t));
     }
     if let Some(r) = st.last_down_reason {
         put(entry, "last-down-reason", r);
     }
     let mut s = Node::default();
-    put(&mut s, "discontinuity-time", rfc3339(st.discontinuity));
+    put(
+        &mut s,
+        "discontinuity-time",
+        date_and_time(st.discontinuity),
+    );
     put(&mut s, "frames-received", st.frames_rx.to_string());
     put(&mut s, "frames-sent", st.frames_tx.to_string());
     put(&mut s, "auth-failures", st.auth_failures.to_string());

@@ -156,7 +156,7 @@ pub struct Clock {
 impl Clock {
     fn at(&self, t: Time) -> String {
         let back = std::time::Duration::from_micros(self.now.saturating_sub(t));
-        crate::netconf::monitoring::rfc3339(self.wall - back)
+        crate::yang::date_and_time(self.wall - back)
     }
 }
 
