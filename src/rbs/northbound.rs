@@ -1,18 +1,20 @@
 //! The service part of mldhb-rbs: `/remote-backup/service` read into service settings and
-//! checked in prepare, handed to the runtime on apply, and service state and statistics
-//! printed as the model's operational nodes.
+//! checked in prepare, handed to the runtime on apply, service state and statistics printed
+//! as the model's operational nodes, and the runtime's events rendered as its notifications.
 
-use super::api::BackupId;
+use super::api::{BackupId, RbsEvent};
 use super::channel::ChannelConfig;
 use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::xml::Element;
 use crate::yang::date_and_time;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
 const RBS: &str = "mldhb-rbs";
+const NS: &str = "urn:mldhb:yang:mldhb-rbs";
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
     n.leaf_value(RBS, name)
@@ -162,6 +164,41 @@ pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
     entry
         .children
         .insert(NodeKey::new(RBS, "statistics"), Arc::new(s));
+}
+
+/// The mldhb-rbs notification that reports `event`.
+pub fn notification(event: &RbsEvent) -> Element {
+    let (name, leaves): (&str, [(&str, String); 2]) = match event {
+        RbsEvent::ChannelUp {
+            service,
+            authenticated,
+        } => (
+            "rbs-channel-up",
+            [
+                ("service", service.clone()),
+                ("authenticated", authenticated.to_string()),
+            ],
+        ),
+        RbsEvent::ChannelDown { service, reason } => (
+            "rbs-channel-down",
+            [
+                ("service", service.clone()),
+                ("reason", reason.as_str().to_string()),
+            ],
+        ),
+        RbsEvent::BatchSyncComplete { profile, entries } => (
+            "batch-sync-complete",
+            [
+                ("profile", profile.clone()),
+                ("entries", entries.to_string()),
+            ],
+        ),
+    };
+    let mut e = Element::new(NS, name);
+    for (n, v) in leaves {
+        e.push(Element::with_text(NS, n, v));
+    }
+    e
 }
 
 /// What prepare read: the services and the profile names.
@@ -336,5 +373,70 @@ mod tests {
             "{xml}"
         );
         crate::yang::assert_state_parses(&xml);
+    }
+
+    #[test]
+    fn notifications_fit_the_model() {
+        use crate::rbs::channel::DownReason;
+        let cases = [
+            (
+                RbsEvent::ChannelUp {
+                    service: "s".into(),
+                    authenticated: true,
+                },
+                "rbs-channel-up",
+                [("service", "s"), ("authenticated", "true")],
+            ),
+            (
+                RbsEvent::ChannelDown {
+                    service: "s".into(),
+                    reason: DownReason::KeepaliveTimeout,
+                },
+                "rbs-channel-down",
+                [("service", "s"), ("reason", "keepalive-timeout")],
+            ),
+            (
+                RbsEvent::BatchSyncComplete {
+                    profile: "p".into(),
+                    entries: 100_000,
+                },
+                "batch-sync-complete",
+                [("profile", "p"), ("entries", "100000")],
+            ),
+        ];
+        for (event, name, leaves) in cases {
+            let e = notification(&event);
+            let xml = e.to_xml();
+            crate::yang::assert_notification_parses(&xml);
+            assert_eq!((e.ns.as_str(), e.name.as_str()), (NS, name), "{xml}");
+            let children: Vec<(&str, &str, &str)> = e
+                .children
+                .iter()
+                .map(|c| (c.ns.as_str(), c.name.as_str(), c.text.as_str()))
+                .collect();
+            let want: Vec<(&str, &str, &str)> = leaves.iter().map(|(n, v)| (NS, *n, *v)).collect();
+            assert_eq!(children, want, "{xml}");
+            let body: String = leaves
+                .iter()
+                .map(|(n, v)| format!("<{n}>{v}</{n}>"))
+                .collect();
+            assert_eq!(xml, format!(r#"<{name} xmlns="{NS}">{body}</{name}>"#));
+        }
+        // Every reason is a value of the model's enumeration.
+        for reason in [
+            DownReason::ConnectFailed,
+            DownReason::PeerClosed,
+            DownReason::KeepaliveTimeout,
+            DownReason::AuthFailure,
+            DownReason::ProtocolError,
+            DownReason::ConfigurationChange,
+            DownReason::LocalShutdown,
+        ] {
+            let e = notification(&RbsEvent::ChannelDown {
+                service: "s".into(),
+                reason,
+            });
+            crate::yang::assert_notification_parses(&e.to_xml());
+        }
     }
 }
