@@ -7,6 +7,7 @@ use super::channel::ChannelConfig;
 use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::northbound::commit::{ConfigProvider, OperProvider};
+use crate::seckey::{self, CipherError};
 use crate::xml::Element;
 use crate::yang::date_and_time;
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +45,20 @@ fn addr(entry: &Node, name: &str, service: &str) -> Result<Ipv6Addr, String> {
     Ok(a)
 }
 
+/// The shared secret of a service entry's `security-key` container: Ok(None) when it is absent
+/// (the channel then runs unauthenticated).
+fn security_key(entry: &Node) -> Result<Option<Vec<u8>>, CipherError> {
+    let Some(sk) = entry.children.get(&NodeKey::new(RBS, "security-key")) else {
+        return Ok(None);
+    };
+    let cipher = leaf(sk, "key-type") == Some("cipher");
+    let key = leaf(sk, "key").unwrap_or_default();
+    if key.is_empty() {
+        return Err(CipherError::Length);
+    }
+    seckey::secret(cipher, key).map(|k| Some(k.into_bytes()))
+}
+
 /// Reads and checks one service entry.
 pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
     let peer = addr(entry, "peer-ipv6", name)?;
@@ -61,8 +76,7 @@ pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
     let port = leaf(entry, "port")
         .and_then(|p| p.parse::<u16>().ok())
         .ok_or_else(|| format!("service {name}: port is missing or invalid"))?;
-    let key = crate::seckey::from_config(entry, RBS)
-        .map_err(|e| format!("service {name}: security-key: {e}"))?;
+    let key = security_key(entry).map_err(|e| format!("service {name}: security-key: {e}"))?;
     if key.is_none() {
         tracing::warn!(
             service = name,
