@@ -139,42 +139,30 @@ pub fn profile_names(root: &Node) -> HashMap<(String, BackupId), String> {
     out
 }
 
-fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.set_leaf(RBS, name, value);
-}
-
 /// Adds a service's state under `/remote-backup/service[name]` of `tree`.
 pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
     let entry = tree
         .child_mut(NodeKey::new(RBS, "remote-backup"))
         .list_entry_mut(RBS, "service", "name", name);
-    put(entry, "state", st.state);
-    put(entry, "authenticated", st.authenticated.to_string());
+    entry.set_leaf(RBS, "state", st.state);
+    entry.set_leaf(RBS, "authenticated", st.authenticated.to_string());
     if let Some(t) = st.last_up {
-        put(entry, "last-up-time", date_and_time(t));
+        entry.set_leaf(RBS, "last-up-time", date_and_time(t));
     }
     if let Some(t) = st.last_down {
-        put(entry, "last-down-time", date_and_time(t));
+        entry.set_leaf(RBS, "last-down-time", date_and_time(t));
     }
     if let Some(r) = st.last_down_reason {
-        put(entry, "last-down-reason", r);
+        entry.set_leaf(RBS, "last-down-reason", r);
     }
     let mut s = Node::default();
-    put(
-        &mut s,
-        "discontinuity-time",
-        date_and_time(st.discontinuity),
-    );
-    put(&mut s, "frames-received", st.frames_rx.to_string());
-    put(&mut s, "frames-sent", st.frames_tx.to_string());
-    put(&mut s, "auth-failures", st.auth_failures.to_string());
-    put(&mut s, "resyncs", st.resyncs.to_string());
-    put(
-        &mut s,
-        "digest-mismatches",
-        st.digest_mismatches.to_string(),
-    );
-    put(&mut s, "decode-errors", st.decode_errors.to_string());
+    s.set_leaf(RBS, "discontinuity-time", date_and_time(st.discontinuity));
+    s.set_leaf(RBS, "frames-received", st.frames_rx.to_string());
+    s.set_leaf(RBS, "frames-sent", st.frames_tx.to_string());
+    s.set_leaf(RBS, "auth-failures", st.auth_failures.to_string());
+    s.set_leaf(RBS, "resyncs", st.resyncs.to_string());
+    s.set_leaf(RBS, "digest-mismatches", st.digest_mismatches.to_string());
+    s.set_leaf(RBS, "decode-errors", st.decode_errors.to_string());
     entry
         .children
         .insert(NodeKey::new(RBS, "statistics"), Arc::new(s));
