@@ -138,30 +138,6 @@ pub fn decode(text: &str) -> Result<(String, Origin), CipherError> {
     Ok((key, origin))
 }
 
-/// Reads the `security-key` container of the mldhb-types grouping (as used in `module`)
-/// under `parent` into the shared secret: Ok(None) when it is absent (the channel or hellos
-/// then run unauthenticated).
-pub fn from_config(
-    parent: &crate::datastore::tree::Node,
-    module: &str,
-) -> Result<Option<Vec<u8>>, CipherError> {
-    use crate::datastore::tree::NodeKey;
-    let Some(sk) = parent.children.get(&NodeKey::new(module, "security-key")) else {
-        return Ok(None);
-    };
-    let leaf = |name: &str| {
-        sk.children
-            .get(&NodeKey::new(module, name))
-            .and_then(|n| n.value.clone())
-    };
-    let cipher = leaf("key-type").as_deref() == Some("cipher");
-    let key = leaf("key").unwrap_or_default();
-    if key.is_empty() {
-        return Err(CipherError::Length);
-    }
-    secret(cipher, &key).map(|k| Some(k.into_bytes()))
-}
-
 /// The clear-text secret of a configured key, whatever its `key-type`.
 pub fn secret(key_type_cipher: bool, key: &str) -> Result<String, CipherError> {
     if key_type_cipher {

@@ -308,10 +308,6 @@ fn refuse_two_forwarders(
     Ok(())
 }
 
-fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.set_leaf(ET, name, value);
-}
-
 fn bits(s: u8) -> String {
     state::names(s).join(" ")
 }
@@ -328,33 +324,33 @@ fn role_str(r: crate::bus::Role) -> &'static str {
 pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
     for (id, inst) in &node.instances {
         let e = tree.child_mut(NodeKey::with_id(ET, "e-trunk", vec![id.to_string()]));
-        put(e, "id", id.to_string());
-        put(e, "state", inst.state.as_str());
-        put(e, "cause", inst.cause.as_str());
-        put(e, "local-system-id", mac_str(&inst.cfg.system_id));
+        e.set_leaf(ET, "id", id.to_string());
+        e.set_leaf(ET, "state", inst.state.as_str());
+        e.set_leaf(ET, "cause", inst.cause.as_str());
+        e.set_leaf(ET, "local-system-id", mac_str(&inst.cfg.system_id));
         if let Some(p) = &inst.peer {
             let st = match p.state {
                 super::packet::WireState::Initialize => "initialize",
                 super::packet::WireState::Backup => "backup",
                 super::packet::WireState::Master => "master",
             };
-            put(e, "peer-state", st);
-            put(e, "peer-priority", p.priority.to_string());
-            put(e, "peer-system-id", mac_str(&p.system_id));
-            put(e, "peer-hold-time", (p.hold_time() / 1000).to_string());
+            e.set_leaf(ET, "peer-state", st);
+            e.set_leaf(ET, "peer-priority", p.priority.to_string());
+            e.set_leaf(ET, "peer-system-id", mac_str(&p.system_id));
+            e.set_leaf(ET, "peer-hold-time", (p.hold_time() / 1000).to_string());
         }
         let authenticated = node.cfg.etrunks.get(id).is_some_and(|c| c.key.is_some());
-        put(e, "authenticated", authenticated.to_string());
+        e.set_leaf(ET, "authenticated", authenticated.to_string());
         if let Some((left, _)) = inst.revert_wait(now) {
-            put(e, "revert-delay-remaining", left.to_string());
+            e.set_leaf(ET, "revert-delay-remaining", left.to_string());
         }
         let s = &inst.stats;
         let mut st = Node::default();
-        put(&mut st, "hellos-sent", s.hellos_sent.to_string());
-        put(&mut st, "hellos-received", s.hellos_received.to_string());
-        put(&mut st, "auth-failures", s.auth_failures.to_string());
-        put(&mut st, "decode-errors", s.decode_errors.to_string());
-        put(&mut st, "state-changes", s.state_changes.to_string());
+        st.set_leaf(ET, "hellos-sent", s.hellos_sent.to_string());
+        st.set_leaf(ET, "hellos-received", s.hellos_received.to_string());
+        st.set_leaf(ET, "auth-failures", s.auth_failures.to_string());
+        st.set_leaf(ET, "decode-errors", s.decode_errors.to_string());
+        st.set_leaf(ET, "state-changes", s.state_changes.to_string());
         e.children
             .insert(NodeKey::new(ET, "statistics"), Arc::new(st));
     }
@@ -367,7 +363,7 @@ pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
             .list_entry_mut(IF, "interface", "name", &t.name)
             .child_mut(NodeKey::new(ET, "eth-trunk"));
         if t.etrunk.is_some() {
-            put(et, "oper-role", role_str(node.trunk_role(t)));
+            et.set_leaf(ET, "oper-role", role_str(node.trunk_role(t)));
         }
         let mut system = None;
         for name in &t.members {
@@ -377,26 +373,26 @@ pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
             system = Some(m.actor.cfg.system);
             let me = et.child_mut(NodeKey::with_id(ET, "member", vec![name.clone()]));
             let a = &m.actor;
-            put(me, "name", name.clone());
-            put(me, "selected", a.selected().to_string());
-            put(me, "actor-state", bits(a.actor_state()));
-            put(me, "actor-port-priority", a.cfg.port_priority.to_string());
-            put(me, "actor-port-number", a.cfg.port.to_string());
+            me.set_leaf(ET, "name", name.clone());
+            me.set_leaf(ET, "selected", a.selected().to_string());
+            me.set_leaf(ET, "actor-state", bits(a.actor_state()));
+            me.set_leaf(ET, "actor-port-priority", a.cfg.port_priority.to_string());
+            me.set_leaf(ET, "actor-port-number", a.cfg.port.to_string());
             if let Some(p) = a.partner.filter(|_| a.up() || a.partner_state() != 0) {
-                put(me, "partner-system-id", mac_str(&p.system));
-                put(me, "partner-system-priority", p.system_priority.to_string());
-                put(me, "partner-key", p.key.to_string());
-                put(me, "partner-port-number", p.port.to_string());
+                me.set_leaf(ET, "partner-system-id", mac_str(&p.system));
+                me.set_leaf(ET, "partner-system-priority", p.system_priority.to_string());
+                me.set_leaf(ET, "partner-key", p.key.to_string());
+                me.set_leaf(ET, "partner-port-number", p.port.to_string());
             }
-            put(me, "partner-state", bits(a.partner_state()));
-            put(me, "lacpdus-received", a.stats.received.to_string());
-            put(me, "lacpdus-sent", a.stats.sent.to_string());
-            put(me, "lacpdu-errors", a.stats.errors.to_string());
+            me.set_leaf(ET, "partner-state", bits(a.partner_state()));
+            me.set_leaf(ET, "lacpdus-received", a.stats.received.to_string());
+            me.set_leaf(ET, "lacpdus-sent", a.stats.sent.to_string());
+            me.set_leaf(ET, "lacpdu-errors", a.stats.errors.to_string());
         }
         if let Some(s) = system {
-            put(et, "actor-system-id", mac_str(&s));
+            et.set_leaf(ET, "actor-system-id", mac_str(&s));
         }
-        put(et, "actor-key", actor_key(t.id).to_string());
+        et.set_leaf(ET, "actor-key", actor_key(t.id).to_string());
     }
 }
 

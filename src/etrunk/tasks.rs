@@ -329,7 +329,10 @@ impl Driver {
             if self.lacp.contains_key(&i.name) {
                 continue;
             }
-            match LacpSocket::open(i.index).and_then(crate::netio::sys::register_lacp) {
+            let (ethertype, group) = (crate::lacp::packet::ETHERTYPE, crate::lacp::packet::DEST);
+            match LacpSocket::open(i.index, ethertype, group)
+                .and_then(crate::netio::sys::register_lacp)
+            {
                 Ok(s) => {
                     let s = Arc::new(s);
                     let reader = Arc::clone(&s);

@@ -35,16 +35,12 @@ pub fn backend_choice(root: &Node) -> super::backend::Choice {
 pub fn merge_status(tree: &mut Node, status: &super::backend::Status) {
     let mc = tree.child_mut(NodeKey::new(MC, "multicast"));
     let fwd = mc.child_mut(NodeKey::new(MC, "forwarding"));
-    put(fwd, "backend", status.backend);
-    put(fwd, "backend-state", status.state);
-    put(fwd, "backend-reason", status.reason.clone());
+    fwd.set_leaf(MC, "backend", status.backend);
+    fwd.set_leaf(MC, "backend-state", status.state);
+    fwd.set_leaf(MC, "backend-reason", status.reason.clone());
     if let Some(n) = status.too_big {
-        put(fwd, "too-big-packets", n.to_string());
+        fwd.set_leaf(MC, "too-big-packets", n.to_string());
     }
-}
-
-fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.set_leaf(MC, name, value);
 }
 
 fn state(active: bool) -> &'static str {
@@ -71,16 +67,16 @@ pub fn merge_state(
         let on = mfib.entry_active(e);
         active += usize::from(on);
         let mut n = Node::default();
-        put(&mut n, "source", source.to_string());
-        put(&mut n, "group", group.to_string());
+        n.set_leaf(MC, "source", source.to_string());
+        n.set_leaf(MC, "group", group.to_string());
         if let Some(i) = e.iif {
-            put(&mut n, "incoming-interface", name(i));
+            n.set_leaf(MC, "incoming-interface", name(i));
         }
-        put(&mut n, "state", state(on));
+        n.set_leaf(MC, "state", state(on));
         for (i, d) in &e.oifs {
             let mut o = Node::default();
-            put(&mut o, "name", name(*i));
-            put(&mut o, "state", state(mfib.domain_active(*d)));
+            o.set_leaf(MC, "name", name(*i));
+            o.set_leaf(MC, "state", state(mfib.domain_active(*d)));
             n.children.insert(
                 NodeKey::with_id(MC, "outgoing-interface", vec![name(*i)]),
                 Arc::new(o),
@@ -90,11 +86,11 @@ pub fn merge_state(
             .get(&(*source, *group))
             .copied()
             .unwrap_or_default();
-        put(&mut n, "packets", c.packets.to_string());
-        put(&mut n, "bytes", c.bytes.to_string());
-        put(&mut n, "wrong-interface-packets", c.wrong_if.to_string());
-        put(
-            &mut n,
+        n.set_leaf(MC, "packets", c.packets.to_string());
+        n.set_leaf(MC, "bytes", c.bytes.to_string());
+        n.set_leaf(MC, "wrong-interface-packets", c.wrong_if.to_string());
+        n.set_leaf(
+            MC,
             "up-time",
             (now.saturating_sub(e.since) / 1000).to_string(),
         );
@@ -103,8 +99,8 @@ pub fn merge_state(
             Arc::new(n),
         );
     }
-    put(&mut fwd, "entry-count", mfib.len().to_string());
-    put(&mut fwd, "active-entry-count", active.to_string());
+    fwd.set_leaf(MC, "entry-count", mfib.len().to_string());
+    fwd.set_leaf(MC, "active-entry-count", active.to_string());
     mc.children
         .insert(NodeKey::new(MC, "forwarding"), Arc::new(fwd));
 }

@@ -3,14 +3,8 @@
 
 use std::net::Ipv6Addr;
 
-/// An IPv6 unicast route as the kernel reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    pub dst: Ipv6Addr,
-    pub prefix: u8,
-    pub oif: u32,
-    pub metric: u32,
-}
+/// A unicast route as netlink reads it from the kernel: what the choice is made over.
+pub use crate::netio::netlink::Route;
 
 fn covers(r: &Route, a: &Ipv6Addr) -> bool {
     if r.prefix == 0 {

@@ -81,10 +81,6 @@ pub fn configured(root: &Node) -> BTreeMap<String, InterfaceMld> {
     out
 }
 
-fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.set_leaf(MLD, name, value);
-}
-
 fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
     deadline.map_or(0, |d| (d.saturating_sub(now) / 1000) as u32)
 }
@@ -98,47 +94,39 @@ fn mld_node<'a>(tree: &'a mut Node, name: &str) -> &'a mut Node {
 /// Marks MLD down on an interface where it is enabled but cannot run (absent, down, or
 /// without a link-local address).
 pub fn merge_down(tree: &mut Node, name: &str) {
-    put(mld_node(tree, name), "oper-status", "down");
+    mld_node(tree, name).set_leaf(MLD, "oper-status", "down");
 }
 
 /// Adds a router's state under `/interfaces/interface[name]/mld` of `tree`.
 pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
     let mld = mld_node(tree, name);
-    put(mld, "oper-status", "up");
+    mld.set_leaf(MLD, "oper-status", "up");
     let querier = match router.other_querier {
         Some((addr, _)) if !router.querier => addr,
         _ => router.own,
     };
-    put(mld, "querier", querier.to_string());
-    put(mld, "is-querier", router.querier.to_string());
-    put(
-        mld,
+    mld.set_leaf(MLD, "querier", querier.to_string());
+    mld.set_leaf(MLD, "is-querier", router.querier.to_string());
+    mld.set_leaf(
+        MLD,
         "other-querier-expiry",
         secs_left(router.other_querier.map(|o| o.1), now).to_string(),
     );
-    put(mld, "group-count", router.groups.len().to_string());
+    mld.set_leaf(MLD, "group-count", router.groups.len().to_string());
     let c = &router.counters;
     let mut stats = Node::default();
-    put(&mut stats, "queries-sent", c.queries_sent.to_string());
-    put(
-        &mut stats,
-        "queries-received",
-        c.queries_received.to_string(),
-    );
-    put(&mut stats, "v1-reports-received", c.v1_reports.to_string());
-    put(&mut stats, "v2-reports-received", c.v2_reports.to_string());
-    put(&mut stats, "dones-received", c.dones.to_string());
+    stats.set_leaf(MLD, "queries-sent", c.queries_sent.to_string());
+    stats.set_leaf(MLD, "queries-received", c.queries_received.to_string());
+    stats.set_leaf(MLD, "v1-reports-received", c.v1_reports.to_string());
+    stats.set_leaf(MLD, "v2-reports-received", c.v2_reports.to_string());
+    stats.set_leaf(MLD, "dones-received", c.dones.to_string());
     let mut errors = Node::default();
-    put(&mut errors, "checksum", c.errors.checksum.to_string());
-    put(&mut errors, "hop-limit", c.errors.hop_limit.to_string());
-    put(
-        &mut errors,
-        "no-router-alert",
-        c.errors.no_router_alert.to_string(),
-    );
-    put(&mut errors, "bad-source", c.errors.bad_source.to_string());
-    put(&mut errors, "too-short", c.errors.too_short.to_string());
-    put(&mut errors, "limit-exceeded", c.limit_exceeded.to_string());
+    errors.set_leaf(MLD, "checksum", c.errors.checksum.to_string());
+    errors.set_leaf(MLD, "hop-limit", c.errors.hop_limit.to_string());
+    errors.set_leaf(MLD, "no-router-alert", c.errors.no_router_alert.to_string());
+    errors.set_leaf(MLD, "bad-source", c.errors.bad_source.to_string());
+    errors.set_leaf(MLD, "too-short", c.errors.too_short.to_string());
+    errors.set_leaf(MLD, "limit-exceeded", c.limit_exceeded.to_string());
     stats
         .children
         .insert(NodeKey::new(MLD, "errors"), Arc::new(errors));
@@ -146,37 +134,37 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
         .insert(NodeKey::new(MLD, "statistics"), Arc::new(stats));
     for (addr, g) in &router.groups {
         let mut e = Node::default();
-        put(&mut e, "address", addr.to_string());
+        e.set_leaf(MLD, "address", addr.to_string());
         let mode = match g.mode {
             FilterMode::Include => "include",
             FilterMode::Exclude => "exclude",
         };
-        put(&mut e, "filter-mode", mode);
+        e.set_leaf(MLD, "filter-mode", mode);
         let version = if g.v1_host_until.is_some_and(|t| t > now) {
             1
         } else {
             2
         };
-        put(&mut e, "version", version.to_string());
+        e.set_leaf(MLD, "version", version.to_string());
         let origin = match g.origin {
             Origin::Local => "local",
             Origin::Static => "static",
             Origin::Peer => "peer",
         };
-        put(&mut e, "origin", origin);
+        e.set_leaf(MLD, "origin", origin);
         if let Some(r) = g.last_reporter {
-            put(&mut e, "last-reporter", r.to_string());
+            e.set_leaf(MLD, "last-reporter", r.to_string());
         }
-        put(
-            &mut e,
+        e.set_leaf(
+            MLD,
             "up-time",
             (now.saturating_sub(g.since) / 1000).to_string(),
         );
-        put(&mut e, "expiry", secs_left(g.filter_timer, now).to_string());
+        e.set_leaf(MLD, "expiry", secs_left(g.filter_timer, now).to_string());
         for (s, t) in &g.sources {
             let mut se = Node::default();
-            put(&mut se, "address", s.to_string());
-            put(&mut se, "expiry", secs_left(*t, now).to_string());
+            se.set_leaf(MLD, "address", s.to_string());
+            se.set_leaf(MLD, "expiry", secs_left(*t, now).to_string());
             e.children.insert(
                 NodeKey::with_id(MLD, "source", vec![s.to_string()]),
                 Arc::new(se),

@@ -4,38 +4,16 @@
 use super::Shared;
 use crate::datastore::tree::{Node, NodeKey};
 use crate::datastore::Datastore;
+use crate::yang::date_and_time;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const NCM: &str = "ietf-netconf-monitoring";
 const YL: &str = "ietf-yang-library";
 
-/// Formats a time as an RFC 3339 UTC date-and-time.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
+/// The YANG `date-and-time` formatter under its former name, for callers not yet switched to
+/// [`crate::yang::date_and_time`].
+pub use crate::yang::date_and_time as rfc3339;
 
 /// Builder helpers over a state subtree.
 struct B<'a> {
@@ -163,7 +141,7 @@ fn netconf_state(shared: &Shared, tree: &mut Node) {
                 let mut l = d.child("locks", vec![]);
                 let mut g = l.child("global-lock", vec![]);
                 g.leaf("locked-by-session", session.to_string())
-                    .leaf("locked-time", rfc3339(*since));
+                    .leaf("locked-time", date_and_time(*since));
             }
         }
     }
@@ -202,7 +180,7 @@ fn netconf_state(shared: &Shared, tree: &mut Node) {
             if let Some(h) = &info.source_host {
                 s.leaf("source-host", h.clone());
             }
-            s.leaf("login-time", rfc3339(info.login_time))
+            s.leaf("login-time", date_and_time(info.login_time))
                 .leaf("in-rpcs", info.in_rpcs.load(Ordering::Relaxed).to_string())
                 .leaf(
                     "in-bad-rpcs",
@@ -221,7 +199,7 @@ fn netconf_state(shared: &Shared, tree: &mut Node) {
     {
         let c = &shared.stats;
         let mut s = st.child("statistics", vec![]);
-        s.leaf("netconf-start-time", rfc3339(shared.start_time))
+        s.leaf("netconf-start-time", date_and_time(shared.start_time))
             .leaf(
                 "in-bad-hellos",
                 c.in_bad_hellos.load(Ordering::Relaxed).to_string(),
@@ -312,17 +290,5 @@ fn yang_library(tree: &mut Node) {
         for f in features {
             m.leaf_list("feature", f);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
-        assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z");
     }
 }

@@ -13,11 +13,10 @@
 //! - a rollback of running that no rpc asked for (confirmed-commit timeout) reports what it
 //!   changed with `shared.config_changed(None, &nb.take_running_changes())` (changed-by server).
 
-use super::monitoring::rfc3339;
 use crate::datastore::tree::{Change, NodeKey};
 use crate::rpc_error::{ErrorTag, RpcError};
 use crate::xml::{self, Element};
-use crate::yang::schema;
+use crate::yang::{date_and_time, schema};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,7 +60,7 @@ impl Event {
 
 /// RFC 3339 with microseconds, UTC.
 pub fn event_time(t: SystemTime) -> String {
-    let secs = rfc3339(t);
+    let secs = date_and_time(t);
     let micros = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_micros())

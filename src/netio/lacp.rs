@@ -1,8 +1,8 @@
-//! The packet socket of one Eth-Trunk member: LACPDUs (slow protocols ethertype) to and from
-//! 01:80:c2:00:00:02 on that port only, whole Ethernet frames, non-blocking.
+//! The packet socket of one Eth-Trunk member: whole Ethernet frames of one ethertype to and
+//! from one multicast group on that port only (for LACPDUs: slow protocols, 01:80:c2:00:00:02,
+//! which the caller names), non-blocking.
 
 use super::sys;
-use crate::lacp::packet::{DEST, ETHERTYPE};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -20,12 +20,14 @@ impl AsRawFd for LacpSocket {
 }
 
 impl LacpSocket {
-    pub fn open(ifindex: u32) -> io::Result<LacpSocket> {
-        let proto = Protocol::from(i32::from(ETHERTYPE.to_be()));
+    /// Opens the socket on port `ifindex` for frames of `ethertype`, joined to the Ethernet
+    /// multicast `group`.
+    pub fn open(ifindex: u32, ethertype: u16, group: [u8; 6]) -> io::Result<LacpSocket> {
+        let proto = Protocol::from(i32::from(ethertype.to_be()));
         let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto))?;
         sock.set_nonblocking(true)?;
-        sys::bind_packet(sock.as_fd(), ifindex, ETHERTYPE)?;
-        sys::packet_add_membership(sock.as_fd(), ifindex, DEST)?;
+        sys::bind_packet(sock.as_fd(), ifindex, ethertype)?;
+        sys::packet_add_membership(sock.as_fd(), ifindex, group)?;
         Ok(LacpSocket { sock, ifindex })
     }
 

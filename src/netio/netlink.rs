@@ -29,6 +29,15 @@ pub struct Link {
     pub mtu: u32,
 }
 
+/// An IPv6 unicast route as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub dst: Ipv6Addr,
+    pub prefix: u8,
+    pub oif: u32,
+    pub metric: u32,
+}
+
 /// An address on a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Addr {
@@ -48,7 +57,7 @@ enum Request {
     Addrs(u32, Reply<Vec<Addr>>),
     AddAddr(u32, Addr, Reply<()>),
     DelAddr(u32, Addr, Reply<()>),
-    Routes6(Reply<Vec<crate::forwarding::rpf::Route>>),
+    Routes6(Reply<Vec<Route>>),
     AddVirtual(u32, Addr, Reply<()>),
     AddMacvlan(u32, String, [u8; 6], Reply<()>),
     AddVeth(String, String, Reply<()>),
@@ -161,7 +170,7 @@ impl Netlink {
     }
 
     /// IPv6 unicast routes of the main table, with their outgoing interface.
-    pub fn routes6(&self) -> Result<Vec<crate::forwarding::rpf::Route>, NetlinkError> {
+    pub fn routes6(&self) -> Result<Vec<Route>, NetlinkError> {
         self.call(Request::Routes6)
     }
 }
@@ -323,7 +332,7 @@ fn addr_of(m: &AddressMessage) -> Option<Addr> {
     })
 }
 
-fn route_of(m: &RouteMessage) -> Option<crate::forwarding::rpf::Route> {
+fn route_of(m: &RouteMessage) -> Option<Route> {
     let mut table = m.header.table as u32;
     let (mut dst, mut oif, mut metric) = (Ipv6Addr::UNSPECIFIED, 0, 0);
     for a in &m.attributes {
@@ -338,7 +347,7 @@ fn route_of(m: &RouteMessage) -> Option<crate::forwarding::rpf::Route> {
             _ => {}
         }
     }
-    (table == 254 && m.header.kind == RouteType::Unicast).then_some(crate::forwarding::rpf::Route {
+    (table == 254 && m.header.kind == RouteType::Unicast).then_some(Route {
         dst,
         prefix: m.header.destination_prefix_length,
         oif,

@@ -1,11 +1,14 @@
 //! The contract between the RBS sync engine and the owners of backed-up records (the
-//! hot-backup controller): what an owner pushes, and what it is told about the peer's table.
+//! hot-backup controller): what an owner pushes, and what it is told about the peer's table;
+//! and the events the runtime reports to management.
 //!
 //! Records are opaque to RBS: a key and a value per backup-id. The engine keeps the local
 //! table (to send a full batch when the channel comes up and to compute its digest) and the
 //! peer's table (to reconcile after a resync). Values that carry timers express them as
 //! absolute times on the sender's clock in milliseconds; every frame carries the sender's clock,
 //! so the receiver turns them into remaining times on arrival.
+
+use super::channel::DownReason;
 
 /// Identifies a profile on the channel; the same on both devices (1..=4095).
 pub type BackupId = u16;
@@ -45,4 +48,20 @@ pub enum SyncEvent {
     Remove { key: Vec<u8> },
     /// The peer's full table has arrived and both digests matched: this side is in sync.
     BatchComplete,
+}
+
+/// What the runtime reports to management; the northbound renders each as an mldhb-rbs
+/// notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RbsEvent {
+    /// A service's channel came up.
+    ChannelUp {
+        service: String,
+        authenticated: bool,
+    },
+    /// A service's channel that had come up went down.
+    ChannelDown { service: String, reason: DownReason },
+    /// A profile's batch sync completed: the peer's table of `entries` records arrived and
+    /// matched its digest.
+    BatchSyncComplete { profile: String, entries: u32 },
 }

@@ -1,19 +1,22 @@
 //! The service part of mldhb-rbs: `/remote-backup/service` read into service settings and
-//! checked in prepare, handed to the runtime on apply, and service state and statistics
-//! printed as the model's operational nodes.
+//! checked in prepare, handed to the runtime on apply, service state and statistics printed
+//! as the model's operational nodes, and the runtime's events rendered as its notifications.
 
-use super::api::BackupId;
+use super::api::{BackupId, RbsEvent};
 use super::channel::ChannelConfig;
 use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
 use crate::datastore::tree::{Node, NodeKey};
-use crate::netconf::monitoring::rfc3339;
 use crate::northbound::commit::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
+use crate::seckey::{self, CipherError};
+use crate::xml::Element;
+use crate::yang::date_and_time;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
 const RBS: &str = "mldhb-rbs";
+const NS: &str = "urn:mldhb:yang:mldhb-rbs";
 
 fn leaf<'a>(n: &'a Node, name: &str) -> Option<&'a str> {
     n.leaf_value(RBS, name)
@@ -43,6 +46,20 @@ fn addr(entry: &Node, name: &str, service: &str) -> Result<Ipv6Addr, String> {
     Ok(a)
 }
 
+/// The shared secret of a service entry's `security-key` container: Ok(None) when it is absent
+/// (the channel then runs unauthenticated).
+fn security_key(entry: &Node) -> Result<Option<Vec<u8>>, CipherError> {
+    let Some(sk) = entry.children.get(&NodeKey::new(RBS, "security-key")) else {
+        return Ok(None);
+    };
+    let cipher = leaf(sk, "key-type") == Some("cipher");
+    let key = leaf(sk, "key").unwrap_or_default();
+    if key.is_empty() {
+        return Err(CipherError::Length);
+    }
+    seckey::secret(cipher, key).map(|k| Some(k.into_bytes()))
+}
+
 /// Reads and checks one service entry.
 pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
     let peer = addr(entry, "peer-ipv6", name)?;
@@ -60,8 +77,7 @@ pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
     let port = leaf(entry, "port")
         .and_then(|p| p.parse::<u16>().ok())
         .ok_or_else(|| format!("service {name}: port is missing or invalid"))?;
-    let key = crate::seckey::from_config(entry, RBS)
-        .map_err(|e| format!("service {name}: security-key: {e}"))?;
+    let key = security_key(entry).map_err(|e| format!("service {name}: security-key: {e}"))?;
     if key.is_none() {
         tracing::warn!(
             service = name,
@@ -133,41 +149,68 @@ fn profile_names_of(rb: Option<&Node>) -> HashMap<(String, BackupId), String> {
     out
 }
 
-fn put(n: &mut Node, name: &str, value: impl Into<String>) {
-    n.set_leaf(RBS, name, value);
-}
-
 /// Adds a service's state under `/remote-backup/service[name]` of `tree`.
 pub fn merge_state(tree: &mut Node, name: &str, st: &ServiceState) {
     let entry = tree
         .child_mut(NodeKey::new(RBS, "remote-backup"))
         .list_entry_mut(RBS, "service", "name", name);
-    put(entry, "state", st.state);
-    put(entry, "authenticated", st.authenticated.to_string());
+    entry.set_leaf(RBS, "state", st.state);
+    entry.set_leaf(RBS, "authenticated", st.authenticated.to_string());
     if let Some(t) = st.last_up {
-        put(entry, "last-up-time", rfc3339(t));
+        entry.set_leaf(RBS, "last-up-time", date_and_time(t));
     }
     if let Some(t) = st.last_down {
-        put(entry, "last-down-time", rfc3339(t));
+        entry.set_leaf(RBS, "last-down-time", date_and_time(t));
     }
     if let Some(r) = st.last_down_reason {
-        put(entry, "last-down-reason", r);
+        entry.set_leaf(RBS, "last-down-reason", r);
     }
     let mut s = Node::default();
-    put(&mut s, "discontinuity-time", rfc3339(st.discontinuity));
-    put(&mut s, "frames-received", st.frames_rx.to_string());
-    put(&mut s, "frames-sent", st.frames_tx.to_string());
-    put(&mut s, "auth-failures", st.auth_failures.to_string());
-    put(&mut s, "resyncs", st.resyncs.to_string());
-    put(
-        &mut s,
-        "digest-mismatches",
-        st.digest_mismatches.to_string(),
-    );
-    put(&mut s, "decode-errors", st.decode_errors.to_string());
+    s.set_leaf(RBS, "discontinuity-time", date_and_time(st.discontinuity));
+    s.set_leaf(RBS, "frames-received", st.frames_rx.to_string());
+    s.set_leaf(RBS, "frames-sent", st.frames_tx.to_string());
+    s.set_leaf(RBS, "auth-failures", st.auth_failures.to_string());
+    s.set_leaf(RBS, "resyncs", st.resyncs.to_string());
+    s.set_leaf(RBS, "digest-mismatches", st.digest_mismatches.to_string());
+    s.set_leaf(RBS, "decode-errors", st.decode_errors.to_string());
     entry
         .children
         .insert(NodeKey::new(RBS, "statistics"), Arc::new(s));
+}
+
+/// The mldhb-rbs notification that reports `event`.
+pub fn notification(event: &RbsEvent) -> Element {
+    let (name, leaves): (&str, [(&str, String); 2]) = match event {
+        RbsEvent::ChannelUp {
+            service,
+            authenticated,
+        } => (
+            "rbs-channel-up",
+            [
+                ("service", service.clone()),
+                ("authenticated", authenticated.to_string()),
+            ],
+        ),
+        RbsEvent::ChannelDown { service, reason } => (
+            "rbs-channel-down",
+            [
+                ("service", service.clone()),
+                ("reason", reason.as_str().to_string()),
+            ],
+        ),
+        RbsEvent::BatchSyncComplete { profile, entries } => (
+            "batch-sync-complete",
+            [
+                ("profile", profile.clone()),
+                ("entries", entries.to_string()),
+            ],
+        ),
+    };
+    let mut e = Element::new(NS, name);
+    for (n, v) in leaves {
+        e.push(Element::with_text(NS, n, v));
+    }
+    e
 }
 
 /// The RBS runtime's configuration: the services and the profile names by (service,
@@ -333,5 +376,70 @@ mod tests {
             "{xml}"
         );
         crate::yang::assert_state_parses(&xml);
+    }
+
+    #[test]
+    fn notifications_fit_the_model() {
+        use crate::rbs::channel::DownReason;
+        let cases = [
+            (
+                RbsEvent::ChannelUp {
+                    service: "s".into(),
+                    authenticated: true,
+                },
+                "rbs-channel-up",
+                [("service", "s"), ("authenticated", "true")],
+            ),
+            (
+                RbsEvent::ChannelDown {
+                    service: "s".into(),
+                    reason: DownReason::KeepaliveTimeout,
+                },
+                "rbs-channel-down",
+                [("service", "s"), ("reason", "keepalive-timeout")],
+            ),
+            (
+                RbsEvent::BatchSyncComplete {
+                    profile: "p".into(),
+                    entries: 100_000,
+                },
+                "batch-sync-complete",
+                [("profile", "p"), ("entries", "100000")],
+            ),
+        ];
+        for (event, name, leaves) in cases {
+            let e = notification(&event);
+            let xml = e.to_xml();
+            crate::yang::assert_notification_parses(&xml);
+            assert_eq!((e.ns.as_str(), e.name.as_str()), (NS, name), "{xml}");
+            let children: Vec<(&str, &str, &str)> = e
+                .children
+                .iter()
+                .map(|c| (c.ns.as_str(), c.name.as_str(), c.text.as_str()))
+                .collect();
+            let want: Vec<(&str, &str, &str)> = leaves.iter().map(|(n, v)| (NS, *n, *v)).collect();
+            assert_eq!(children, want, "{xml}");
+            let body: String = leaves
+                .iter()
+                .map(|(n, v)| format!("<{n}>{v}</{n}>"))
+                .collect();
+            assert_eq!(xml, format!(r#"<{name} xmlns="{NS}">{body}</{name}>"#));
+        }
+        // Every reason is a value of the model's enumeration.
+        for reason in [
+            DownReason::ConnectFailed,
+            DownReason::PeerClosed,
+            DownReason::KeepaliveTimeout,
+            DownReason::AuthFailure,
+            DownReason::ProtocolError,
+            DownReason::ConfigurationChange,
+            DownReason::LocalShutdown,
+        ] {
+            let e = notification(&RbsEvent::ChannelDown {
+                service: "s".into(),
+                reason,
+            });
+            crate::yang::assert_notification_parses(&e.to_xml());
+        }
     }
 }

@@ -16,13 +16,12 @@
 //! [`HIGH_WATER`] octets wait for the socket. Events to owners are unbounded so that an owner
 //! sending commands can never deadlock with the task delivering its events.
 
-use super::api::{BackupId, SyncCommand, SyncEvent};
+use super::api::{BackupId, RbsEvent, SyncCommand, SyncEvent};
 use super::channel::{ChannelConfig, DownReason, Role, Time};
 use super::node::{Input, Output, ServiceNode};
 use super::packet;
 use super::sync::{self, ProfileStatus, SyncError};
 use crate::bus::Bus;
-use crate::xml::Element;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -34,7 +33,6 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 
-pub(crate) const NS: &str = "urn:mldhb:yang:mldhb-rbs";
 /// Octets pending for the socket before the engine stops framing more.
 pub const HIGH_WATER: usize = 256 * 1024;
 /// Local changes waiting to be sent before owners are held back.
@@ -427,18 +425,10 @@ impl RbsHandle {
     }
 }
 
-/// A notification of mldhb-rbs with leaf children.
-fn notification(name: &str, children: Vec<(&str, String)>) -> Element {
-    let mut e = Element::new(NS, name);
-    for (n, v) in children {
-        e.push(Element::with_text(NS, n, v));
-    }
-    e
-}
-
-fn notify(hub: &Hub, name: &str, children: Vec<(&str, String)>) {
+/// Reports an event to NETCONF subscribers, rendered by the northbound.
+fn notify(hub: &Hub, event: RbsEvent) {
     if let Some(bus) = &hub.bus {
-        bus.notify(notification(name, children));
+        bus.notify(super::northbound::notification(&event));
     }
 }
 
@@ -460,11 +450,10 @@ fn deliver(hub: &Hub, s: &Service, out: Vec<Output>) {
                 lock(&s.times).last_up = Some(SystemTime::now());
                 notify(
                     hub,
-                    "rbs-channel-up",
-                    vec![
-                        ("service", s.name.clone()),
-                        ("authenticated", authenticated.to_string()),
-                    ],
+                    RbsEvent::ChannelUp {
+                        service: s.name.clone(),
+                        authenticated,
+                    },
                 );
             }
             Output::Down { reason, was_up } => {
@@ -473,11 +462,10 @@ fn deliver(hub: &Hub, s: &Service, out: Vec<Output>) {
                     lock(&s.times).last_down = Some(SystemTime::now());
                     notify(
                         hub,
-                        "rbs-channel-down",
-                        vec![
-                            ("service", s.name.clone()),
-                            ("reason", reason.as_str().to_string()),
-                        ],
+                        RbsEvent::ChannelDown {
+                            service: s.name.clone(),
+                            reason,
+                        },
                     );
                 } else {
                     tracing::info!(
@@ -492,11 +480,7 @@ fn deliver(hub: &Hub, s: &Service, out: Vec<Output>) {
                     .get(&(s.name.clone(), backup_id))
                     .cloned();
                 if let Some(profile) = profile {
-                    notify(
-                        hub,
-                        "batch-sync-complete",
-                        vec![("profile", profile), ("entries", entries.to_string())],
-                    );
+                    notify(hub, RbsEvent::BatchSyncComplete { profile, entries });
                 }
             }
         }
@@ -848,30 +832,6 @@ mod tests {
             .local_addr()
             .unwrap()
             .port()
-    }
-
-    #[test]
-    fn notifications_fit_the_model() {
-        for e in [
-            notification(
-                "rbs-channel-up",
-                vec![("service", "s".into()), ("authenticated", "true".into())],
-            ),
-            notification(
-                "rbs-channel-down",
-                vec![
-                    ("service", "s".into()),
-                    ("reason", "keepalive-timeout".into()),
-                ],
-            ),
-            notification(
-                "batch-sync-complete",
-                vec![("profile", "p".into()), ("entries", "100000".into())],
-            ),
-        ] {
-            let xml = e.to_xml();
-            crate::yang::assert_notification_parses(&xml);
-        }
     }
 
     #[tokio::test]

@@ -139,10 +139,6 @@ pub fn configured(root: &Node) -> Result<BTreeMap<Key, InstanceConfig>, String> 
     Ok(out)
 }
 
-fn put(n: &mut Node, module: &str, name: &str, value: impl Into<String>) {
-    n.set_leaf(module, name, value);
-}
-
 fn state_identity(s: State) -> &'static str {
     match s {
         State::Initialize => "ietf-vrrp:initialize",
@@ -160,7 +156,7 @@ pub struct Clock {
 impl Clock {
     fn at(&self, t: Time) -> String {
         let back = std::time::Duration::from_micros(self.now.saturating_sub(t));
-        crate::netconf::monitoring::rfc3339(self.wall - back)
+        crate::yang::date_and_time(self.wall - back)
     }
 }
 
@@ -176,73 +172,46 @@ pub fn merge_instance(tree: &mut Node, key: &Key, inst: &Instance, clock: &Clock
             "vrrp-instance",
             vec![key.1.to_string()],
         ));
-    put(e, VRRP, "vrid", key.1.to_string());
+    e.set_leaf(VRRP, "vrid", key.1.to_string());
     let now = clock.now;
-    put(e, VRRP, "state", state_identity(inst.state));
-    put(e, VRRP, "is-owner", inst.owner.to_string());
+    e.set_leaf(VRRP, "state", state_identity(inst.state));
+    e.set_leaf(VRRP, "is-owner", inst.owner.to_string());
     if let Some(a) = inst.last_adv_source {
-        put(e, VRRP, "last-adv-source", a.to_string());
+        e.set_leaf(VRRP, "last-adv-source", a.to_string());
     }
     if let Some(t) = inst.up_since {
-        put(e, VRRP, "up-datetime", clock.at(t));
+        e.set_leaf(VRRP, "up-datetime", clock.at(t));
     }
-    put(
-        e,
+    e.set_leaf(
         VRRP,
         "master-down-interval",
         (inst.master_down_interval() / CENTISECOND).to_string(),
     );
-    put(e, VRRP, "skew-time", inst.skew_time().to_string());
-    put(
-        e,
+    e.set_leaf(VRRP, "skew-time", inst.skew_time().to_string());
+    e.set_leaf(
         VRRP,
         "last-event",
         format!("ietf-vrrp:{}", inst.last_event.identity()),
     );
-    put(e, VRRP, "new-master-reason", inst.reason.as_str());
+    e.set_leaf(VRRP, "new-master-reason", inst.reason.as_str());
     let s = &inst.stats;
     let mut st = Node::default();
-    put(&mut st, VRRP, "discontinuity-datetime", clock.at(since));
-    put(
-        &mut st,
-        VRRP,
-        "master-transitions",
-        s.master_transitions.to_string(),
-    );
-    put(&mut st, VRRP, "advertisement-rcvd", s.adv_rcvd.to_string());
-    put(&mut st, VRRP, "advertisement-sent", s.adv_sent.to_string());
-    put(
-        &mut st,
-        VRRP,
-        "priority-zero-pkts-rcvd",
-        s.prio0_rcvd.to_string(),
-    );
-    put(
-        &mut st,
-        VRRP,
-        "priority-zero-pkts-sent",
-        s.prio0_sent.to_string(),
-    );
-    put(
-        &mut st,
-        VRRP,
-        "invalid-type-pkts-rcvd",
-        s.invalid_type.to_string(),
-    );
-    put(
-        &mut st,
-        VRRP,
-        "packet-length-errors",
-        s.packet_length.to_string(),
-    );
+    st.set_leaf(VRRP, "discontinuity-datetime", clock.at(since));
+    st.set_leaf(VRRP, "master-transitions", s.master_transitions.to_string());
+    st.set_leaf(VRRP, "advertisement-rcvd", s.adv_rcvd.to_string());
+    st.set_leaf(VRRP, "advertisement-sent", s.adv_sent.to_string());
+    st.set_leaf(VRRP, "priority-zero-pkts-rcvd", s.prio0_rcvd.to_string());
+    st.set_leaf(VRRP, "priority-zero-pkts-sent", s.prio0_sent.to_string());
+    st.set_leaf(VRRP, "invalid-type-pkts-rcvd", s.invalid_type.to_string());
+    st.set_leaf(VRRP, "packet-length-errors", s.packet_length.to_string());
     e.children
         .insert(NodeKey::new(VRRP, "statistics"), Arc::new(st));
     if let Some((left, gated)) = inst.preempt_wait(now) {
         let mut w = Node::default();
         if !gated {
-            put(&mut w, MHVRRP, "delay-remaining", left.to_string());
+            w.set_leaf(MHVRRP, "delay-remaining", left.to_string());
         }
-        put(&mut w, MHVRRP, "waiting-for-batch-sync", gated.to_string());
+        w.set_leaf(MHVRRP, "waiting-for-batch-sync", gated.to_string());
         e.children
             .insert(NodeKey::new(MHVRRP, "preempt-wait"), Arc::new(w));
     }
@@ -258,24 +227,14 @@ pub fn merge_global(
     since: Time,
 ) {
     let mut v = Node::default();
-    put(&mut v, VRRP, "virtual-routers", instances.to_string());
-    put(&mut v, VRRP, "interfaces", interfaces.to_string());
+    v.set_leaf(VRRP, "virtual-routers", instances.to_string());
+    v.set_leaf(VRRP, "interfaces", interfaces.to_string());
     let mut st = Node::default();
-    put(&mut st, VRRP, "discontinuity-datetime", clock.at(since));
-    put(
-        &mut st,
-        VRRP,
-        "checksum-errors",
-        g.checksum_errors.to_string(),
-    );
-    put(
-        &mut st,
-        VRRP,
-        "version-errors",
-        g.version_errors.to_string(),
-    );
-    put(&mut st, VRRP, "vrid-errors", g.vrid_errors.to_string());
-    put(&mut st, VRRP, "ip-ttl-errors", g.ip_ttl_errors.to_string());
+    st.set_leaf(VRRP, "discontinuity-datetime", clock.at(since));
+    st.set_leaf(VRRP, "checksum-errors", g.checksum_errors.to_string());
+    st.set_leaf(VRRP, "version-errors", g.version_errors.to_string());
+    st.set_leaf(VRRP, "vrid-errors", g.vrid_errors.to_string());
+    st.set_leaf(VRRP, "ip-ttl-errors", g.ip_ttl_errors.to_string());
     v.children
         .insert(NodeKey::new(VRRP, "statistics"), Arc::new(st));
     tree.children

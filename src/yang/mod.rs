@@ -1,6 +1,9 @@
 //! The YANG modules shipped in the binary and the global libyang context compiled from them.
 
 pub mod schema;
+mod time;
+
+pub use time::date_and_time;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
