@@ -42,8 +42,9 @@ fn load_startup(path: &std::path::Path) -> Result<crate::datastore::tree::Node, 
     Ok(tree)
 }
 
-/// Runs the agent until the process is stopped.
-pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
+/// Opens the datastores (a new one seeded from the startup file and the configured NACM
+/// rules) and the NETCONF state around them, before any runtime is registered.
+pub fn open(cfg: &AgentConfig) -> Result<(Northbound, netconf::nacm::Settings), AgentError> {
     std::fs::create_dir_all(&cfg.datastore)
         .map_err(|e| AgentError::Startup(cfg.datastore.display().to_string(), e.to_string()))?;
     // Compile the schema before accepting anyone.
@@ -76,7 +77,32 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         let _ = nb.take_running_changes();
     }
     drop(running);
-    let (bus, mut bus_notifications) = crate::bus::Bus::new();
+    let fallback = nacm_seed.children.values().next().cloned();
+    let nacm = netconf::nacm::Settings {
+        enforce: true,
+        user_groups,
+        recovery_user: cfg.recovery_user.clone(),
+        fallback,
+    };
+    Ok((nb, nacm))
+}
+
+/// The runtimes one agent runs, registered with its northbound.
+pub struct Runtimes {
+    /// Which started and why the others did not (`/system/runtime`).
+    pub states: RuntimeStates,
+    /// VRRP6, which resigns its masters on a clean stop.
+    pub vrrp6: Option<crate::vrrp6::tasks::Vrrp6Runtime>,
+}
+
+/// Starts every runtime `cfg` enables and registers it with `nb` (each is brought to running).
+/// A runtime that cannot start is logged and shown down; the others run. Must be called inside
+/// a tokio runtime.
+pub fn start_runtimes(
+    nb: &mut Northbound,
+    cfg: &AgentConfig,
+    bus: &crate::bus::Bus,
+) -> Result<Runtimes, AgentError> {
     // RBS runs always; it only acts once services are configured.
     let rbs = crate::rbs::RbsHandle::new(Some(bus.clone()));
     nb.add_oper_provider(Arc::new(rbs.clone()));
@@ -131,27 +157,22 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
             runtimes.down("hot-backup", "needs the mld runtime".into());
         }
     }
-    nb.add_oper_provider(Arc::new(runtimes));
+    nb.add_oper_provider(Arc::new(runtimes.clone()));
+    Ok(Runtimes {
+        states: runtimes,
+        vrrp6,
+    })
+}
+
+/// Runs the agent until the process is stopped.
+pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
+    let (mut nb, nacm) = open(&cfg)?;
+    let (bus, mut bus_notifications) = crate::bus::Bus::new();
+    let Runtimes { vrrp6, .. } = start_runtimes(&mut nb, &cfg, &bus)?;
     // A confirmed commit whose session died with the previous run, or whose time ran out
     // meanwhile, is rolled back now that the runtimes are up.
     nb.expire_confirmed(std::time::SystemTime::now());
-    let fallback = nacm_seed.children.values().next().cloned();
-    let shared = Shared::with_nacm(
-        nb,
-        Limits {
-            max_message: cfg.max_message_bytes,
-            replay_max: cfg.notification_replay_max,
-            max_sessions: cfg.max_sessions,
-            idle_timeout: (cfg.idle_timeout_secs > 0)
-                .then(|| std::time::Duration::from_secs(cfg.idle_timeout_secs)),
-        },
-        netconf::nacm::Settings {
-            enforce: true,
-            user_groups,
-            recovery_user: cfg.recovery_user.clone(),
-            fallback,
-        },
-    );
+    let shared = Shared::with_nacm(nb, limits(&cfg), nacm);
     let publisher = Arc::clone(&shared);
     tokio::spawn(async move {
         while let Some(event) = bus_notifications.recv().await {
@@ -184,10 +205,21 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     Ok(())
 }
 
+/// The session limits `cfg` sets.
+pub fn limits(cfg: &AgentConfig) -> Limits {
+    Limits {
+        max_message: cfg.max_message_bytes,
+        replay_max: cfg.notification_replay_max,
+        max_sessions: cfg.max_sessions,
+        idle_timeout: (cfg.idle_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(cfg.idle_timeout_secs)),
+    }
+}
+
 /// Which runtimes started, and why the others did not: `/system/runtime` in `<get>`. A
 /// runtime that cannot start is logged once and leaves the agent running.
 #[derive(Debug, Clone, Default)]
-struct RuntimeStates {
+pub struct RuntimeStates {
     states: Vec<(&'static str, Option<String>)>,
 }
 
@@ -203,6 +235,14 @@ impl RuntimeStates {
                 None
             }
         }
+    }
+
+    /// The runtimes that did not start, with the reason.
+    pub fn failed(&self) -> Vec<(&'static str, &str)> {
+        self.states
+            .iter()
+            .filter_map(|(n, r)| Some((*n, r.as_deref()?)))
+            .collect()
     }
 
     fn down(&mut self, name: &'static str, reason: String) {

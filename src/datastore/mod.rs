@@ -2,6 +2,7 @@
 //! writes only what changed and is durable before it is acknowledged.
 
 pub mod tree;
+pub mod work;
 
 use std::path::Path;
 use tree::{Change, Node, NodeKey};
@@ -106,6 +107,7 @@ fn path_key(path: &[NodeKey]) -> Vec<u8> {
 
 /// Adds every node of `node`'s subtree (itself included) to the batch.
 fn insert_subtree(batch: &mut sled::Batch, path: &mut Vec<NodeKey>, node: &Node) {
+    work::store_writes(1);
     batch.insert(path_key(path), encode_value(node));
     for (k, c) in &node.children {
         path.push(k.clone());
@@ -115,6 +117,7 @@ fn insert_subtree(batch: &mut sled::Batch, path: &mut Vec<NodeKey>, node: &Node)
 }
 
 fn remove_subtree(batch: &mut sled::Batch, path: &mut Vec<NodeKey>, node: &Node) {
+    work::store_writes(1);
     batch.remove(path_key(path));
     for (k, c) in &node.children {
         path.push(k.clone());
@@ -261,6 +264,7 @@ fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
     let mut root = Node::default();
     for item in tree.iter() {
         let (k, v) = item?;
+        work::store_reads(1);
         let path = decode_path(&k)?;
         let value = match v.first() {
             Some(&LEAF) => Some(
@@ -293,6 +297,7 @@ fn batch_of(changes: &[Change]) -> sled::Batch {
                     value: new.clone(),
                     ..Default::default()
                 };
+                work::store_writes(1);
                 batch.insert(path_key(&path), encode_value(&node));
             }
         }

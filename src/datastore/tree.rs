@@ -111,6 +111,7 @@ impl Node {
     }
 
     pub fn get(&self, path: &[NodeKey]) -> Option<&Node> {
+        super::work::tree_nodes(path.len());
         let mut node = self;
         for k in path {
             node = node.children.get(k)?;
@@ -120,6 +121,7 @@ impl Node {
 
     /// The child at `key`, created empty if missing; a shared child is copied first.
     pub fn child_mut(&mut self, key: NodeKey) -> &mut Node {
+        super::work::tree_nodes(1);
         Arc::make_mut(self.children.entry(key).or_default())
     }
 
@@ -155,6 +157,7 @@ impl Node {
     /// Inserts `node` at `path`, creating missing ancestors as empty inner nodes.
     pub fn insert(&mut self, path: &[NodeKey], node: Arc<Node>) {
         let (last, parents) = path.split_last().expect("insert at the root");
+        super::work::tree_nodes(path.len());
         let mut cur = self;
         for k in parents {
             cur = cur.child_mut(k.clone());
@@ -164,6 +167,7 @@ impl Node {
 
     pub fn remove(&mut self, path: &[NodeKey]) -> Option<Arc<Node>> {
         let (last, parents) = path.split_last()?;
+        super::work::tree_nodes(path.len());
         let mut cur = self;
         for k in parents {
             cur = Arc::make_mut(cur.children.get_mut(k)?);
@@ -173,12 +177,14 @@ impl Node {
 
     /// Number of nodes in the subtree, this one included.
     pub fn count(&self) -> usize {
+        super::work::tree_nodes(1);
         1 + self.children.values().map(|c| c.count()).sum::<usize>()
     }
 
     /// Visits every node below this one in key order with its path.
     pub fn walk<'a>(&'a self, path: &mut Vec<NodeKey>, f: &mut dyn FnMut(&[NodeKey], &'a Node)) {
         for (k, c) in &self.children {
+            super::work::tree_nodes(1);
             path.push(k.clone());
             f(path, c);
             c.walk(path, f);
@@ -198,6 +204,7 @@ pub fn diff(old: &Node, new: &Node) -> Vec<Change> {
 
 fn diff_into(old: &Node, new: &Node, path: &mut Vec<NodeKey>, out: &mut Vec<Change>) {
     for item in old.children.diff(&new.children) {
+        super::work::tree_nodes(1);
         match item {
             DiffItem::Add(k, v) => {
                 path.push(k.clone());

@@ -609,73 +609,11 @@ fn compile_rule(r: &Node) -> Rule {
     }
 }
 
-/// YANG module prefix → module name, for paths written with module prefixes.
-fn module_by_prefix(prefix: &str) -> Option<String> {
-    static M: OnceLock<HashMap<String, String>> = OnceLock::new();
-    M.get_or_init(|| {
-        crate::yang::context()
-            .modules(false)
-            .filter(|m| m.is_implemented())
-            .map(|m| (m.prefix().to_string(), m.name().to_string()))
-            .collect()
-    })
-    .get(prefix)
-    .cloned()
-}
-
-/// The stored form of a rule path: every prefix becomes its module name, whether the client
-/// used a module name, a prefix declared on the `<path>` element or a module's YANG prefix.
-/// A prefix none of these resolve is kept (validation then refuses the value).
-pub fn store_path(text: &str, decls: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut quote = None;
-    let mut word = String::new();
-    for c in text.chars() {
-        match quote {
-            Some(q) => {
-                out.push(c);
-                if c == q {
-                    quote = None;
-                }
-                continue;
-            }
-            None if c == '\'' || c == '"' => {
-                out.push_str(&word);
-                word.clear();
-                out.push(c);
-                quote = Some(c);
-                continue;
-            }
-            None => {}
-        }
-        if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
-            word.push(c);
-            continue;
-        }
-        if c == ':' && !word.is_empty() {
-            let module = if schema::namespace_of(&word).is_some() {
-                Some(word.clone())
-            } else if let Some((_, ns)) = decls.iter().rev().find(|(p, _)| *p == word) {
-                schema::module_of(ns).map(str::to_string)
-            } else {
-                module_by_prefix(&word)
-            };
-            out.push_str(module.as_deref().unwrap_or(&word));
-        } else {
-            out.push_str(&word);
-        }
-        word.clear();
-        out.push(c);
-    }
-    out.push_str(&word);
-    out
-}
-
 fn resolve_module(prefix: &str) -> Option<String> {
     if schema::namespace_of(prefix).is_some() {
         Some(prefix.to_string())
     } else {
-        module_by_prefix(prefix)
+        crate::yang::schema::module_by_prefix(prefix)
     }
 }
 
@@ -911,7 +849,7 @@ pub fn seed(user_groups: &HashMap<String, Vec<String>>) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::northbound::edit::config_tree;
+    use crate::northbound::edit::{config_tree, store_path};
     use crate::xml::parse;
 
     fn tree(xml: &str) -> Node {

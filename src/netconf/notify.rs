@@ -33,7 +33,7 @@ pub const STREAM: &str = "NETCONF";
 /// How many events a subscriber may fall behind before it misses some.
 const CHANNEL_CAPACITY: usize = 1024;
 /// At most this many `<edit>` entries go into one netconf-config-change event.
-pub const MAX_EDITS: usize = 64;
+pub const MAX_EDITS: usize = crate::northbound::MAX_RUNNING_CHANGES;
 
 /// One event: when it happened, its position in the log, and its content element.
 #[derive(Debug, Clone)]

@@ -38,7 +38,7 @@ pub fn to_element(key: &NodeKey, node: &Node, schema: &Schema) -> Element {
             }
             if defaults::tagging() && defaults::is_default_value(schema, &v) {
                 el.attrs.push(crate::xml::Attr {
-                    ns: crate::netconf::NS_WITH_DEFAULTS_MD.to_string(),
+                    ns: crate::xml::NS_WITH_DEFAULTS_MD.to_string(),
                     name: "default".to_string(),
                     value: "true".to_string(),
                 });
@@ -155,6 +155,7 @@ fn open_tag(name: &str, ns: &str, parent_ns: &str, out: &mut String) {
 
 /// Prints one node straight into `out`.
 pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, out: &mut String) {
+    crate::datastore::work::yang_nodes(1);
     let ns = schema::namespace_of(&key.module).unwrap_or_default();
     match schema::kind(schema) {
         Kind::Leaf | Kind::LeafList => {
@@ -169,7 +170,7 @@ pub fn write_node(key: &NodeKey, node: &Node, schema: &Schema, parent_ns: &str, 
             }
             if defaults::tagging() && defaults::is_default_value(schema, v) {
                 out.push_str(" xmlns:wd=\"");
-                out.push_str(crate::netconf::NS_WITH_DEFAULTS_MD);
+                out.push_str(crate::xml::NS_WITH_DEFAULTS_MD);
                 out.push_str("\" wd:default=\"true\"");
             }
             if v.is_empty() {

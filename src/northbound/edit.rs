@@ -1,9 +1,9 @@
 //! edit-config semantics (RFC 6241 §7.2) applied to a data tree: merge, replace, create, delete, remove.
 
 use crate::datastore::tree::{Node, NodeKey};
-use crate::netconf::NS_BASE;
 use crate::rpc_error::{ErrorTag, ErrorType, RpcError};
 use crate::xml::Element;
+use crate::xml::NS_BASE;
 use crate::yang::schema::{self, Kind, Schema};
 use std::sync::Arc;
 
@@ -291,12 +291,60 @@ fn check_value(path: &str, value: &str) -> Result<(), RpcError> {
         })
 }
 
+/// The stored form of a rule path: every prefix becomes its module name, whether the client
+/// used a module name, a prefix declared on the `<path>` element or a module's YANG prefix.
+/// A prefix none of these resolve is kept (validation then refuses the value).
+pub fn store_path(text: &str, decls: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut quote = None;
+    let mut word = String::new();
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            None if c == '\'' || c == '"' => {
+                out.push_str(&word);
+                word.clear();
+                out.push(c);
+                quote = Some(c);
+                continue;
+            }
+            None => {}
+        }
+        if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
+            word.push(c);
+            continue;
+        }
+        if c == ':' && !word.is_empty() {
+            let module = if schema::namespace_of(&word).is_some() {
+                Some(word.clone())
+            } else if let Some((_, ns)) = decls.iter().rev().find(|(p, _)| *p == word) {
+                schema::module_of(ns).map(str::to_string)
+            } else {
+                crate::yang::schema::module_by_prefix(&word)
+            };
+            out.push_str(module.as_deref().unwrap_or(&word));
+        } else {
+            out.push_str(&word);
+        }
+        word.clear();
+        out.push(c);
+    }
+    out.push_str(&word);
+    out
+}
+
 /// The stored form of a leaf's text: identity values carry their module name as prefix
 /// (`iana-if-type:ethernetCsmacd`), whatever prefix the client bound.
 pub fn leaf_value(schema: &Schema, el: &Element) -> String {
     let text = el.text.trim();
     if schema.name() == "path" && schema.module().name() == "ietf-netconf-acm" {
-        return crate::netconf::nacm::store_path(text, &el.ns_decls);
+        return store_path(text, &el.ns_decls);
     }
     if let (Some(ns), Some((_, local))) = (&el.text_ns, text.split_once(':')) {
         let is_identity = schema.leaf_type().is_some_and(|t| {

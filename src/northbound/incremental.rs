@@ -177,6 +177,7 @@ fn prune(node: &Node, parent: Option<&Schema>, touched: Option<&Trie>) -> Node {
         ..Default::default()
     };
     let keep = |out: &mut Node, k: &NodeKey, c: &Arc<Node>, sub: Option<&Trie>| {
+        crate::datastore::work::tree_nodes(1);
         let s = schema::find_child(parent, &k.module, &k.name);
         let leafy = s
             .as_ref()

@@ -18,6 +18,10 @@ use registry::{Provider, Registry};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Most changes to running kept between two [`Northbound::take_running_changes`] (one
+/// netconf-config-change event reports no more).
+pub const MAX_RUNNING_CHANGES: usize = 64;
+
 /// Everything the NETCONF operations read and change, behind one lock.
 pub struct Northbound {
     store: Store,
@@ -294,7 +298,7 @@ impl Northbound {
         self.running = Arc::new(new);
         self.running_refs = refs;
         // Only as many as one event reports.
-        let room = crate::netconf::notify::MAX_EDITS.saturating_sub(self.running_changes.len());
+        let room = MAX_RUNNING_CHANGES.saturating_sub(self.running_changes.len());
         self.running_changes.extend(changes.into_iter().take(room));
         if candidate_follows {
             self.candidate = Arc::clone(&self.running);

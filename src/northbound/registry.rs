@@ -19,6 +19,7 @@
 //! list (its parent created or deleted) hands every entry of it.
 
 use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::datastore::work;
 use std::collections::BTreeSet;
 
 /// One schema step: module and node name.
@@ -165,7 +166,10 @@ impl<'a> Changes<'a> {
 
     /// Subtree `i` in the new configuration (for a list subtree, the list's parent).
     pub fn subtree(&self, i: usize) -> Option<&'a Node> {
-        self.subtrees[i].node(self.new)
+        let node = self.subtrees[i].node(self.new)?;
+        // Handing a subtree over whole costs what a reader of it looks at: its children.
+        work::tree_nodes(1 + node.children.len());
+        Some(node)
     }
 
     /// The changed entries of list subtree `i`: each entry's keys and its new content (None when
@@ -191,6 +195,7 @@ impl<'a> Changes<'a> {
                 .collect(),
         };
         let parent = s.node(self.new);
+        work::tree_nodes(keys.len());
         keys.into_iter()
             .map(|id| {
                 let entry = parent.and_then(|p| {

@@ -197,3 +197,17 @@ mod tests {
         );
     }
 }
+
+/// YANG module prefix → module name, for paths written with module prefixes.
+pub fn module_by_prefix(prefix: &str) -> Option<String> {
+    static M: std::sync::OnceLock<HashMap<String, String>> = OnceLock::new();
+    M.get_or_init(|| {
+        crate::yang::context()
+            .modules(false)
+            .filter(|m| m.is_implemented())
+            .map(|m| (m.prefix().to_string(), m.name().to_string()))
+            .collect()
+    })
+    .get(prefix)
+    .cloned()
+}
