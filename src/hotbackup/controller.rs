@@ -31,19 +31,15 @@
 //! batch is complete, and open while the channel is down (with a warning) or the peer has no
 //! profile with the backup-id. The controller has no timers of its own.
 
-use super::balance::{own_bucket, LoadBalance};
 use super::entry::{decode_key, decode_value, encode_key, encode_value, to_local};
 use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::forwarding::Domain;
+use crate::mld::balance::{own_bucket, LoadBalance};
 use crate::mld::events::Binding;
 use crate::mld::instance::{Group, Origin, Time};
 use crate::rbs::api::{BackupId, SyncCommand, SyncEvent};
-use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
-
-/// Namespace of the profile model and its notifications.
-pub const NS: &str = "urn:mldhb:yang:mldhb-rbs";
 
 /// Backup mode of a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,6 +128,22 @@ pub enum Input {
     Running { interface: String, up: bool },
 }
 
+/// What the controller reports to the operator (the model's notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A profile's role changed; `group_count` is the number of group entries of its bound
+    /// interfaces at that moment.
+    Switchover {
+        profile: String,
+        old_role: Role,
+        new_role: Role,
+        cause: Cause,
+        group_count: usize,
+    },
+    /// The peer's batch is complete; `entries` is the number of the peer's records held.
+    BatchSyncComplete { profile: String, entries: usize },
+}
+
 /// What the controller asks of the MLD runtime, the sync engine and the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -168,7 +180,7 @@ pub enum Action {
         source: RoleSourceId,
         open: bool,
     },
-    Notify(Element),
+    Notify(Event),
 }
 
 type Key = (String, Ipv6Addr);
@@ -490,23 +502,15 @@ impl Profile {
             tracing::info!(profile = %self.cfg.name, old = role_str(old.role),
                 new = role_str(state.role), cause = cause.as_str(), groups = self.table.len(),
                 "remote backup profile switchover");
-            out.push(Action::Notify(self.switchover(old.role, cause)));
+            out.push(Action::Notify(Event::Switchover {
+                profile: self.cfg.name.clone(),
+                old_role: old.role,
+                new_role: state.role,
+                cause,
+                group_count: self.table.len(),
+            }));
         }
         self.apply_role(old, out);
-    }
-
-    fn switchover(&self, old: Role, cause: Cause) -> Element {
-        let mut e = Element::new(NS, "switchover");
-        e.push(Element::with_text(NS, "profile", self.cfg.name.clone()));
-        e.push(Element::with_text(NS, "old-role", role_str(old)));
-        e.push(Element::with_text(NS, "new-role", role_str(self.role.role)));
-        e.push(Element::with_text(NS, "cause", cause.as_str()));
-        e.push(Element::with_text(
-            NS,
-            "group-count",
-            self.table.len().to_string(),
-        ));
-        e
     }
 
     fn on_sync(&mut self, now: Time, event: SyncEvent, out: &mut Vec<Action>) {
@@ -529,14 +533,10 @@ impl Profile {
             SyncEvent::BatchStarted => self.batch = BatchState::InProgress,
             SyncEvent::BatchComplete => {
                 self.batch = BatchState::Complete;
-                let mut e = Element::new(NS, "batch-sync-complete");
-                e.push(Element::with_text(NS, "profile", self.cfg.name.clone()));
-                e.push(Element::with_text(
-                    NS,
-                    "entries",
-                    self.peer.len().to_string(),
-                ));
-                out.push(Action::Notify(e));
+                out.push(Action::Notify(Event::BatchSyncComplete {
+                    profile: self.cfg.name.clone(),
+                    entries: self.peer.len(),
+                }));
             }
             SyncEvent::Upsert { key, value, .. } if key == STATUS_KEY => {
                 self.peer_status = value.first().map(|b| *b != 0);

@@ -1,11 +1,12 @@
 //! The hot-backup runtime on tokio: a config provider for profiles and tracks (applied to the
-//! controller that lives in the MLD runtime), one watcher per role source on the bus, the
-//! channel pair to the RBS sync engine, and the controller's effects carried out (records to
-//! the engine, preemption gates and notifications to the bus); profile state for `<get>`.
+//! controller, attached to the MLD runtime as its coordinator), one watcher per role source on
+//! the bus, the channel pair to the RBS sync engine, and the controller's effects carried out
+//! (records to the engine, preemption gates and notifications to the bus); profile state for
+//! `<get>`.
 
 use super::controller::Input;
-use super::glue::Effect;
-use super::northbound::{configured, merge_state, touched, HotBackupConfig};
+use super::glue::{Effect, HotBackup, Sink};
+use super::northbound::{configured, merge_state, notification, touched, HotBackupConfig};
 use crate::bus::{Bus, RoleSourceId};
 use crate::datastore::tree::{Change, Node};
 use crate::mld::tasks::MldRuntime;
@@ -24,6 +25,18 @@ pub struct RbsLink {
     pub commands: mpsc::UnboundedReceiver<(String, SyncCommand)>,
     pub events: mpsc::UnboundedSender<(String, BackupId, SyncEvent)>,
 }
+
+/// Sends the controller's effects to the effect task.
+struct EffectTx(mpsc::UnboundedSender<Effect>);
+
+impl Sink for EffectTx {
+    fn effect(&mut self, e: Effect) {
+        let _ = self.0.send(e);
+    }
+}
+
+/// The controller as attached to the MLD runtime.
+type Attached = HotBackup<EffectTx>;
 
 #[derive(Default)]
 struct State {
@@ -44,12 +57,11 @@ pub struct HotBackupRuntime {
 }
 
 impl HotBackupRuntime {
-    /// Starts the effect and event tasks. Must be called inside a tokio runtime, once per
-    /// MLD runtime.
+    /// Attaches the controller to the MLD runtime and starts the effect and event tasks.
+    /// Must be called inside a tokio runtime, once per MLD runtime.
     pub fn start(mld: MldRuntime, bus: Bus) -> Result<(HotBackupRuntime, RbsLink), String> {
-        let mut effects = mld
-            .take_effects()
-            .ok_or("the MLD runtime's hot-backup effects are taken already")?;
+        let (fx_tx, mut effects) = mpsc::unbounded_channel();
+        mld.attach(Box::new(HotBackup::new(EffectTx(fx_tx))))?;
         let (cmd_tx, commands) = mpsc::unbounded_channel();
         let (events, mut ev_rx) = mpsc::unbounded_channel::<(String, BackupId, SyncEvent)>();
         let fx_bus = bus.clone();
@@ -62,7 +74,7 @@ impl HotBackupRuntime {
                         let _ = cmd_tx.send((service, cmd));
                     }
                     Effect::Gate { source, open } => fx_bus.set_preempt_gate(&source, open),
-                    Effect::Notify(n) => fx_bus.notify(n),
+                    Effect::Notify(e) => fx_bus.notify(notification(&e)),
                 }
             }
         };
@@ -73,7 +85,7 @@ impl HotBackupRuntime {
         let ev_mld = mld.clone();
         tokio::spawn(async move {
             while let Some((service, backup_id, event)) = ev_rx.recv().await {
-                ev_mld.hot_backup(|c, now| {
+                ev_mld.coordinate(|c: &mut Attached, now| {
                     c.handle(
                         now,
                         Input::Sync {
@@ -126,7 +138,9 @@ impl HotBackupRuntime {
                 loop {
                     let state = *rx.borrow_and_update();
                     let source = source.clone();
-                    mld.hot_backup(|c, now| c.handle(now, Input::Role { source, state }));
+                    mld.coordinate(|c: &mut Attached, now| {
+                        c.handle(now, Input::Role { source, state })
+                    });
                     if rx.changed().await.is_err() {
                         break;
                     }
@@ -159,7 +173,7 @@ impl ConfigProvider for HotBackupRuntime {
         let (profiles, tracks) = (cfg.profiles.clone(), cfg.tracks.clone());
         self.shared
             .mld
-            .hot_backup(|c, _| c.configure(profiles, tracks));
+            .coordinate(|c: &mut Attached, _| c.configure(profiles, tracks));
         self.watch(&cfg);
         Ok(())
     }
@@ -171,8 +185,10 @@ impl ConfigProvider for HotBackupRuntime {
 
 impl OperProvider for HotBackupRuntime {
     fn merge_state(&self, tree: &mut Node) {
-        self.shared
-            .mld
-            .with_controller(|c, now| merge_state(tree, c, now, SystemTime::now()));
+        self.shared.mld.inspect(|c: Option<&Attached>, now| {
+            if let Some(c) = c {
+                merge_state(tree, &c.ctl, now, SystemTime::now());
+            }
+        });
     }
 }
