@@ -6,6 +6,7 @@ pub mod controller;
 pub mod entry;
 pub mod glue;
 pub mod northbound;
+pub mod outbox;
 #[cfg(test)]
 mod sim;
 pub mod tasks;

@@ -127,6 +127,7 @@ impl SyncLink {
                     self.push(to, now, SyncEvent::Remove { key });
                 }
             }
+            SyncCommand::Replace { .. } => unreachable!("the controller never replaces a table"),
         }
     }
 
