@@ -31,19 +31,15 @@
 //! batch is complete, and open while the channel is down (with a warning) or the peer has no
 //! profile with the backup-id. The controller has no timers of its own.
 
-use super::balance::{own_bucket, LoadBalance};
 use super::entry::{decode_key, decode_value, encode_key, encode_value, to_local};
 use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::forwarding::Domain;
+use crate::mld::balance::{own_bucket, LoadBalance};
 use crate::mld::events::Binding;
 use crate::mld::instance::{Group, Origin, Time};
-use crate::rbs::api::{BackupId, SyncCommand, SyncEvent};
-use crate::xml::Element;
+use crate::rbs::api::{BackupId, Records, SyncCommand, SyncEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
-
-/// Namespace of the profile model and its notifications.
-pub const NS: &str = "urn:mldhb:yang:mldhb-rbs";
 
 /// Backup mode of a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,6 +128,22 @@ pub enum Input {
     Running { interface: String, up: bool },
 }
 
+/// What the controller reports to the operator (the model's notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A profile's role changed; `group_count` is the number of group entries of its bound
+    /// interfaces at that moment.
+    Switchover {
+        profile: String,
+        old_role: Role,
+        new_role: Role,
+        cause: Cause,
+        group_count: usize,
+    },
+    /// The peer's batch is complete; `entries` is the number of the peer's records held.
+    BatchSyncComplete { profile: String, entries: usize },
+}
+
 /// What the controller asks of the MLD runtime, the sync engine and the bus.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -168,7 +180,7 @@ pub enum Action {
         source: RoleSourceId,
         open: bool,
     },
-    Notify(Element),
+    Notify(Event),
 }
 
 type Key = (String, Ipv6Addr);
@@ -191,8 +203,9 @@ pub struct Profile {
     running: BTreeSet<String>,
     /// The router entries of the bound interfaces, as last reported.
     table: BTreeMap<Key, Group>,
-    /// Keys of the records this device has sent (and not removed).
-    exported: BTreeSet<Key>,
+    /// The records this device has sent (and not removed), with the value sent: what the
+    /// sync engine's table should hold, should it have to be rebuilt.
+    exported: BTreeMap<Key, Vec<u8>>,
     /// Active-active: peer entries this device sends on since the peer was gone.
     adopted: BTreeSet<Key>,
     /// The peer's records, timers on this clock.
@@ -238,7 +251,7 @@ impl Profile {
             bad_records: 0,
             running: BTreeSet::new(),
             table: BTreeMap::new(),
-            exported: BTreeSet::new(),
+            exported: BTreeMap::new(),
             adopted: BTreeSet::new(),
             peer: BTreeMap::new(),
             peer_status: None,
@@ -369,15 +382,31 @@ impl Profile {
         }
     }
 
-    fn upsert(&self, key: &Key, g: &Group) -> Action {
+    fn upsert(&self, key: &Key, value: Vec<u8>) -> Action {
         Action::Sync {
             service: self.cfg.service.clone(),
             cmd: SyncCommand::Upsert {
                 backup_id: self.cfg.backup_id,
                 key: encode_key(&key.0, &key.1),
-                value: encode_value(g),
+                value,
             },
         }
+    }
+
+    /// Every record this device wants in its sync engine's table: its status and the
+    /// entries it sent, with the values sent.
+    fn records(&self) -> Records {
+        let status = self
+            .status_sent
+            .map(|s| (STATUS_KEY.to_vec(), vec![u8::from(s)]));
+        status
+            .into_iter()
+            .chain(
+                self.exported
+                    .iter()
+                    .map(|(k, v)| (encode_key(&k.0, &k.1), v.clone())),
+            )
+            .collect()
     }
 
     fn remove(&self, key: &Key) -> Action {
@@ -441,14 +470,15 @@ impl Profile {
 
     /// Makes the records sent to the peer match the table.
     fn reconcile_exports(&mut self, out: &mut Vec<Action>) {
-        let mut sent = BTreeSet::new();
+        let mut sent = BTreeMap::new();
         for (k, g) in &self.table {
             if self.exportable(k, g) {
-                out.push(self.upsert(k, g));
-                sent.insert(k.clone());
+                let value = encode_value(g);
+                out.push(self.upsert(k, value.clone()));
+                sent.insert(k.clone(), value);
             }
         }
-        for k in self.exported.difference(&sent) {
+        for k in self.exported.keys().filter(|k| !sent.contains_key(*k)) {
             out.push(self.remove(k));
         }
         self.exported = sent;
@@ -490,23 +520,15 @@ impl Profile {
             tracing::info!(profile = %self.cfg.name, old = role_str(old.role),
                 new = role_str(state.role), cause = cause.as_str(), groups = self.table.len(),
                 "remote backup profile switchover");
-            out.push(Action::Notify(self.switchover(old.role, cause)));
+            out.push(Action::Notify(Event::Switchover {
+                profile: self.cfg.name.clone(),
+                old_role: old.role,
+                new_role: state.role,
+                cause,
+                group_count: self.table.len(),
+            }));
         }
         self.apply_role(old, out);
-    }
-
-    fn switchover(&self, old: Role, cause: Cause) -> Element {
-        let mut e = Element::new(NS, "switchover");
-        e.push(Element::with_text(NS, "profile", self.cfg.name.clone()));
-        e.push(Element::with_text(NS, "old-role", role_str(old)));
-        e.push(Element::with_text(NS, "new-role", role_str(self.role.role)));
-        e.push(Element::with_text(NS, "cause", cause.as_str()));
-        e.push(Element::with_text(
-            NS,
-            "group-count",
-            self.table.len().to_string(),
-        ));
-        e
     }
 
     fn on_sync(&mut self, now: Time, event: SyncEvent, out: &mut Vec<Action>) {
@@ -529,14 +551,10 @@ impl Profile {
             SyncEvent::BatchStarted => self.batch = BatchState::InProgress,
             SyncEvent::BatchComplete => {
                 self.batch = BatchState::Complete;
-                let mut e = Element::new(NS, "batch-sync-complete");
-                e.push(Element::with_text(NS, "profile", self.cfg.name.clone()));
-                e.push(Element::with_text(
-                    NS,
-                    "entries",
-                    self.peer.len().to_string(),
-                ));
-                out.push(Action::Notify(e));
+                out.push(Action::Notify(Event::BatchSyncComplete {
+                    profile: self.cfg.name.clone(),
+                    entries: self.peer.len(),
+                }));
             }
             SyncEvent::Upsert { key, value, .. } if key == STATUS_KEY => {
                 self.peer_status = value.first().map(|b| *b != 0);
@@ -565,7 +583,7 @@ impl Profile {
                         return;
                     }
                 };
-                if self.adopted.remove(&k) && self.exported.remove(&k) {
+                if self.adopted.remove(&k) && self.exported.remove(&k).is_some() {
                     // The peer holds the group again: it sends it itself.
                     out.push(self.remove(&k));
                 }
@@ -603,11 +621,12 @@ impl Profile {
         let export = state.as_ref().is_some_and(|g| self.exportable(&key, g));
         match &state {
             Some(g) if export => {
-                out.push(self.upsert(&key, g));
-                self.exported.insert(key.clone());
+                let value = encode_value(g);
+                out.push(self.upsert(&key, value.clone()));
+                self.exported.insert(key.clone(), value);
             }
             _ => {
-                if self.exported.remove(&key) {
+                if self.exported.remove(&key).is_some() {
                     out.push(self.remove(&key));
                 }
             }
@@ -868,6 +887,16 @@ impl Controller {
         out
     }
 
+    /// Every record the profiles on `service` want in its sync engine's tables, per
+    /// backup-id: what rebuilds those tables when changes were lost on the way.
+    pub fn records(&self, service: &str) -> Vec<(BackupId, Records)> {
+        self.profiles
+            .values()
+            .filter(|p| p.cfg.service == service)
+            .map(|p| (p.cfg.backup_id, p.records()))
+            .collect()
+    }
+
     fn bound_mut(&mut self, interface: &str) -> Option<&mut Profile> {
         self.profiles
             .values_mut()
@@ -973,6 +1002,88 @@ mod tests {
                 binding: None,
             }]
         );
+    }
+
+    #[test]
+    fn records_are_the_table_the_sent_changes_build() {
+        let mut c = Controller::default();
+        let p = ProfileConfig {
+            name: "rbp1".into(),
+            backup_id: 10,
+            service: "rbs1".into(),
+            role_source: vrrp("eth1"),
+            mode: Mode::MasterBackup,
+            lb: LoadBalance::MasterOnly,
+            interfaces: ["eth1".to_string()].into(),
+            local_addr: "2001:db8:10::2".parse().unwrap(),
+            peer_addr: "2001:db8:10::1".parse().unwrap(),
+        };
+        let entry = |since| Group {
+            mode: crate::mld::instance::FilterMode::Exclude,
+            filter_timer: Some(since + 260_000),
+            sources: BTreeMap::new(),
+            v1_host_until: None,
+            origin: Origin::Local,
+            last_reporter: None,
+            since,
+        };
+        let group = |g: &str, state| Input::Group {
+            interface: "eth1".into(),
+            group: g.parse().unwrap(),
+            state,
+        };
+        let mut acts = c.configure(vec![p], Vec::new());
+        acts.extend(c.handle(
+            0,
+            Input::Running {
+                interface: "eth1".into(),
+                up: true,
+            },
+        ));
+        acts.extend(role(&mut c, "eth1", Role::Master));
+        for (i, g) in ["ff0e::1", "ff0e::2", "ff0e::3"].into_iter().enumerate() {
+            acts.extend(c.handle(0, group(g, Some(entry(i as Time)))));
+        }
+        acts.extend(c.handle(0, group("ff0e::2", Some(entry(50)))));
+        acts.extend(c.handle(0, group("ff0e::3", None)));
+        // The router stops: its entries leave the table, the records sent stay.
+        acts.extend(c.handle(
+            0,
+            Input::Running {
+                interface: "eth1".into(),
+                up: false,
+            },
+        ));
+        let mut sent = BTreeMap::new();
+        for a in acts {
+            match a {
+                Action::Sync {
+                    cmd: SyncCommand::Upsert { key, value, .. },
+                    ..
+                } => {
+                    sent.insert(key, value);
+                }
+                Action::Sync {
+                    cmd: SyncCommand::Remove { key, .. },
+                    ..
+                } => {
+                    sent.remove(&key);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(sent.len(), 3, "status, ff0e::1 and ff0e::2");
+        assert_eq!(sent[STATUS_KEY], [0]);
+        assert_eq!(
+            sent[&encode_key("eth1", &"ff0e::2".parse().unwrap())],
+            encode_value(&entry(50))
+        );
+        let records = c.records("rbs1");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].0, 10);
+        let rebuilt: BTreeMap<Vec<u8>, Vec<u8>> = records[0].1.iter().cloned().collect();
+        assert_eq!(rebuilt, sent);
+        assert!(c.records("rbs2").is_empty());
     }
 
     #[test]

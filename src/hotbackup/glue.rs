@@ -1,100 +1,122 @@
-//! Runs the controller against an MLD node in one step: the node's group and router reports
-//! go to the controller, the controller's router and forwarding requests go back to the node,
-//! until both are quiet. What is left is IO for the driver: packets and kernel calls, and
-//! records, gate changes and notifications for the sync engine and the bus.
+//! The controller as the MLD node's coordinator: the node's group and router reports go to
+//! the controller, its router and forwarding requests go back to the node (which settles
+//! them), and what is left for outside the MLD runtime (records for the sync engine, gate
+//! changes and notifications) goes to a sink, in the order it arose.
 
-use super::controller::{Action, Controller, Input};
+use super::controller::{Action, Controller, Event, Input, ProfileConfig, Track};
 use crate::bus::RoleSourceId;
-use crate::mld::events::{MldNode, Out};
+use crate::mld::coordinator::{Coordinator, Report, Request};
 use crate::mld::instance::Time;
 use crate::rbs::api::SyncCommand;
-use crate::xml::Element;
-use std::collections::VecDeque;
 
 /// What the controller wants done outside the MLD runtime.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Sync { service: String, cmd: SyncCommand },
     Gate { source: RoleSourceId, open: bool },
-    Notify(Element),
+    Notify(Event),
 }
 
-enum Work {
-    Out(Out),
-    Act(Action),
+/// Where the controller's effects go.
+pub trait Sink {
+    fn effect(&mut self, e: Effect);
 }
 
-/// Settles `outs` (from the node) and `acts` (from the controller); returns the node's IO and
-/// the controller's effects, each in the order they arose.
-pub fn drive(
-    now: Time,
-    node: &mut MldNode,
-    ctl: &mut Controller,
-    outs: Vec<Out>,
-    acts: Vec<Action>,
-) -> (Vec<Out>, Vec<Effect>) {
-    let mut q: VecDeque<Work> = outs.into_iter().map(Work::Out).collect();
-    q.extend(acts.into_iter().map(Work::Act));
-    let mut io = Vec::new();
-    let mut fx = Vec::new();
-    while let Some(w) = q.pop_front() {
-        match w {
-            Work::Out(Out::Group {
+impl Sink for Vec<Effect> {
+    fn effect(&mut self, e: Effect) {
+        self.push(e);
+    }
+}
+
+/// The controller and where its effects go.
+#[derive(Debug, Default)]
+pub struct HotBackup<S> {
+    pub ctl: Controller,
+    pub sink: S,
+}
+
+impl<S: Sink> HotBackup<S> {
+    pub fn new(sink: S) -> Self {
+        HotBackup {
+            ctl: Controller::default(),
+            sink,
+        }
+    }
+
+    /// Hands the controller's actions on: the effects to the sink, the requests to the
+    /// caller (for the node).
+    fn route(&mut self, acts: Vec<Action>) -> Vec<Request> {
+        let mut reqs = Vec::new();
+        for a in acts {
+            let r = match a {
+                Action::Sync { service, cmd } => {
+                    self.sink.effect(Effect::Sync { service, cmd });
+                    continue;
+                }
+                Action::Gate { source, open } => {
+                    self.sink.effect(Effect::Gate { source, open });
+                    continue;
+                }
+                Action::Notify(e) => {
+                    self.sink.effect(Effect::Notify(e));
+                    continue;
+                }
+                Action::Bind { interface, binding } => Request::Bind { interface, binding },
+                Action::Silent { interface, silent } => Request::Silent { interface, silent },
+                Action::InstallPeer {
+                    interface,
+                    group,
+                    entry,
+                    replace_local,
+                } => Request::InstallPeer {
+                    interface,
+                    group,
+                    entry,
+                    replace_local,
+                },
+                Action::RemovePeer {
+                    interface,
+                    group,
+                    replace_local,
+                } => Request::RemovePeer {
+                    interface,
+                    group,
+                    replace_local,
+                },
+                Action::Domain { domain, active } => Request::Domain { domain, active },
+            };
+            reqs.push(r);
+        }
+        reqs
+    }
+
+    /// An input to the controller; returns its requests for the node.
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Request> {
+        let acts = self.ctl.handle(now, input);
+        self.route(acts)
+    }
+
+    /// A new configuration; returns the controller's requests for the node.
+    pub fn configure(&mut self, profiles: Vec<ProfileConfig>, tracks: Vec<Track>) -> Vec<Request> {
+        let acts = self.ctl.configure(profiles, tracks);
+        self.route(acts)
+    }
+}
+
+impl<S: Sink + Send + 'static> Coordinator for HotBackup<S> {
+    fn report(&mut self, now: Time, report: Report) -> Vec<Request> {
+        let input = match report {
+            Report::Group {
                 interface,
                 group,
                 state,
-            }) => {
-                let input = Input::Group {
-                    interface,
-                    group,
-                    state,
-                };
-                q.extend(ctl.handle(now, input).into_iter().map(Work::Act));
-            }
-            Work::Out(Out::Running { interface, up }) => {
-                let input = Input::Running { interface, up };
-                q.extend(ctl.handle(now, input).into_iter().map(Work::Act));
-            }
-            Work::Out(o) => io.push(o),
-            Work::Act(a) => {
-                let outs = match a {
-                    Action::Sync { service, cmd } => {
-                        fx.push(Effect::Sync { service, cmd });
-                        continue;
-                    }
-                    Action::Gate { source, open } => {
-                        fx.push(Effect::Gate { source, open });
-                        continue;
-                    }
-                    Action::Notify(e) => {
-                        fx.push(Effect::Notify(e));
-                        continue;
-                    }
-                    Action::Bind { interface, binding } => {
-                        node.set_binding(now, &interface, binding)
-                    }
-                    Action::Silent { interface, silent } => {
-                        node.set_silent(now, &interface, silent)
-                    }
-                    Action::InstallPeer {
-                        interface,
-                        group,
-                        entry,
-                        replace_local,
-                    } => node.install_peer(now, &interface, group, entry, replace_local),
-                    Action::RemovePeer {
-                        interface,
-                        group,
-                        replace_local,
-                    } => node.remove_peer(now, &interface, group, replace_local),
-                    Action::Domain { domain, active } => node.set_domain_active(domain, active),
-                };
-                // The node's reports go first, so the controller sees what its request did.
-                for o in outs.into_iter().rev() {
-                    q.push_front(Work::Out(o));
-                }
-            }
-        }
+            } => Input::Group {
+                interface,
+                group,
+                state,
+            },
+            Report::Running { interface, up } => Input::Running { interface, up },
+        };
+        self.handle(now, input)
     }
-    (io, fx)
 }

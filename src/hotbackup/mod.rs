@@ -2,11 +2,11 @@
 //! interfaces to a role source and an RBS channel, so the backup device holds ready group and
 //! forwarding state and takes over at once.
 
-pub mod balance;
 pub mod controller;
 pub mod entry;
 pub mod glue;
 pub mod northbound;
+pub mod outbox;
 #[cfg(test)]
 mod sim;
 pub mod tasks;

@@ -1,17 +1,21 @@
 //! The remote backup profiles of the data model (mldhb-rbs, with the interface binding and
-//! the MLD `track-vrrp6-vrid`): configuration read into controller profiles and tracks, and
-//! profile state printed as the model's operational nodes.
+//! the MLD `track-vrrp6-vrid`): configuration read into controller profiles and tracks,
+//! profile state printed as the model's operational nodes, and the controller's events
+//! rendered as the model's notifications.
 
-use super::balance::LoadBalance;
-use super::controller::{role_str, BatchState, Controller, Mode, ProfileConfig, Track};
+use super::controller::{role_str, BatchState, Controller, Event, Mode, ProfileConfig, Track};
 use crate::bus::RoleSourceId;
 use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::mld::balance::LoadBalance;
 use crate::mld::instance::Time;
+use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 use std::time::{Duration, SystemTime};
 
 const RBS: &str = "mldhb-rbs";
+/// Namespace of the profile model and its notifications.
+pub const NS: &str = "urn:mldhb:yang:mldhb-rbs";
 const IF: &str = "ietf-interfaces";
 const MLD: &str = "mldhb-mld";
 
@@ -183,6 +187,37 @@ pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTim
     }
 }
 
+/// The notification element of a controller event.
+pub fn notification(e: &Event) -> Element {
+    match e {
+        Event::Switchover {
+            profile,
+            old_role,
+            new_role,
+            cause,
+            group_count,
+        } => {
+            let mut n = Element::new(NS, "switchover");
+            n.push(Element::with_text(NS, "profile", profile.clone()));
+            n.push(Element::with_text(NS, "old-role", role_str(*old_role)));
+            n.push(Element::with_text(NS, "new-role", role_str(*new_role)));
+            n.push(Element::with_text(NS, "cause", cause.as_str()));
+            n.push(Element::with_text(
+                NS,
+                "group-count",
+                group_count.to_string(),
+            ));
+            n
+        }
+        Event::BatchSyncComplete { profile, entries } => {
+            let mut n = Element::new(NS, "batch-sync-complete");
+            n.push(Element::with_text(NS, "profile", profile.clone()));
+            n.push(Element::with_text(NS, "entries", entries.to_string()));
+            n
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +341,65 @@ mod tests {
             assert!(xml.contains(part), "{part} in {xml}");
         }
         crate::yang::assert_state_parses(&xml);
+    }
+
+    #[test]
+    fn notifications_render_as_before_and_fit_the_model() {
+        use super::super::controller::Cause;
+        use crate::bus::Role;
+        let switchover = |old_role, new_role, cause| Event::Switchover {
+            profile: "rbp<&>1".into(),
+            old_role,
+            new_role,
+            cause,
+            group_count: 3,
+        };
+        let cases = [
+            (
+                switchover(Role::Initialize, Role::Backup, Cause::RoleSourceChange),
+                "<switchover xmlns=\"urn:mldhb:yang:mldhb-rbs\"><profile>rbp&lt;&amp;&gt;1</profile><old-role>initialize</old-role><new-role>backup</new-role><cause>role-source-change</cause><group-count>3</group-count></switchover>",
+            ),
+            (
+                switchover(Role::Backup, Role::Master, Cause::PeerFailure),
+                "<switchover xmlns=\"urn:mldhb:yang:mldhb-rbs\"><profile>rbp&lt;&amp;&gt;1</profile><old-role>backup</old-role><new-role>master</new-role><cause>peer-failure</cause><group-count>3</group-count></switchover>",
+            ),
+            (
+                switchover(Role::Master, Role::Initialize, Cause::DownstreamLinkDown),
+                "<switchover xmlns=\"urn:mldhb:yang:mldhb-rbs\"><profile>rbp&lt;&amp;&gt;1</profile><old-role>master</old-role><new-role>initialize</new-role><cause>downstream-link-down</cause><group-count>3</group-count></switchover>",
+            ),
+            (
+                Event::BatchSyncComplete {
+                    profile: "rbp<&>1".into(),
+                    entries: 0,
+                },
+                "<batch-sync-complete xmlns=\"urn:mldhb:yang:mldhb-rbs\"><profile>rbp&lt;&amp;&gt;1</profile><entries>0</entries></batch-sync-complete>",
+            ),
+        ];
+        for (e, xml) in cases {
+            assert_eq!(notification(&e).to_xml(), xml);
+        }
+        // Every cause the controller can give is one the model knows.
+        for cause in [
+            Cause::RoleSourceChange,
+            Cause::PeerFailure,
+            Cause::DownstreamLinkDown,
+            Cause::Preempt,
+            Cause::ConfigurationChange,
+        ] {
+            let e = Event::Switchover {
+                profile: "rbp1".into(),
+                old_role: Role::Backup,
+                new_role: Role::Master,
+                cause,
+                group_count: 7,
+            };
+            crate::yang::assert_notification_parses(&notification(&e).to_xml());
+        }
+        let e = Event::BatchSyncComplete {
+            profile: "rbp1".into(),
+            entries: 100_000,
+        };
+        crate::yang::assert_notification_parses(&notification(&e).to_xml());
     }
 
     #[test]

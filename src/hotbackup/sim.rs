@@ -4,19 +4,19 @@
 //! cut or made slow; role sources are driven by the tests. Every test asserts the exact group
 //! tables (origin and remaining timers) and the set of devices forwarding each (S,G).
 
-use super::balance::{bucket, own_bucket, LoadBalance};
-use super::controller::{Controller, Input, Mode, ProfileConfig};
-use super::glue::{drive, Effect};
+use super::controller::{Cause, Event, Input, Mode, ProfileConfig};
+use super::glue::{Effect, HotBackup};
 use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::forwarding::rpf::Route;
 use crate::forwarding::sim::SimDataPlane;
+use crate::mld::balance::{bucket, own_bucket, LoadBalance};
+use crate::mld::coordinator::{settle, Request};
 use crate::mld::events::{LinkInfo, MldNode, Out};
 use crate::mld::instance::{Config, FilterMode, Origin, Time};
 use crate::mld::northbound::InterfaceMld;
 use crate::mld::packet::{encode_with_checksum, Message, Record, RecordType, TYPE_QUERY};
 use crate::netio::icmp6::RxPacket;
 use crate::rbs::api::{SyncCommand, SyncEvent};
-use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv6Addr;
 
@@ -60,13 +60,13 @@ struct Device {
     offset: Time,
     own_ll: Ipv6Addr,
     node: MldNode,
-    ctl: Controller,
+    hb: HotBackup<Vec<Effect>>,
     dp: SimDataPlane,
     alive: bool,
     role: RoleState,
     backup_since: Time,
     gate: bool,
-    notes: Vec<Element>,
+    notes: Vec<Event>,
     /// General queries sent on the downstream link: (simulated time, source).
     general_queries: Vec<Time>,
     fwd_actions: usize,
@@ -127,6 +127,7 @@ impl SyncLink {
                     self.push(to, now, SyncEvent::Remove { key });
                 }
             }
+            SyncCommand::Replace { .. } => unreachable!("the controller never replaces a table"),
         }
     }
 
@@ -210,7 +211,7 @@ impl World {
             offset: [0, 1_000_000][i],
             own_ll: [a("fe80::a"), a("fe80::b")][i],
             node: MldNode::default(),
-            ctl: Controller::default(),
+            hb: HotBackup::default(),
             dp: SimDataPlane::default(),
             alive: false,
             role: RoleState::default(),
@@ -268,7 +269,7 @@ impl World {
             },
         );
         d.node.fwd.use_slots(true);
-        d.ctl = Controller::default();
+        d.hb = HotBackup::default();
         d.dp = SimDataPlane::default();
         d.alive = true;
         d.role = RoleState::default();
@@ -282,15 +283,16 @@ impl World {
         let ll = self.dev[i].own_ll;
         let outs = self.dev[i].node.links(now, &links(true, ll));
         self.process(i, outs, Vec::new());
-        let acts = self.dev[i].ctl.configure(vec![self.profile(i)], Vec::new());
-        self.process(i, Vec::new(), acts);
+        let reqs = self.dev[i].hb.configure(vec![self.profile(i)], Vec::new());
+        self.process(i, Vec::new(), reqs);
     }
 
-    fn process(&mut self, i: usize, outs: Vec<Out>, acts: Vec<super::controller::Action>) {
+    fn process(&mut self, i: usize, outs: Vec<Out>, reqs: Vec<Request>) {
         let now = self.clock(i);
         let sim_now = self.now;
         let d = &mut self.dev[i];
-        let (io, fx) = drive(now, &mut d.node, &mut d.ctl, outs, acts);
+        let io = settle(now, &mut d.node, Some(&mut d.hb), outs, reqs);
+        let fx = std::mem::take(&mut d.hb.sink);
         for o in io {
             match o {
                 Out::Fwd(f) => {
@@ -324,14 +326,14 @@ impl World {
         }
         self.dev[i].role = st;
         let now = self.clock(i);
-        let acts = self.dev[i].ctl.handle(
+        let reqs = self.dev[i].hb.handle(
             now,
             Input::Role {
                 source: source(),
                 state: st,
             },
         );
-        self.process(i, Vec::new(), acts);
+        self.process(i, Vec::new(), reqs);
     }
 
     /// A is master and B backup, both see each other, the channel is up and synced.
@@ -360,7 +362,7 @@ impl World {
             return;
         }
         let now = self.clock(i);
-        let acts = self.dev[i].ctl.handle(
+        let reqs = self.dev[i].hb.handle(
             now,
             Input::Sync {
                 service: SERVICE.into(),
@@ -368,7 +370,7 @@ impl World {
                 event,
             },
         );
-        self.process(i, Vec::new(), acts);
+        self.process(i, Vec::new(), reqs);
     }
 
     fn deliver(&mut self) {
@@ -535,16 +537,38 @@ impl World {
         out
     }
 
-    fn notes(&self, i: usize, name: &str) -> Vec<BTreeMap<String, String>> {
+    /// The switchovers device `i` reported: (old role, new role, cause, group count).
+    fn switchovers(&self, i: usize) -> Vec<(Role, Role, Cause, usize)> {
         self.dev[i]
             .notes
             .iter()
-            .filter(|n| n.name == name)
-            .map(|n| {
-                n.children
-                    .iter()
-                    .map(|c| (c.name.clone(), c.text.clone()))
-                    .collect()
+            .filter_map(|n| match n {
+                Event::Switchover {
+                    profile,
+                    old_role,
+                    new_role,
+                    cause,
+                    group_count,
+                } => {
+                    assert_eq!(profile, "rbp1");
+                    Some((*old_role, *new_role, *cause, *group_count))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The batch completions device `i` reported: the entries held each time.
+    fn batches(&self, i: usize) -> Vec<usize> {
+        self.dev[i]
+            .notes
+            .iter()
+            .filter_map(|n| match n {
+                Event::BatchSyncComplete { profile, entries } => {
+                    assert_eq!(profile, "rbp1");
+                    Some(*entries)
+                }
+                _ => None,
             })
             .collect()
     }
@@ -568,13 +592,6 @@ fn with_origin(rows: &[Row], origin: Origin) -> Vec<Row> {
             origin,
             ..r.clone()
         })
-        .collect()
-}
-
-fn note(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -640,7 +657,7 @@ fn master_backup_syncs_joins_and_leaves_to_a_silent_backup() {
     assert_eq!(w.table(0), rows);
     assert_eq!(w.table(1), with_origin(&rows, Origin::Peer));
     assert_eq!(w.forwarders(S, "ff0e::1"), Vec::<&str>::new());
-    let st = w.dev[1].ctl.profile("rbp1").unwrap().state(w.clock(1));
+    let st = w.dev[1].hb.ctl.profile("rbp1").unwrap().state(w.clock(1));
     assert_eq!((st.local_entries, st.peer_entries), (0, 2));
 }
 
@@ -663,22 +680,10 @@ fn master_crash_backup_takes_over_at_once_with_the_same_timers() {
     }
     assert_eq!(w.forwarders(S, "ff0e::3"), ["B"]);
     assert_eq!(
-        w.notes(1, "switchover"),
+        w.switchovers(1),
         [
-            note(&[
-                ("profile", "rbp1"),
-                ("old-role", "initialize"),
-                ("new-role", "backup"),
-                ("cause", "role-source-change"),
-                ("group-count", "0"),
-            ]),
-            note(&[
-                ("profile", "rbp1"),
-                ("old-role", "backup"),
-                ("new-role", "master"),
-                ("cause", "peer-failure"),
-                ("group-count", "3"),
-            ])
+            (Role::Initialize, Role::Backup, Cause::RoleSourceChange, 0),
+            (Role::Backup, Role::Master, Cause::PeerFailure, 3),
         ]
     );
     // The host answers the query for ff0e::1 only: that entry becomes local; the others age
@@ -732,8 +737,8 @@ fn master_downstream_link_down_keeps_the_backups_entries() {
     for g in ["ff0e::1", "ff0e::2", "ff0e::3"] {
         assert_eq!(w.forwarders(S, g), ["B"], "{g}");
     }
-    assert_eq!(w.notes(0, "switchover")[1]["cause"], "downstream-link-down");
-    assert_eq!(w.notes(1, "switchover")[1]["cause"], "peer-failure");
+    assert_eq!(w.switchovers(0)[1].2, Cause::DownstreamLinkDown);
+    assert_eq!(w.switchovers(1)[1].2, Cause::PeerFailure);
     // A's link returns: it is backup now and B's records fill it again.
     w.downstream(0, true);
     w.set_role(0, Role::Backup, true);
@@ -772,11 +777,8 @@ fn rbs_loss_alone_keeps_roles_and_resyncs_on_return() {
         w.table(0)[2],
         row("ff0e::4", Origin::Local, 10_000 + MALI - 20_000)
     );
-    assert_eq!(
-        w.notes(1, "batch-sync-complete").last().unwrap(),
-        &note(&[("profile", "rbp1"), ("entries", "3")])
-    );
-    assert_eq!(w.notes(1, "switchover").len(), 1, "roles unchanged");
+    assert_eq!(w.batches(1).last(), Some(&3));
+    assert_eq!(w.switchovers(1).len(), 1, "roles unchanged");
     for g in ["ff0e::2", "ff0e::3", "ff0e::4"] {
         let s = if g == "ff0e::3" {
             S
@@ -827,9 +829,9 @@ fn switchback_waits_for_the_batch() {
     // after the 10 s delay (40 s).
     let (mut w, t) = switchback(6_000);
     assert_eq!(t, 54_000);
-    assert_eq!(w.notes(0, "batch-sync-complete").len(), 1);
-    assert_eq!(w.notes(0, "switchover").last().unwrap()["cause"], "preempt");
-    assert_eq!(w.notes(1, "switchover").last().unwrap()["cause"], "preempt");
+    assert_eq!(w.batches(0).len(), 1);
+    assert_eq!(w.switchovers(0).last().unwrap().2, Cause::Preempt);
+    assert_eq!(w.switchovers(1).last().unwrap().2, Cause::Preempt);
     assert_eq!(w.dev[0].general_queries[0], 54_000);
     // A holds B's entries (learned from A before the crash) with the same time left.
     w.advance(60_000);

@@ -3,13 +3,13 @@
 //! into routers, router actions into packets and forwarding updates, multicast routing upcalls
 //! into forwarding entries. Drivers (Linux in `tasks.rs`, or a simulation) carry out [`Out`].
 
+use super::balance::{bucket, LoadBalance};
 use super::instance::{Action, Group, Input, Router, Time};
 use super::network::accept;
 use super::northbound::InterfaceMld;
 use super::packet::encode;
 use crate::forwarding::rpf::Route;
 use crate::forwarding::{Domain, Forwarding, FwdAction, Key};
-use crate::hotbackup::balance::{bucket, LoadBalance};
 use crate::netio::icmp6::RxPacket;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;

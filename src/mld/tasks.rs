@@ -6,6 +6,7 @@
 //! and shows why in `<get>`. The commit pipeline reaches it as a config provider (MLD and
 //! multicast-routing configuration) and `<get>` as an oper provider.
 
+use super::coordinator::{settle, Coordinator, Request};
 use super::events::{LinkInfo, MldNode, Out};
 use super::instance::Time;
 use super::northbound::{interface_mld, InterfaceMld};
@@ -13,8 +14,6 @@ use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::forwarding::backend::{self, Choice, Dataplane, Status, UpcallSource};
 use crate::forwarding::rpf::Route;
 use crate::forwarding::{self};
-use crate::hotbackup::controller::{Action as HbAction, Controller};
-use crate::hotbackup::glue::{drive, Effect};
 use crate::netio::icmp6::Icmp6Socket;
 use crate::netio::mld_capture::MldCapture;
 use crate::netio::netlink::Netlink;
@@ -24,7 +23,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 const IF: &str = "ietf-interfaces";
 const MLD: &str = "mldhb-mld";
@@ -50,8 +49,9 @@ struct Applied {
 #[derive(Default)]
 struct Inner {
     node: MldNode,
-    /// The hot-backup controller: it works on the node under the same lock.
-    hb: Controller,
+    /// What steers the routers from outside (hot backup), if attached: it follows the node
+    /// under the same lock.
+    coordinator: Option<Box<dyn Coordinator>>,
     /// Packets and kernel calls that arose outside the driver, for it to carry out.
     backlog: Vec<Out>,
     /// The applied routing switch and backend choice (the node routes only while a data
@@ -72,9 +72,6 @@ struct Shared {
     wake: Notify,
     /// Wakes the driver for the backlog only.
     io: Notify,
-    /// The controller's effects, for the hot-backup runtime.
-    effects: mpsc::UnboundedSender<Effect>,
-    effects_rx: Mutex<Option<mpsc::UnboundedReceiver<Effect>>>,
 }
 
 impl Shared {
@@ -98,15 +95,12 @@ impl Shared {
             .unwrap_or_default()
     }
 
-    /// Lets the controller settle the node's outputs (and its own actions); returns the IO
-    /// and hands the effects on.
-    fn settle(&self, st: &mut Inner, now: Time, outs: Vec<Out>, acts: Vec<HbAction>) -> Vec<Out> {
-        let Inner { node, hb, .. } = st;
-        let (io, fx) = drive(now, node, hb, outs, acts);
-        for e in fx {
-            let _ = self.effects.send(e);
-        }
-        io
+    /// Lets the coordinator settle the node's outputs (and its own requests); returns the IO.
+    fn settle(&self, st: &mut Inner, now: Time, outs: Vec<Out>, reqs: Vec<Request>) -> Vec<Out> {
+        let Inner {
+            node, coordinator, ..
+        } = st;
+        settle(now, node, coordinator.as_deref_mut(), outs, reqs)
     }
 }
 
@@ -125,14 +119,11 @@ impl MldRuntime {
         let capture =
             crate::netio::sys::register_capture(capture).map_err(|e| format!("MLD: {e}"))?;
         let nl = Netlink::start().map_err(|e| e.to_string())?;
-        let (effects, effects_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             dataplane: Mutex::new(None),
             wake: Notify::new(),
             io: Notify::new(),
-            effects,
-            effects_rx: Mutex::new(Some(effects_rx)),
         });
         shared.lock().node.fwd.use_slots(true);
         let driver = Driver {
@@ -150,14 +141,30 @@ impl MldRuntime {
         Ok(MldRuntime { shared })
     }
 
-    /// Runs the hot-backup controller on this runtime's clock: `f` gets it and the time and
-    /// returns its actions, which are settled against the MLD node; packets and kernel calls
-    /// go to the driver.
-    pub fn hot_backup(&self, f: impl FnOnce(&mut Controller, Time) -> Vec<HbAction>) {
+    /// Attaches the coordinator that steers the routers; there is at most one.
+    pub fn attach(&self, c: Box<dyn Coordinator>) -> Result<(), String> {
+        let mut st = self.shared.lock();
+        if st.coordinator.is_some() {
+            return Err("the MLD runtime has a coordinator already".into());
+        }
+        st.coordinator = Some(c);
+        Ok(())
+    }
+
+    /// Runs the attached coordinator of type `C` on this runtime's clock, under the node's
+    /// lock: `f` gets it and the time and returns its requests, which are settled against the
+    /// node; packets and kernel calls go to the driver. Nothing runs without one.
+    pub fn coordinate<C: Coordinator>(&self, f: impl FnOnce(&mut C, Time) -> Vec<Request>) {
         let now = self.shared.now();
         let mut st = self.shared.lock();
-        let acts = f(&mut st.hb, now);
-        let io = self.shared.settle(&mut st, now, Vec::new(), acts);
+        let Some(c) = st.coordinator.as_deref_mut() else {
+            return;
+        };
+        let Some(c) = (c as &mut dyn std::any::Any).downcast_mut::<C>() else {
+            return;
+        };
+        let reqs = f(c, now);
+        let io = self.shared.settle(&mut st, now, Vec::new(), reqs);
         if !io.is_empty() {
             st.backlog.extend(io);
             drop(st);
@@ -165,20 +172,16 @@ impl MldRuntime {
         }
     }
 
-    /// Reads the hot-backup controller with this runtime's clock.
-    pub fn with_controller<T>(&self, f: impl FnOnce(&Controller, Time) -> T) -> T {
+    /// Reads the attached coordinator of type `C` (None without one) with this runtime's
+    /// clock, under the node's lock.
+    pub fn inspect<C: Coordinator, T>(&self, f: impl FnOnce(Option<&C>, Time) -> T) -> T {
         let now = self.shared.now();
-        f(&self.shared.lock().hb, now)
-    }
-
-    /// The controller's effects (records for the peer, gate changes, notifications); the
-    /// first caller gets them.
-    pub fn take_effects(&self) -> Option<mpsc::UnboundedReceiver<Effect>> {
-        self.shared
-            .effects_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        let st = self.shared.lock();
+        let c = st
+            .coordinator
+            .as_deref()
+            .and_then(|c| (c as &dyn std::any::Any).downcast_ref::<C>());
+        f(c, now)
     }
 }
 
@@ -383,7 +386,7 @@ impl Driver {
                     self.capture.get_ref().unwatch(*i);
                 }
                 Out::Fwd(f) => fwd.push(f.clone()),
-                // Reports for the hot-backup controller, consumed before IO.
+                // Reports for the coordinator, consumed before IO.
                 Out::Group { .. } | Out::Running { .. } => {}
             }
         }

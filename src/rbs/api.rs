@@ -13,6 +13,9 @@ use super::channel::DownReason;
 /// Identifies a profile on the channel; the same on both devices (1..=4095).
 pub type BackupId = u16;
 
+/// Whole records (key, value), as a table is replaced with.
+pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// What an owner asks the engine to do with its local table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncCommand {
@@ -24,6 +27,12 @@ pub enum SyncCommand {
     },
     /// Remove a record; sent to the peer in order.
     Remove { backup_id: BackupId, key: Vec<u8> },
+    /// Replace the whole table (the owner lost changes on the way and rebuilds it): the
+    /// peer gets it as a new batch, which also removes there what the table no longer holds.
+    Replace {
+        backup_id: BackupId,
+        records: Records,
+    },
 }
 
 /// What the engine tells an owner about one backup-id.

@@ -9,7 +9,7 @@
 //! sequence numbers per backup-id: one already applied is ignored (idempotent), a gap asks
 //! for a new batch. A backup-id only one side has is reported to its owner and not synced.
 
-use super::api::{BackupId, SyncCommand, SyncEvent};
+use super::api::{BackupId, Records, SyncCommand, SyncEvent};
 use super::packet::{self, Message, Op, ResyncReason};
 use sha2::{Digest as _, Sha256};
 use std::collections::hash_map::Entry;
@@ -499,6 +499,9 @@ impl Engine {
                 (backup_id, Op::Upsert { key, value })
             }
             SyncCommand::Remove { backup_id, key } => (backup_id, Op::Remove { key }),
+            SyncCommand::Replace { backup_id, records } => {
+                return self.replace(backup_id, records);
+            }
         };
         let p = self
             .profiles
@@ -524,6 +527,28 @@ impl Engine {
                 op,
             });
             self.queued_ops += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes `records` the local table of a backup-id and, when linked, sends it to the peer
+    /// as a new batch (queued deltas of the old table are dropped: the batch carries all).
+    fn replace(&mut self, id: BackupId, records: Records) -> Result<(), SyncError> {
+        if records
+            .iter()
+            .any(|(k, v)| k.len() > packet::MAX_KEY || v.len() > packet::MAX_VALUE)
+        {
+            return Err(SyncError::RecordTooLarge);
+        }
+        let p = self
+            .profiles
+            .get_mut(&id)
+            .ok_or(SyncError::NotRegistered(id))?;
+        p.local = records.into_iter().collect();
+        p.local_digest = Digest::of(p.local.iter());
+        if p.linked {
+            self.counters.resyncs += 1;
+            self.start_batch(id);
         }
         Ok(())
     }
@@ -849,6 +874,79 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_replaced_table_goes_to_the_peer_as_a_batch_that_removes_what_it_lacks() {
+        let mut a = up(&[1]);
+        let mut b = up(&[1]);
+        shuttle(&mut a, &mut b, Some);
+        for k in ["k1", "k2", "k3"] {
+            upsert(&mut a, 1, k, "old");
+        }
+        shuttle(&mut a, &mut b, Some);
+        assert_eq!(b.peer(1).unwrap().len(), 3);
+        // Changes queued before the replacement are dropped: the batch carries the table.
+        upsert(&mut a, 1, "k9", "lost");
+        let records = vec![
+            (b"k2".to_vec(), b"new".to_vec()),
+            (b"k4".to_vec(), b"new".to_vec()),
+        ];
+        a.handle(Input::Command(SyncCommand::Replace {
+            backup_id: 1,
+            records: records.clone(),
+        }))
+        .unwrap();
+        assert_eq!(a.backlog(), 0);
+        let (eb, _) = shuttle(&mut a, &mut b, Some);
+        assert_eq!(eb.first(), Some(&(1, SyncEvent::BatchStarted)));
+        assert_eq!(eb.last(), Some(&(1, SyncEvent::BatchComplete)));
+        for k in ["k1", "k3"] {
+            assert!(
+                eb.contains(&(1, SyncEvent::Remove { key: k.into() })),
+                "{k}"
+            );
+        }
+        let peer: Vec<(Vec<u8>, Vec<u8>)> = {
+            let mut v: Vec<_> = b
+                .peer(1)
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(peer, records);
+        assert_eq!(a.counters.resyncs, 1);
+        assert!(a.status(1).unwrap().peer_in_sync);
+        assert_eq!(
+            Digest::of(a.local(1).unwrap().iter()),
+            Digest::of(records.iter().map(|(k, v)| (k, v)))
+        );
+        // Deltas after it apply on top.
+        upsert(&mut a, 1, "k5", "v");
+        shuttle(&mut a, &mut b, Some);
+        assert_eq!(b.peer(1).unwrap().get(b"k5".as_slice()).unwrap(), b"v");
+        // Unlinked, only the table changes; a record too large is refused.
+        let mut c = Engine::new();
+        c.handle(Input::Register(2)).unwrap();
+        c.handle(Input::Command(SyncCommand::Replace {
+            backup_id: 2,
+            records: records.clone(),
+        }))
+        .unwrap();
+        assert_eq!(c.local(2).unwrap().len(), 2);
+        assert!(c.idle());
+        let big = vec![(vec![0; packet::MAX_KEY + 1], Vec::new())];
+        assert_eq!(
+            c.handle(Input::Command(SyncCommand::Replace {
+                backup_id: 2,
+                records: big,
+            }))
+            .unwrap_err(),
+            SyncError::RecordTooLarge
+        );
     }
 
     #[test]

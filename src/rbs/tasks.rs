@@ -170,11 +170,13 @@ pub struct CommandSender {
 }
 
 fn check_record(cmd: &SyncCommand) -> Result<(), RbsError> {
-    let (k, v) = match cmd {
-        SyncCommand::Upsert { key, value, .. } => (key.len(), value.len()),
-        SyncCommand::Remove { key, .. } => (key.len(), 0),
+    let fits = |k: &[u8], v: &[u8]| k.len() <= packet::MAX_KEY && v.len() <= packet::MAX_VALUE;
+    let ok = match cmd {
+        SyncCommand::Upsert { key, value, .. } => fits(key, value),
+        SyncCommand::Remove { key, .. } => fits(key, &[]),
+        SyncCommand::Replace { records, .. } => records.iter().all(|(k, v)| fits(k, v)),
     };
-    if k > packet::MAX_KEY || v > packet::MAX_VALUE {
+    if !ok {
         return Err(SyncError::RecordTooLarge.into());
     }
     Ok(())
@@ -234,11 +236,12 @@ impl RbsHandle {
     }
 
     /// Attaches one owner for every configured profile (the hot-backup controller): commands
-    /// arrive tagged with their service; events leave tagged with service and backup-id. From
-    /// then on each configured profile's (service, backup-id) is registered while configured.
+    /// arrive tagged with their service (taken only as fast as the services accept them);
+    /// events leave tagged with service and backup-id. From then on each configured profile's
+    /// (service, backup-id) is registered while configured.
     pub fn attach(
         &self,
-        mut commands: mpsc::UnboundedReceiver<(String, SyncCommand)>,
+        mut commands: mpsc::Receiver<(String, SyncCommand)>,
         events: mpsc::UnboundedSender<(String, BackupId, SyncEvent)>,
     ) {
         *lock(&self.hub.link) = Some(Link {
@@ -912,7 +915,7 @@ mod tests {
         let (a, b) = (RbsHandle::new(None), RbsHandle::new(None));
         let mut links = Vec::new();
         for h in [&a, &b] {
-            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+            let (cmd_tx, cmd_rx) = mpsc::channel(16);
             let (ev_tx, ev_rx) = mpsc::unbounded_channel();
             h.attach(cmd_rx, ev_tx);
             h.set_profile_names(HashMap::from([(("s".to_string(), 4), "p4".to_string())]));
@@ -936,6 +939,7 @@ mod tests {
                     value: b"v".to_vec(),
                 },
             ))
+            .await
             .unwrap();
         let (_, b_ev) = &mut links[1];
         let mut got = Vec::new();
