@@ -142,8 +142,7 @@ pub fn start_runtimes(
     if cfg.manage_multicast {
         if let Some(mld) = runtimes.started("mld", crate::mld::tasks::MldRuntime::start()) {
             nb.add_oper_provider(Arc::new(mld.clone()));
-            nb.add_provider(Box::new(mld.clone()))
-                .map_err(AgentError::Runtime)?;
+            nb.register(mld.clone()).map_err(AgentError::Runtime)?;
             // Remote backup profiles, their records carried by the RBS sync engine.
             if let Some((hb, rbs_link)) = runtimes.started(
                 "hot-backup",
@@ -151,7 +150,7 @@ pub fn start_runtimes(
             ) {
                 rbs.attach(rbs_link.commands, rbs_link.events);
                 nb.add_oper_provider(Arc::new(hb.clone()));
-                nb.add_provider(Box::new(hb)).map_err(AgentError::Runtime)?;
+                nb.register(hb).map_err(AgentError::Runtime)?;
             }
         } else {
             runtimes.down("hot-backup", "needs the mld runtime".into());
@@ -255,7 +254,7 @@ impl RuntimeStates {
     }
 }
 
-impl crate::northbound::commit::OperProvider for RuntimeStates {
+impl crate::northbound::registry::OperProvider for RuntimeStates {
     fn merge_state(&self, tree: &mut crate::datastore::tree::Node) {
         const SYS: &str = "mldhb-system";
         let sys = tree.child_mut(crate::datastore::tree::NodeKey::new(SYS, "system"));

@@ -4,7 +4,7 @@
 
 use crate::datastore::tree::{Node, NodeKey};
 use crate::netio::netlink::{Addr, Link, Netlink};
-use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;

@@ -9,7 +9,7 @@ use super::packet::TrunkMode;
 use super::tasks::ETrunkRuntime;
 use crate::datastore::tree::{Node, NodeKey};
 use crate::lacp::packet::state;
-use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,24 +11,16 @@ use std::sync::Arc;
 const MC: &str = "mldhb-multicast";
 
 /// Whether `multicast ipv6-routing-enable` is set.
-pub fn routing_enabled(root: &Node) -> bool {
-    root.get(&[
-        NodeKey::new(MC, "multicast"),
-        NodeKey::new(MC, "ipv6-routing-enable"),
-    ])
-    .and_then(|n| n.value.as_deref())
-        == Some("true")
+pub fn routing_enabled(multicast: Option<&Node>) -> bool {
+    multicast.and_then(|m| m.leaf_value(MC, "ipv6-routing-enable")) == Some("true")
 }
 
 /// The configured data plane (`multicast forwarding-backend`, auto by default).
-pub fn backend_choice(root: &Node) -> super::backend::Choice {
-    root.get(&[
-        NodeKey::new(MC, "multicast"),
-        NodeKey::new(MC, "forwarding-backend"),
-    ])
-    .and_then(|n| n.value.as_deref())
-    .map(super::backend::Choice::parse)
-    .unwrap_or_default()
+pub fn backend_choice(multicast: Option<&Node>) -> super::backend::Choice {
+    multicast
+        .and_then(|m| m.leaf_value(MC, "forwarding-backend"))
+        .map(super::backend::Choice::parse)
+        .unwrap_or_default()
 }
 
 /// Adds the data plane's status to `/multicast/forwarding`.

@@ -4,10 +4,13 @@
 //! rendered as the model's notifications.
 
 use super::controller::{role_str, BatchState, Controller, Event, Mode, ProfileConfig, Track};
+use super::tasks::HotBackupRuntime;
 use crate::bus::RoleSourceId;
-use crate::datastore::tree::{Change, Node, NodeKey};
+use crate::datastore::tree::{Node, NodeKey};
 use crate::mld::balance::LoadBalance;
 use crate::mld::instance::Time;
+use crate::northbound::registry::OperProvider;
+use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
@@ -38,53 +41,87 @@ fn parse<T: std::str::FromStr>(v: Option<&str>, what: &str) -> Result<T, String>
     v.parse().map_err(|_| format!("{what} '{v}' is not valid"))
 }
 
-/// Whether a change list touches what this module reads: anything under remote-backup, and
-/// per interface its binding or its MLD settings (or the whole entry).
-pub fn touched(changes: &[Change]) -> bool {
-    changes.iter().any(|c| {
-        let p = c.path();
-        match p.first() {
-            Some(k) if k.module == RBS => true,
-            Some(k) if k.module == IF && k.name == "interfaces" => match p.get(2) {
-                None => true,
-                Some(k) => k.module == RBS || k.module == MLD,
-            },
-            _ => false,
-        }
-    })
+/// What the hot-backup runtime reads: the remote-backup container, and per interface its
+/// profile binding and its MLD settings.
+pub const SUBTREES: &[Subtree] = &[
+    Subtree::whole(&[(RBS, "remote-backup")]),
+    Subtree::entries(
+        &[(IF, "interfaces"), (IF, "interface")],
+        &[(RBS, "remote-backup-profile")],
+    ),
+    Subtree::entries(&[(IF, "interfaces"), (IF, "interface")], &[(MLD, "mld")]),
+];
+
+/// The runtime's configuration as its subtrees give it, and what it assembles to.
+#[derive(Debug, Clone, Default)]
+pub struct HotBackupSettings {
+    /// The remote-backup container (a persistent tree: copied in O(1)).
+    remote_backup: Option<Node>,
+    /// Interface → the profile it is bound to.
+    bound: BTreeMap<String, String>,
+    /// Interfaces with MLD enabled → the VRRP6 router they track, if any.
+    mld: BTreeMap<String, Option<u8>>,
+    /// Profiles and tracks for the controller.
+    pub config: HotBackupConfig,
 }
 
-/// Reads profiles and tracks; refuses what the model cannot say but the runtime cannot do.
+impl HotBackupSettings {
+    /// The settings after `changes`; refuses what the model can say but the runtime cannot do.
+    pub fn decode(&self, changes: &Changes) -> Result<HotBackupSettings, String> {
+        let mut next = self.clone();
+        if changes.touched(0) {
+            next.remote_backup = changes.subtree(0).cloned();
+        }
+        for (id, entry) in changes.entries(1) {
+            let [name] = id.as_slice() else { continue };
+            next.bound.remove(name);
+            if let Some(p) = entry.and_then(|e| e.leaf_value(RBS, "remote-backup-profile")) {
+                next.bound.insert(name.clone(), p.to_string());
+            }
+        }
+        for (id, entry) in changes.entries(2) {
+            let [name] = id.as_slice() else { continue };
+            next.mld.remove(name);
+            let Some(m) = entry.and_then(|e| e.children.get(&NodeKey::new(MLD, "mld"))) else {
+                continue;
+            };
+            if m.leaf_value(MLD, "enable") == Some("true") {
+                let vrid = m
+                    .leaf_value(MLD, "track-vrrp6-vrid")
+                    .map(|v| parse(Some(v), "track-vrrp6-vrid"))
+                    .transpose()?;
+                next.mld.insert(name.clone(), vrid);
+            }
+        }
+        next.config = assemble(next.remote_backup.as_ref(), &next.bound, &next.mld)?;
+        Ok(next)
+    }
+}
+
+/// Reads profiles and tracks of the whole of `root` (for tests and the lab's checks).
+#[cfg(test)]
 pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
+    let empty = Node::default();
+    let all = Changes::everything(SUBTREES, &empty, root);
+    Ok(HotBackupSettings::default().decode(&all)?.config)
+}
+
+/// Profiles and tracks from the pieces: O(profiles + bound and MLD interfaces).
+fn assemble(
+    rb: Option<&Node>,
+    bound_by_interface: &BTreeMap<String, String>,
+    mld: &BTreeMap<String, Option<u8>>,
+) -> Result<HotBackupConfig, String> {
     let mut services: BTreeMap<&str, (Ipv6Addr, Ipv6Addr)> = BTreeMap::new();
-    let rb = root.children.get(&NodeKey::new(RBS, "remote-backup"));
+    let mut bound: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (i, p) in bound_by_interface {
+        bound.entry(p.clone()).or_default().insert(i.clone());
+    }
     if let Some(rb) = rb {
         for (name, s) in list(rb, "service") {
             let local = parse(s.leaf_value(RBS, "source-ipv6"), "source-ipv6")?;
             let peer = parse(s.leaf_value(RBS, "peer-ipv6"), "peer-ipv6")?;
             services.insert(name, (local, peer));
-        }
-    }
-    // Interface bindings, and MLD tracking of interfaces where MLD is enabled.
-    let mut bound: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut mld: BTreeMap<String, Option<u8>> = BTreeMap::new();
-    if let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) {
-        for (name, entry) in list(ifs, "interface") {
-            if let Some(p) = entry.leaf_value(RBS, "remote-backup-profile") {
-                bound
-                    .entry(p.to_string())
-                    .or_default()
-                    .insert(name.to_string());
-            }
-            if let Some(m) = entry.children.get(&NodeKey::new(MLD, "mld")) {
-                if m.leaf_value(MLD, "enable") == Some("true") {
-                    let vrid = m
-                        .leaf_value(MLD, "track-vrrp6-vrid")
-                        .map(|v| parse(Some(v), "track-vrrp6-vrid"))
-                        .transpose()?;
-                    mld.insert(name.to_string(), vrid);
-                }
-            }
         }
     }
     let mut out = HotBackupConfig::default();
@@ -136,7 +173,7 @@ pub fn configured(root: &Node) -> Result<HotBackupConfig, String> {
         }
     }
     let in_profiles: BTreeSet<&String> = out.profiles.iter().flat_map(|p| &p.interfaces).collect();
-    for (i, vrid) in &mld {
+    for (i, vrid) in mld {
         if let (Some(vrid), false) = (vrid, in_profiles.contains(i)) {
             out.tracks.push(Track {
                 interface: i.clone(),
@@ -178,11 +215,7 @@ pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTim
         put(e, "switchovers", st.switchovers.to_string());
         if let Some(t) = st.last_switchover {
             let at = wall - Duration::from_millis(now.saturating_sub(t));
-            put(
-                e,
-                "last-switchover-time",
-                crate::netconf::monitoring::rfc3339(at),
-            );
+            put(e, "last-switchover-time", crate::yang::date_and_time(at));
         }
     }
 }
@@ -215,6 +248,44 @@ pub fn notification(e: &Event) -> Element {
             n.push(Element::with_text(NS, "entries", entries.to_string()));
             n
         }
+    }
+}
+
+impl Provider for HotBackupRuntime {
+    type Config = HotBackupSettings;
+
+    fn name(&self) -> &'static str {
+        "hot-backup"
+    }
+
+    fn subtrees(&self) -> &'static [Subtree] {
+        SUBTREES
+    }
+
+    fn decode(
+        &self,
+        current: &HotBackupSettings,
+        changes: &Changes,
+    ) -> Result<HotBackupSettings, String> {
+        current.decode(changes)
+    }
+
+    fn apply(
+        &mut self,
+        current: &HotBackupSettings,
+        next: &HotBackupSettings,
+        _: &Changes,
+    ) -> Result<(), String> {
+        if next.config != current.config {
+            self.configure(&next.config);
+        }
+        Ok(())
+    }
+}
+
+impl OperProvider for HotBackupRuntime {
+    fn merge_state(&self, tree: &mut Node) {
+        self.with_controller(|c, now| merge_state(tree, c, now, SystemTime::now()));
     }
 }
 
@@ -406,7 +477,11 @@ mod tests {
     fn only_relevant_changes_count() {
         let a = tree(&config("", BOUND));
         let b = tree(&config("<backup-mode>active-active</backup-mode>", BOUND));
-        assert!(touched(&crate::datastore::tree::diff(&a, &b)));
+        let touched = |x: &Node, y: &Node| {
+            let changes = crate::datastore::tree::diff(x, y);
+            Changes::new(SUBTREES, x, y, &changes).any()
+        };
+        assert!(touched(&a, &b));
         let mut c = a.clone();
         c.insert(
             &[
@@ -416,6 +491,17 @@ mod tests {
             ],
             Arc::new(Node::leaf("x")),
         );
-        assert!(!touched(&crate::datastore::tree::diff(&a, &c)));
+        assert!(!touched(&a, &c));
+        // Decoded incrementally, the profile change reads as the whole tree does.
+        let empty = Node::default();
+        let base = HotBackupSettings::default()
+            .decode(&Changes::everything(SUBTREES, &empty, &a))
+            .unwrap();
+        let changes = crate::datastore::tree::diff(&a, &b);
+        let next = base
+            .decode(&Changes::new(SUBTREES, &a, &b, &changes))
+            .unwrap();
+        assert_eq!(next.config, configured(&b).unwrap());
+        assert_ne!(next.config, base.config);
     }
 }

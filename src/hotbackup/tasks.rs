@@ -5,18 +5,16 @@
 //! notifications to the bus); profile state for `<get>`. Nothing the controller does waits
 //! for the engine, so MLD reception never blocks on it.
 
+use super::controller::Controller;
 use super::controller::Input;
 use super::glue::{Effect, HotBackup, Sink};
-use super::northbound::{configured, merge_state, notification, touched, HotBackupConfig};
+use super::northbound::{notification, HotBackupConfig};
 use super::outbox::Outbox;
 use crate::bus::{Bus, RoleSourceId};
-use crate::datastore::tree::{Change, Node};
 use crate::mld::tasks::MldRuntime;
-use crate::northbound::commit::{ConfigProvider, OperProvider};
 use crate::rbs::api::{BackupId, SyncCommand, SyncEvent};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -102,7 +100,6 @@ async fn drain(
 
 #[derive(Default)]
 struct State {
-    pending: Option<HotBackupConfig>,
     watchers: BTreeMap<RoleSourceId, JoinHandle<()>>,
 }
 
@@ -182,6 +179,25 @@ impl HotBackupRuntime {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Hands new profiles and tracks to the controller (a commit applied them) and follows
+    /// the role sources they name.
+    pub fn configure(&self, cfg: &HotBackupConfig) {
+        let (profiles, tracks) = (cfg.profiles.clone(), cfg.tracks.clone());
+        self.shared
+            .mld
+            .coordinate(|c: &mut Attached, _| c.configure(profiles, tracks));
+        self.watch(cfg);
+    }
+
+    /// Reads the controller (when attached) with the MLD runtime's clock.
+    pub fn with_controller(&self, f: impl FnOnce(&Controller, crate::mld::instance::Time)) {
+        self.shared.mld.inspect(|c: Option<&Attached>, now| {
+            if let Some(c) = c {
+                f(&c.ctl, now);
+            }
+        });
+    }
+
     /// Follows every role source the configuration names, and no other.
     fn watch(&self, cfg: &HotBackupConfig) {
         let wanted: Vec<RoleSourceId> = cfg
@@ -219,48 +235,6 @@ impl HotBackupRuntime {
             });
             st.watchers.insert(id, h);
         }
-    }
-}
-
-impl ConfigProvider for HotBackupRuntime {
-    fn name(&self) -> &'static str {
-        "hot-backup"
-    }
-
-    fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        let pending = if touched(changes) {
-            Some(configured(new)?)
-        } else {
-            None
-        };
-        self.lock().pending = pending;
-        Ok(())
-    }
-
-    fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        let Some(cfg) = self.lock().pending.take() else {
-            return Ok(());
-        };
-        let (profiles, tracks) = (cfg.profiles.clone(), cfg.tracks.clone());
-        self.shared
-            .mld
-            .coordinate(|c: &mut Attached, _| c.configure(profiles, tracks));
-        self.watch(&cfg);
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.lock().pending = None;
-    }
-}
-
-impl OperProvider for HotBackupRuntime {
-    fn merge_state(&self, tree: &mut Node) {
-        self.shared.mld.inspect(|c: Option<&Attached>, now| {
-            if let Some(c) = c {
-                merge_state(tree, &c.ctl, now, SystemTime::now());
-            }
-        });
     }
 }
 

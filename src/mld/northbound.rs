@@ -2,13 +2,18 @@
 //! router state printed as the model's operational nodes.
 
 use super::instance::{Config, FilterMode, Origin, Router, Time};
+use super::tasks::{MldConfig, MldRuntime};
 use crate::datastore::tree::{Node, NodeKey};
+use crate::forwarding;
+use crate::northbound::registry::OperProvider;
+use crate::northbound::registry::{Changes, Provider, Subtree};
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
 const IF: &str = "ietf-interfaces";
 const MLD: &str = "mldhb-mld";
+const MC: &str = "mldhb-multicast";
 
 /// MLD settings of one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +182,93 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
     }
 }
 
+/// What the MLD runtime reads: each interface's MLD settings and the multicast switches.
+pub const SUBTREES: &[Subtree] = &[
+    Subtree::entries(&[(IF, "interfaces"), (IF, "interface")], &[(MLD, "mld")]),
+    Subtree::whole(&[(MC, "multicast")]),
+];
+
+/// Refuses settings the routers cannot apply.
+fn check(name: &str, m: &InterfaceMld) -> Result<(), String> {
+    for (g, _) in &m.router.static_groups {
+        if !super::instance::forwardable(g) {
+            return Err(format!(
+                "{name}: static group {g} is link-scope or solicited-node and is never forwarded"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The configuration after `changes`.
+pub fn decode(current: &MldConfig, changes: &Changes) -> Result<MldConfig, String> {
+    let mut next = current.clone();
+    for (id, entry) in changes.entries(0) {
+        let [name] = id.as_slice() else { continue };
+        match entry.and_then(interface_mld) {
+            Some(m) => {
+                if current.mld.get(name) != Some(&m) {
+                    check(name, &m)?;
+                }
+                next.mld.insert(name.clone(), m);
+            }
+            None => {
+                next.mld.remove(name);
+            }
+        }
+    }
+    if changes.touched(1) {
+        let mc = changes.subtree(1);
+        next.routing = forwarding::northbound::routing_enabled(mc);
+        next.backend = forwarding::northbound::backend_choice(mc);
+    }
+    Ok(next)
+}
+
+impl Provider for MldRuntime {
+    type Config = MldConfig;
+
+    fn name(&self) -> &'static str {
+        "mld"
+    }
+
+    fn subtrees(&self) -> &'static [Subtree] {
+        SUBTREES
+    }
+
+    fn decode(&self, current: &MldConfig, changes: &Changes) -> Result<MldConfig, String> {
+        decode(current, changes)
+    }
+
+    fn apply(&mut self, _: &MldConfig, next: &MldConfig, _: &Changes) -> Result<(), String> {
+        self.configure(next.clone());
+        Ok(())
+    }
+}
+
+impl OperProvider for MldRuntime {
+    fn merge_state(&self, tree: &mut Node) {
+        self.with_state(|node, status, counters, now| {
+            for name in node.cfg.keys() {
+                match node.running.get(name) {
+                    Some(r) => merge_state(tree, name, &r.router, now),
+                    None => merge_down(tree, name),
+                }
+            }
+            if node.fwd.enabled() {
+                forwarding::northbound::merge_state(
+                    tree,
+                    &node.fwd.mfib,
+                    &node.names,
+                    counters,
+                    now,
+                );
+            }
+            forwarding::northbound::merge_status(tree, status);
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +333,55 @@ mod tests {
         assert!(xml.contains("<expiry>255</expiry>"), "{xml}");
         // Every printed node exists in the schema with the right type.
         crate::yang::assert_state_parses(&xml);
+    }
+
+    #[test]
+    fn changes_reach_mld_only_for_mld_settings_and_the_switches() {
+        use crate::northbound::edit::config_tree as tree;
+        let old = Node::default();
+        let new = tree(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable></mld></interface></interfaces></config>"#,
+        );
+        let ch = crate::datastore::tree::diff(&old, &new);
+        let first = decode(
+            &MldConfig::default(),
+            &Changes::new(SUBTREES, &old, &new, &ch),
+        )
+        .unwrap();
+        assert_eq!(first.mld.keys().collect::<Vec<_>>(), ["eth1"]);
+        assert!(!first.routing);
+        // A description alone concerns nobody here.
+        let described = tree(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><description>x</description><mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable></mld></interface></interfaces></config>"#,
+        );
+        let ch = crate::datastore::tree::diff(&new, &described);
+        assert!(!Changes::new(SUBTREES, &new, &described, &ch).any());
+        let newer = tree(
+            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><description>x</description><mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable><version>1</version></mld></interface></interfaces><multicast xmlns="urn:mldhb:yang:mldhb-multicast"><ipv6-routing-enable>true</ipv6-routing-enable></multicast></config>"#,
+        );
+        let ch = crate::datastore::tree::diff(&described, &newer);
+        let next = decode(&first, &Changes::new(SUBTREES, &described, &newer, &ch)).unwrap();
+        assert!(next.routing);
+        assert_eq!(next.mld["eth1"].router.version, 1);
+    }
+
+    #[test]
+    fn unappliable_configuration_is_refused() {
+        let m = InterfaceMld {
+            router: Config {
+                static_groups: vec![("ff02::1:3".parse().unwrap(), None)],
+                ..Default::default()
+            },
+            require_router_alert: true,
+            track_vrrp6_vrid: None,
+        };
+        assert!(check("eth1", &m).unwrap_err().contains("link-scope"));
+        // Tracking VRRP6 is applied (by the hot-backup controller), not refused.
+        let m = InterfaceMld {
+            track_vrrp6_vrid: Some(3),
+            router: Default::default(),
+            require_router_alert: true,
+        };
+        assert_eq!(check("eth1", &m), Ok(()));
     }
 }

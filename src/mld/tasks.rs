@@ -9,25 +9,19 @@
 use super::coordinator::{settle, Coordinator, Request};
 use super::events::{LinkInfo, MldNode, Out};
 use super::instance::Time;
-use super::northbound::{interface_mld, InterfaceMld};
-use crate::datastore::tree::{Change, Node, NodeKey};
+use super::northbound::InterfaceMld;
 use crate::forwarding::backend::{self, Choice, Dataplane, Status, UpcallSource};
 use crate::forwarding::rpf::Route;
 use crate::forwarding::{self};
 use crate::netio::icmp6::Icmp6Socket;
 use crate::netio::mld_capture::MldCapture;
 use crate::netio::netlink::Netlink;
-use crate::northbound::commit::{ConfigProvider, OperProvider};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
-
-const IF: &str = "ietf-interfaces";
-const MLD: &str = "mldhb-mld";
-const MC: &str = "mldhb-multicast";
 
 /// How often links and addresses are re-read (interfaces appearing, link-local changes).
 const LINK_POLL: Time = 1000;
@@ -38,12 +32,16 @@ const AGE_EVERY: Time = 10_000;
 /// How often a data plane that could not start is tried again.
 const DATAPLANE_RETRY: Time = 10_000;
 
+/// The data plane's per-entry counters by (source, group).
+pub type Counters =
+    std::collections::HashMap<(Ipv6Addr, Ipv6Addr), forwarding::kernel::MfcCounters>;
+
 /// The configuration a commit hands over: MLD interfaces, the routing switch, the backend.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Applied {
-    mld: BTreeMap<String, InterfaceMld>,
-    routing: bool,
-    backend: Choice,
+pub struct MldConfig {
+    pub mld: BTreeMap<String, InterfaceMld>,
+    pub routing: bool,
+    pub backend: Choice,
 }
 
 #[derive(Default)]
@@ -58,8 +56,6 @@ struct Inner {
     /// plane runs).
     routing: bool,
     backend: Choice,
-    /// Prepared by a commit.
-    pending: Option<Applied>,
     routes: Vec<Route>,
     routes_at: Option<Time>,
     status: Status,
@@ -86,9 +82,7 @@ impl Shared {
         self.dataplane.lock().unwrap_or_else(|e| e.into_inner())
     }
     /// The data plane's per-entry counters (none without a data plane).
-    fn counters(
-        &self,
-    ) -> std::collections::HashMap<(Ipv6Addr, Ipv6Addr), forwarding::kernel::MfcCounters> {
+    fn counters(&self) -> Counters {
         self.dataplane()
             .as_ref()
             .map(|d| d.counters())
@@ -111,6 +105,28 @@ pub struct MldRuntime {
 }
 
 impl MldRuntime {
+    /// Hands a new configuration to the driver (a commit applied it).
+    pub fn configure(&self, cfg: MldConfig) {
+        let mut st = self.shared.lock();
+        st.node.cfg = cfg.mld;
+        st.routing = cfg.routing;
+        st.backend = cfg.backend;
+        drop(st);
+        self.shared.wake.notify_one();
+    }
+
+    /// Reads the routers, the forwarding table, the data plane's status and its per-entry
+    /// counters, with the runtime's clock.
+    pub fn with_state<T>(&self, f: impl FnOnce(&MldNode, &Status, &Counters, Time) -> T) -> T {
+        let now = self.shared.now();
+        let counters = self.shared.counters();
+        let too_big = self.shared.dataplane().as_ref().and_then(|d| d.too_big());
+        let st = self.shared.lock();
+        let mut status = st.status.clone();
+        status.too_big = too_big;
+        f(&st.node, &status, &counters, now)
+    }
+
     /// Opens the MLD sockets and starts the driver; the data plane starts when multicast
     /// routing is configured. Must be called inside a tokio runtime.
     pub fn start() -> Result<MldRuntime, String> {
@@ -528,144 +544,9 @@ fn parking_link(nl: &Netlink) -> Result<u32, String> {
     find(nl)?.ok_or_else(|| format!("the parking interface {} did not appear", PARKING[0]))
 }
 
-/// What a change list touches: None when everything may have changed, otherwise the touched
-/// interface names and whether the routing switch was touched.
-fn touched(changes: &[Change]) -> Option<(Vec<String>, bool)> {
-    let mut names = Vec::new();
-    let mut routing = false;
-    for c in changes {
-        let p = c.path();
-        let first = p.first()?;
-        if first.module == MC {
-            routing = true;
-            continue;
-        }
-        if first.module != IF || first.name != "interfaces" {
-            continue;
-        }
-        match p.get(1) {
-            None => return None,
-            Some(k) if k.name == "interface" && k.id.len() == 1 => {
-                if p.len() == 2 || p[2].module == MLD {
-                    names.push(k.id[0].clone());
-                }
-            }
-            Some(_) => {}
-        }
-    }
-    names.sort();
-    names.dedup();
-    Some((names, routing))
-}
-
-fn check(name: &str, m: &InterfaceMld) -> Result<(), String> {
-    for (g, _) in &m.router.static_groups {
-        if !super::instance::forwardable(g) {
-            return Err(format!(
-                "{name}: static group {g} is link-scope or solicited-node and is never forwarded"
-            ));
-        }
-    }
-    Ok(())
-}
-
-impl ConfigProvider for MldRuntime {
-    fn name(&self) -> &'static str {
-        "mld"
-    }
-
-    fn prepare(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        let mut st = self.shared.lock();
-        let applied = Applied {
-            mld: st.node.cfg.clone(),
-            routing: st.routing,
-            backend: st.backend,
-        };
-        let next = match touched(changes) {
-            None => Applied {
-                mld: super::northbound::configured(new),
-                routing: forwarding::northbound::routing_enabled(new),
-                backend: forwarding::northbound::backend_choice(new),
-            },
-            Some((names, routing_touched)) => {
-                if names.is_empty() && !routing_touched {
-                    st.pending = None;
-                    return Ok(());
-                }
-                let mut next = applied.clone();
-                for n in names {
-                    let entry = new.get(&[
-                        NodeKey::new(IF, "interfaces"),
-                        NodeKey::with_id(IF, "interface", vec![n.clone()]),
-                    ]);
-                    match entry.and_then(interface_mld) {
-                        Some(m) => {
-                            next.mld.insert(n, m);
-                        }
-                        None => {
-                            next.mld.remove(&n);
-                        }
-                    }
-                }
-                if routing_touched {
-                    next.routing = forwarding::northbound::routing_enabled(new);
-                    next.backend = forwarding::northbound::backend_choice(new);
-                }
-                next
-            }
-        };
-        for (n, m) in &next.mld {
-            if applied.mld.get(n) != Some(m) {
-                check(n, m)?;
-            }
-        }
-        st.pending = Some(next);
-        Ok(())
-    }
-
-    fn apply(&mut self, _new: &Node, _changes: &[Change]) -> Result<(), String> {
-        let mut st = self.shared.lock();
-        if let Some(next) = st.pending.take() {
-            st.node.cfg = next.mld;
-            st.routing = next.routing;
-            st.backend = next.backend;
-            drop(st);
-            self.shared.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.shared.lock().pending = None;
-    }
-}
-
-impl OperProvider for MldRuntime {
-    fn merge_state(&self, tree: &mut Node) {
-        let now = self.shared.now();
-        let counters = self.shared.counters();
-        let st = self.shared.lock();
-        let node = &st.node;
-        for name in node.cfg.keys() {
-            match node.running.get(name) {
-                Some(r) => super::northbound::merge_state(tree, name, &r.router, now),
-                None => super::northbound::merge_down(tree, name),
-            }
-        }
-        if node.fwd.enabled() {
-            forwarding::northbound::merge_state(tree, &node.fwd.mfib, &node.names, &counters, now);
-        }
-        let mut status = st.status.clone();
-        drop(st);
-        status.too_big = self.shared.dataplane().as_ref().and_then(|d| d.too_big());
-        forwarding::northbound::merge_status(tree, &status);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::northbound::edit::config_tree as tree;
 
     #[test]
     fn a_link_serves_only_when_up_with_carrier() {
@@ -681,42 +562,5 @@ mod tests {
         // Admin up, no carrier: the member under an Eth-Trunk's macvlan is down.
         assert!(!serves(&link(true, false)));
         assert!(!serves(&link(false, false)));
-    }
-
-    #[test]
-    fn changes_touch_only_mld_interfaces_and_the_switch() {
-        let old = Node::default();
-        let new = tree(
-            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable></mld></interface></interfaces></config>"#,
-        );
-        let ch = crate::datastore::tree::diff(&old, &new);
-        assert_eq!(touched(&ch), None);
-        let newer = tree(
-            r#"<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces" xmlns:t="urn:ietf:params:xml:ns:yang:iana-if-type"><interface><name>eth1</name><type>t:ethernetCsmacd</type><description>x</description><mld xmlns="urn:mldhb:yang:mldhb-mld"><enable>true</enable><version>1</version></mld></interface></interfaces><multicast xmlns="urn:mldhb:yang:mldhb-multicast"><ipv6-routing-enable>true</ipv6-routing-enable></multicast></config>"#,
-        );
-        let ch = crate::datastore::tree::diff(&new, &newer);
-        let (names, routing) = touched(&ch).unwrap();
-        assert!(routing);
-        assert_eq!(names, vec!["eth1".to_string()]);
-    }
-
-    #[test]
-    fn unappliable_configuration_is_refused() {
-        let m = InterfaceMld {
-            router: super::super::instance::Config {
-                static_groups: vec![("ff02::1:3".parse().unwrap(), None)],
-                ..Default::default()
-            },
-            require_router_alert: true,
-            track_vrrp6_vrid: None,
-        };
-        assert!(check("eth1", &m).unwrap_err().contains("link-scope"));
-        // Tracking VRRP6 is applied (by the hot-backup controller), not refused.
-        let m = InterfaceMld {
-            track_vrrp6_vrid: Some(3),
-            router: Default::default(),
-            require_router_alert: true,
-        };
-        assert_eq!(check("eth1", &m), Ok(()));
     }
 }

@@ -11,10 +11,6 @@ use std::sync::{Arc, OnceLock};
 const NCM: &str = "ietf-netconf-monitoring";
 const YL: &str = "ietf-yang-library";
 
-/// The YANG `date-and-time` formatter under its former name, for callers not yet switched to
-/// [`crate::yang::date_and_time`].
-pub use crate::yang::date_and_time as rfc3339;
-
 /// Builder helpers over a state subtree.
 struct B<'a> {
     module: &'a str,

@@ -1,6 +1,5 @@
 //! The northbound core: datastore contents, locks, the commit pipeline and runtime providers.
 
-pub mod commit;
 pub mod confirmed;
 pub mod convert;
 pub mod defaults;
@@ -13,8 +12,7 @@ pub mod validate;
 use crate::datastore::tree::Node;
 use crate::datastore::{Datastore, Store, StoreError};
 use crate::rpc_error::{ErrorTag, ErrorType, RpcError, RpcResult};
-use commit::{ConfigProvider, OperProvider};
-use registry::{Provider, Registry};
+use registry::{OperProvider, Provider, Registry};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -94,11 +92,6 @@ impl Northbound {
     /// Registers a runtime (see [`registry`]) and brings it to the running configuration.
     pub fn register<P: Provider>(&mut self, p: P) -> Result<(), String> {
         self.registry.register(p, &self.running)
-    }
-
-    /// Registers a runtime that takes whole trees (being moved to [`Northbound::register`]).
-    pub fn add_provider(&mut self, p: Box<dyn ConfigProvider>) -> Result<(), String> {
-        self.registry.register_legacy(p, &self.running)
     }
 
     pub fn add_oper_provider(&mut self, p: Arc<dyn OperProvider>) {

@@ -1,6 +1,7 @@
 //! The provider registry: each runtime declares the configuration subtrees it owns; a commit
 //! hands it only the changes under them, decoded into the runtime's own typed configuration, and
-//! the registry keeps the current and the staged copy.
+//! the registry keeps the current and the staged copy. Runtimes hand their operational state
+//! back through [`OperProvider`].
 //!
 //! A commit runs in three phases over the runtimes a change concerns, in registration order:
 //!
@@ -241,6 +242,11 @@ pub trait Provider: Send + 'static {
     fn abort(&mut self) {}
 }
 
+/// A runtime that adds its operational state to `<get>` data.
+pub trait OperProvider: Send + Sync {
+    fn merge_state(&self, tree: &mut Node);
+}
+
 /// A registered runtime with its current and staged configuration.
 struct Slot<P: Provider> {
     provider: P,
@@ -307,32 +313,6 @@ impl<P: Provider> Registered for Slot<P> {
     }
 }
 
-/// A runtime still on the untyped interface (whole trees and the whole change list).
-struct Legacy(Box<dyn super::commit::ConfigProvider>);
-
-impl Registered for Legacy {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn prepare(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<bool, String> {
-        self.0.prepare(old, new, changes).map(|_| true)
-    }
-    fn apply(&mut self, _old: &Node, new: &Node, changes: &[Change]) -> Result<(), String> {
-        self.0.apply(new, changes)
-    }
-    fn revert(&mut self, old: &Node, new: &Node, _changes: &[Change]) {
-        let back = crate::datastore::tree::diff(new, old);
-        let _ = self
-            .0
-            .prepare(new, old, &back)
-            .and_then(|_| self.0.apply(old, &back));
-    }
-    fn abort(&mut self) {
-        self.0.abort();
-    }
-    fn settle(&mut self) {}
-}
-
 /// The runtimes of one agent, in registration order.
 #[derive(Default)]
 pub struct Registry {
@@ -360,20 +340,6 @@ impl Registry {
             .map_err(|e| format!("{}: {e}", slot.provider.name()))?;
         slot.current = next;
         self.slots.push(Box::new(slot));
-        Ok(())
-    }
-
-    /// Registers a runtime on the untyped interface and brings it to `running`.
-    pub fn register_legacy(
-        &mut self,
-        mut p: Box<dyn super::commit::ConfigProvider>,
-        running: &Node,
-    ) -> Result<(), String> {
-        let empty = Node::default();
-        let changes = crate::datastore::tree::diff(&empty, running);
-        p.prepare(&empty, running, &changes)?;
-        p.apply(running, &changes)?;
-        self.slots.push(Box::new(Legacy(p)));
         Ok(())
     }
 

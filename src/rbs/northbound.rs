@@ -6,7 +6,7 @@ use super::api::{BackupId, RbsEvent};
 use super::channel::ChannelConfig;
 use super::tasks::{RbsHandle, ServiceConfig, ServiceState};
 use crate::datastore::tree::{Node, NodeKey};
-use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::seckey::{self, CipherError};
 use crate::xml::Element;

@@ -6,7 +6,7 @@ use super::events::{GlobalStats, InstanceConfig, Key, ProtocolError};
 use super::instance::{Config, Instance, NewMasterReason, State, Time, CENTISECOND};
 use super::tasks::Vrrp6Runtime;
 use crate::datastore::tree::{Node, NodeKey};
-use crate::northbound::commit::OperProvider;
+use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};

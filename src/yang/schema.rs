@@ -174,6 +174,20 @@ pub fn list_key_names(s: &Schema) -> Vec<String> {
     s.list_keys().map(|k| k.name().to_string()).collect()
 }
 
+/// YANG module prefix → module name, for paths written with module prefixes.
+pub fn module_by_prefix(prefix: &str) -> Option<String> {
+    static M: std::sync::OnceLock<HashMap<String, String>> = OnceLock::new();
+    M.get_or_init(|| {
+        crate::yang::context()
+            .modules(false)
+            .filter(|m| m.is_implemented())
+            .map(|m| (m.prefix().to_string(), m.name().to_string()))
+            .collect()
+    })
+    .get(prefix)
+    .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,18 +210,4 @@ mod tests {
             Some("urn:ietf:params:xml:ns:yang:ietf-interfaces")
         );
     }
-}
-
-/// YANG module prefix → module name, for paths written with module prefixes.
-pub fn module_by_prefix(prefix: &str) -> Option<String> {
-    static M: std::sync::OnceLock<HashMap<String, String>> = OnceLock::new();
-    M.get_or_init(|| {
-        crate::yang::context()
-            .modules(false)
-            .filter(|m| m.is_implemented())
-            .map(|m| (m.prefix().to_string(), m.name().to_string()))
-            .collect()
-    })
-    .get(prefix)
-    .cloned()
 }
