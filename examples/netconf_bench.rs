@@ -88,7 +88,7 @@ impl Agent {
             &config,
             format!(
                 "listen = \"127.0.0.1:{port}\"\nauth_failure_delay_ms = 300\n\
-                 manage_multicast = false\n[[users]]\nname = \"admin\"\npassword = \"admin\"\ngroups = [\"admin\"]\n"
+                 manage_interfaces = true\nmanage_multicast = true\n[[users]]\nname = \"admin\"\npassword = \"admin\"\ngroups = [\"admin\"]\n"
             ),
         )?;
         let log = std::fs::File::create(dir.join("agent.log"))?;
@@ -131,6 +131,16 @@ impl Agent {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The agent's peak and current resident set size, in MiB (`VmHWM`, `VmRSS`).
+    fn memory(&self) -> Option<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let kib = |key: &str| -> Option<f64> {
+            let line = status.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        };
+        Some((kib("VmHWM:")? / 1024.0, kib("VmRSS:")? / 1024.0))
     }
 }
 
@@ -267,6 +277,7 @@ fn edit_candidate(names: impl Iterator<Item = String>) -> String {
 }
 
 const COMMIT: &str = "<commit/>";
+const GET_RUNTIMES: &str = r#"<get><filter type="subtree"><system xmlns="urn:mldhb:yang:mldhb-system"><runtime/></system></filter></get>"#;
 const GET_CONFIG_ALL: &str = "<get-config><source><running/></source></get-config>";
 const GET_CONFIG_EMPTY: &str =
     "<get-config><source><running/></source><filter type=\"subtree\"/></get-config>";
@@ -377,6 +388,16 @@ async fn main() -> Result<()> {
         "connected over SSH (base:1.1 chunked) in {:.1} ms",
         ms(t.elapsed())
     );
+
+    // Which runtimes run (the figures hold for the agent as examples/agent.toml runs it).
+    let runtimes = c.rpc(GET_RUNTIMES).await?;
+    let text = String::from_utf8_lossy(&runtimes);
+    let up = text.matches("<state>up</state>").count();
+    let down = text.matches("<state>down</state>").count();
+    println!("runtimes: {up} up, {down} down (manage_interfaces and manage_multicast on)");
+    if down > 0 {
+        println!("  {text}");
+    }
 
     // Warm-up: a few of each request so first-use costs are not measured.
     for _ in 0..20 {
@@ -578,8 +599,67 @@ async fn main() -> Result<()> {
         );
     }
 
+    let memory = agent.memory();
+    if let Some((peak, now)) = memory {
+        println!(
+            "agent memory after loading {entries} entries: peak RSS {peak:.0} MiB (budget < 300 MB: {}), now {now:.0} MiB",
+            if peak * 1.048_576 < 300.0 {
+                "within budget"
+            } else {
+                "OVER BUDGET"
+            }
+        );
+    }
+
+    // Lines for the README's performance section (collected by scripts/bench).
+    println!("README: | entries in running | p50 | p99 | p50 / baseline round trip |");
+    println!("README: |---|---|---|---|");
+    for r in &results {
+        println!(
+            "README: | {} | {:.2} ms | {:.2} ms | {:.2}x |",
+            thousands(r.size),
+            ms(r.txn.p50),
+            ms(r.txn.p99),
+            ratio(r.txn.p50, r.base.p50)
+        );
+    }
+    println!("README:");
+    if let (Some(small), Some(big)) = (at(1000), results.last()) {
+        println!(
+            "README: p50 ratio {} / 1,000 entries: {:.2}.",
+            thousands(big.size),
+            ratio(big.txn.p50, small.txn.p50)
+        );
+    }
+    if let Some((size, s, _)) = get_config {
+        println!(
+            "README: get-config of {} entries: median {:.3} s.",
+            thousands(size),
+            s.p50.as_secs_f64()
+        );
+    }
+    if let Some((peak, _)) = memory {
+        println!(
+            "README: Agent peak RSS after loading {} entries: {peak:.0} MiB.",
+            thousands(entries)
+        );
+    }
+
     let _ = c.rpc("<close-session/>").await;
     drop(c);
     drop(agent);
     Ok(())
+}
+
+/// 100000 → "100,000".
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod datastore;
 pub mod etrunk;
 pub mod forwarding;
+pub mod handoff;
 pub mod hotbackup;
 pub mod interfaces;
 pub mod lab;

@@ -8,6 +8,7 @@ use super::events::{MemberLink, Node, NodeConfig, Out};
 use super::instance::Time;
 use super::northbound;
 use crate::bus::{Bus, GateWatchers, RoleSourceId};
+use crate::handoff::Handoff;
 use crate::netio::lacp::LacpSocket;
 use crate::netio::netlink::{Link, Netlink};
 use socket2::{Domain, Socket, Type};
@@ -28,8 +29,7 @@ const MAX_RX: usize = 2048;
 struct Inner {
     node: Node,
     /// The configuration the node runs, and the one a commit handed over for the driver.
-    cfg: NodeConfig,
-    handoff: Option<NodeConfig>,
+    cfg: Handoff<NodeConfig>,
     published: BTreeSet<RoleSourceId>,
     gates: GateWatchers<RoleSourceId>,
     unavailable: Option<String>,
@@ -80,11 +80,7 @@ impl ETrunkRuntime {
 
     /// Hands a new configuration to the driver (a commit applied it).
     pub fn configure(&self, cfg: NodeConfig) {
-        let mut st = self.shared.lock();
-        if st.cfg != cfg {
-            st.cfg = cfg.clone();
-            st.handoff = Some(cfg);
-            drop(st);
+        if self.shared.lock().cfg.offer(cfg) {
             self.shared.wake.notify_one();
         }
     }
@@ -184,7 +180,7 @@ impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Rx>) {
         let mut next_poll: Time = 0;
         loop {
-            let cfg = self.shared.lock().handoff.take();
+            let cfg = self.shared.lock().cfg.take();
             if let Some(cfg) = cfg {
                 self.sockets(&cfg);
                 let now = self.shared.now();

@@ -10,6 +10,7 @@ use super::instance::Time;
 use super::northbound::{self, Clock};
 use super::packet;
 use crate::bus::{Bus, GateWatchers, RoleSourceId};
+use crate::handoff::Handoff;
 use crate::netio::netlink::{Addr, Link, Netlink};
 use crate::netio::vrrp6::{NdSocket, VrrpSocket};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,8 +37,7 @@ struct Installed {
 struct Inner {
     node: VrrpNode,
     /// The configuration the node runs, and the one a commit handed over for the driver.
-    cfg: BTreeMap<Key, InstanceConfig>,
-    handoff: Option<BTreeMap<Key, InstanceConfig>>,
+    cfg: Handoff<BTreeMap<Key, InstanceConfig>>,
     installed: BTreeMap<Key, Installed>,
     /// Routers whose leftovers from an earlier run were removed.
     cleaned: BTreeSet<Key>,
@@ -100,11 +100,7 @@ impl Vrrp6Runtime {
 
     /// Hands a new configuration to the driver (a commit applied it).
     pub fn configure(&self, cfg: BTreeMap<Key, InstanceConfig>) {
-        let mut st = self.shared.lock();
-        if st.cfg != cfg {
-            st.cfg = cfg.clone();
-            st.handoff = Some(cfg);
-            drop(st);
+        if self.shared.lock().cfg.offer(cfg) {
             self.shared.wake.notify_one();
         }
     }
@@ -191,7 +187,7 @@ impl Driver {
                 self.shared.stopped.notify_waiters();
                 return;
             }
-            let cfg = self.shared.lock().handoff.take();
+            let cfg = self.shared.lock().cfg.take();
             if let Some(cfg) = cfg {
                 self.reconcile_links();
                 self.cleanup_leftovers(&cfg);
@@ -291,7 +287,7 @@ impl Driver {
         let vips: BTreeMap<String, Vec<Ipv6Addr>> = {
             let st = self.shared.lock();
             let mut m: BTreeMap<String, Vec<Ipv6Addr>> = BTreeMap::new();
-            let cfg = &st.cfg;
+            let cfg = st.cfg.current();
             for (k, c) in cfg {
                 m.entry(k.0.clone())
                     .or_default()
