@@ -21,7 +21,7 @@
 
 use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::datastore::work;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One schema step: module and node name.
 pub type Step = (&'static str, &'static str);
@@ -207,6 +207,29 @@ impl<'a> Changes<'a> {
                 (id, entry)
             })
             .collect()
+    }
+}
+
+impl<'a> Changes<'a> {
+    /// Brings `map` (one value per entry of list subtree `i`, keyed by the entry's one key) up
+    /// to date: each changed entry is decoded again, `decode` giving None when the entry holds
+    /// nothing for this runtime, and a deleted one is removed.
+    pub fn update<T>(
+        &self,
+        i: usize,
+        map: &mut BTreeMap<String, T>,
+        mut decode: impl FnMut(&str, &'a Node) -> Result<Option<T>, String>,
+    ) -> Result<(), String> {
+        for (id, entry) in self.entries(i) {
+            let Ok([name]) = <[String; 1]>::try_from(id) else {
+                continue;
+            };
+            map.remove(&name);
+            if let Some(v) = entry.map(|e| decode(&name, e)).transpose()?.flatten() {
+                map.insert(name, v);
+            }
+        }
+        Ok(())
     }
 }
 

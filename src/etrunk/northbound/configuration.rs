@@ -119,21 +119,17 @@ impl ETrunkSettings {
                 None => next.etrunks.remove(&id),
             };
         }
-        for (id, entry) in changes.entries(2) {
-            let [name] = id.as_slice() else { continue };
-            next.member_of.remove(name);
-            if let Some(t) = entry.and_then(|e| e.leaf_value(ET, "member-of-eth-trunk")) {
-                let t: u16 = parse(Some(t), 0, "member-of-eth-trunk")?;
-                next.member_of.insert(name.clone(), t);
-            }
-        }
-        for (id, entry) in changes.entries(3) {
-            let [name] = id.as_slice() else { continue };
-            next.trunk_ifs.remove(name);
-            if let Some(et) = entry.and_then(|e| e.children.get(&NodeKey::new(ET, "eth-trunk"))) {
-                next.trunk_ifs.insert(name.clone(), trunk_entry(name, et)?);
-            }
-        }
+        changes.update(2, &mut next.member_of, |_, e| {
+            e.leaf_value(ET, "member-of-eth-trunk")
+                .map(|t| parse(Some(t), 0, "member-of-eth-trunk"))
+                .transpose()
+        })?;
+        changes.update(3, &mut next.trunk_ifs, |name, e| {
+            e.children
+                .get(&NodeKey::new(ET, "eth-trunk"))
+                .map(|et| trunk_entry(name, et))
+                .transpose()
+        })?;
         if changes.touched(4) {
             next.profiles = changes.subtree(4).map(bound_profiles).unwrap_or_default();
         }

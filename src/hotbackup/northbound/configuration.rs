@@ -41,27 +41,23 @@ impl HotBackupSettings {
         if changes.touched(0) {
             next.remote_backup = changes.subtree(0).cloned();
         }
-        for (id, entry) in changes.entries(1) {
-            let [name] = id.as_slice() else { continue };
-            next.bound.remove(name);
-            if let Some(p) = entry.and_then(|e| e.leaf_value(RBS, "remote-backup-profile")) {
-                next.bound.insert(name.clone(), p.to_string());
-            }
-        }
-        for (id, entry) in changes.entries(2) {
-            let [name] = id.as_slice() else { continue };
-            next.mld.remove(name);
-            let Some(m) = entry.and_then(|e| e.children.get(&NodeKey::new(MLD, "mld"))) else {
-                continue;
+        changes.update(1, &mut next.bound, |_, e| {
+            Ok(e.leaf_value(RBS, "remote-backup-profile")
+                .map(str::to_string))
+        })?;
+        changes.update(2, &mut next.mld, |_, e| {
+            let Some(m) = e.children.get(&NodeKey::new(MLD, "mld")) else {
+                return Ok(None);
             };
-            if m.leaf_value(MLD, "enable") == Some("true") {
-                let vrid = m
-                    .leaf_value(MLD, "track-vrrp6-vrid")
-                    .map(|v| parse(Some(v), "track-vrrp6-vrid"))
-                    .transpose()?;
-                next.mld.insert(name.clone(), vrid);
+            if m.leaf_value(MLD, "enable") != Some("true") {
+                return Ok(None);
             }
-        }
+            let vrid = m
+                .leaf_value(MLD, "track-vrrp6-vrid")
+                .map(|v| parse(Some(v), "track-vrrp6-vrid"))
+                .transpose()?;
+            Ok(Some(vrid))
+        })?;
         next.config = assemble(next.remote_backup.as_ref(), &next.bound, &next.mld)?;
         Ok(next)
     }

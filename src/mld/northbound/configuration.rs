@@ -85,20 +85,14 @@ pub(super) fn check(name: &str, m: &InterfaceMld) -> Result<(), String> {
 /// The configuration after `changes`.
 pub fn decode(current: &MldConfig, changes: &Changes) -> Result<MldConfig, String> {
     let mut next = current.clone();
-    for (id, entry) in changes.entries(0) {
-        let [name] = id.as_slice() else { continue };
-        match entry.and_then(interface_mld) {
-            Some(m) => {
-                if current.mld.get(name) != Some(&m) {
-                    check(name, &m)?;
-                }
-                next.mld.insert(name.clone(), m);
-            }
-            None => {
-                next.mld.remove(name);
-            }
+    changes.update(0, &mut next.mld, |name, e| {
+        let m = interface_mld(e);
+        match &m {
+            Some(m) if current.mld.get(name) != Some(m) => check(name, m)?,
+            _ => {}
         }
-    }
+        Ok(m)
+    })?;
     if changes.touched(1) {
         let mc = changes.subtree(1);
         next.routing = forwarding::northbound::routing_enabled(mc);
