@@ -126,12 +126,18 @@ fn remove_subtree(batch: &mut sled::Batch, path: &mut Vec<NodeKey>, node: &Node)
     }
 }
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .mode(sled::Mode::HighThroughput)
+            // The data tree in memory is the working copy; sled's cache (1 GiB by default) only
+            // speeds up reads, which happen once, at start.
+            .cache_capacity(CACHE_BYTES)
             .open()?;
         let trees = [
             db.open_tree("running")?,
