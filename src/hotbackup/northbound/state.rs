@@ -29,7 +29,7 @@ pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTim
         put(e, "peer-entries", st.peer_entries.to_string());
         put(e, "switchovers", st.switchovers.to_string());
         if let Some(t) = st.last_switchover {
-            let at = wall - Duration::from_millis(now.saturating_sub(t));
+            let at = wall - (now - t);
             put(e, "last-switchover-time", crate::yang::date_and_time(at));
         }
     }
