@@ -588,8 +588,6 @@ impl Profile {
                     // The peer holds the group again: it sends it itself.
                     out.push(self.remove(&k));
                 }
-                // RBS carries the sender's clock in milliseconds.
-                let sender_now = Time::from_millis(sender_now);
                 self.peer.insert(k.clone(), to_local(g, sender_now, now));
                 if let Some(replace) = self.import() {
                     out.extend(self.install(&k, replace));
@@ -1140,7 +1138,7 @@ mod tests {
         sync(SyncEvent::Upsert {
             key: vec![1, 2, 3],
             value: vec![],
-            sender_now: 0,
+            sender_now: Time::ZERO,
         });
         sync(SyncEvent::Upsert {
             key: encode_key("eth9", &"ff0e::1".parse().unwrap()),
@@ -1153,7 +1151,7 @@ mod tests {
                 last_reporter: None,
                 since: Time::ZERO,
             }),
-            sender_now: 0,
+            sender_now: Time::ZERO,
         });
         assert_eq!(c.profile("rbp1").unwrap().bad_records, 2);
     }

@@ -127,7 +127,7 @@ impl SyncLink {
                     let e = SyncEvent::Upsert {
                         key,
                         value,
-                        sender_now: sender_now.as_millis(),
+                        sender_now,
                     };
                     self.push(to, now, e);
                 }
@@ -158,7 +158,7 @@ impl SyncLink {
                 let e = SyncEvent::Upsert {
                     key: key.clone(),
                     value: value.clone(),
-                    sender_now: (at + offsets[from]).as_millis(),
+                    sender_now: at + offsets[from],
                 };
                 self.push(to, at, e);
                 at += self.batch_gap;
