@@ -24,6 +24,7 @@ use mldhb::mld::instance::{Action, Config, Input, Router};
 use mldhb::mld::network::accept;
 use mldhb::mld::packet::{encode_with_checksum, Message, Record, RecordType};
 use mldhb::netio::icmp6::RxPacket;
+use mldhb::time::Time;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::time::Instant;
@@ -102,13 +103,16 @@ fn main() {
     let mut rss_after = 0;
     let own: Ipv6Addr = "fe80::1".parse().expect("literal");
     for round in 0..rounds {
-        let mut r = Router::new(Config::default(), own, 0);
-        r.handle(0, Input::Tick);
+        let mut r = Router::new(Config::default(), own, Time::ZERO);
+        r.handle(Time::ZERO, Input::Tick);
         let t = Instant::now();
         for (i, p) in joins.iter().enumerate() {
             let msg = accept(p, true).expect("valid report");
             // One millisecond per 100 reports on the router's clock.
-            r.handle((i / 100) as u64, Input::Received { from: p.src, msg });
+            r.handle(
+                Time::from_millis((i / 100) as u64),
+                Input::Received { from: p.src, msg },
+            );
         }
         best_join = best_join.min(t.elapsed().as_secs_f64());
         assert_eq!(r.groups.len(), n);
@@ -116,7 +120,7 @@ fn main() {
         for (i, p) in refreshes.iter().enumerate() {
             let msg = accept(p, true).expect("valid report");
             r.handle(
-                60_000 + (i / 100) as u64,
+                Time::from_millis(60_000 + (i / 100) as u64),
                 Input::Received { from: p.src, msg },
             );
         }
@@ -129,13 +133,13 @@ fn main() {
     let mut best_fwd = f64::MAX;
     let mut rss_fwd = 0;
     for _ in 0..rounds {
-        let mut r = Router::new(Config::default(), own, 0);
+        let mut r = Router::new(Config::default(), own, Time::ZERO);
         let mut fwd = Forwarding::default();
-        r.handle(0, Input::Tick);
+        r.handle(Time::ZERO, Input::Tick);
         let t = Instant::now();
         for (i, p) in joins.iter().enumerate() {
             let msg = accept(p, true).expect("valid report");
-            let now = (i / 100) as u64;
+            let now = Time::from_millis((i / 100) as u64);
             for a in r.handle(now, Input::Received { from: p.src, msg }) {
                 if let Action::GroupUpdated(g) | Action::GroupRemoved(g) = a {
                     let l = |g: &Ipv6Addr, s: &Ipv6Addr| -> BTreeMap<u32, Domain> {

@@ -117,7 +117,7 @@ fn batch_bytes(n: u64) -> Vec<u8> {
         msg: Message::Profiles {
             backup_ids: vec![1],
         },
-        sender_now: 0,
+        sender_now: mldhb::time::Time::ZERO,
     })
     .expect("profiles");
     let mut out = Vec::new();

@@ -20,6 +20,7 @@ pub mod northbound;
 pub mod rbs;
 pub mod rpc_error;
 pub mod seckey;
+pub mod time;
 pub mod vrrp6;
 pub mod xml;
 pub mod yang;

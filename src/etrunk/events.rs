@@ -3,11 +3,12 @@
 //! their member's actor, each Eth-Trunk's role derived from its E-Trunk and `e-trunk mode`,
 //! the members put in sync by that role, and the roles the hot-backup controller follows.
 
-use super::instance::{self, Action, Cause, Instance, State, Time};
+use super::instance::{self, Action, Cause, Instance, State};
 use super::packet::{DecodeError, Hello, MemberReport, TrunkMode};
 use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::lacp::actor::{self, Actor, ActorConfig};
 use crate::lacp::packet::Lacpdu;
+use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
@@ -579,7 +580,19 @@ mod tests {
     use super::*;
     use crate::lacp::packet::{state, PortInfo};
 
-    const MS: Time = 1_000;
+    use std::time::Duration;
+
+    /// One millisecond in microseconds.
+    const MS: u64 = 1_000;
+
+    /// The instant `us` microseconds after the simulated clock's zero.
+    fn at(us: u64) -> Time {
+        Time::from_micros(us)
+    }
+
+    fn us(us: u64) -> Duration {
+        Duration::from_micros(us)
+    }
     const A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
     const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
     const SHARED: [u8; 6] = [0x00, 0xe0, 0xfc, 0x12, 0x34, 0x56];
@@ -641,20 +654,20 @@ mod tests {
     impl Pair {
         fn new(mode: TrunkMode) -> Pair {
             let mut p = Pair {
-                now: 0,
+                now: Time::ZERO,
                 nodes: [Node::new(A, 1000), Node::new(B, 1000)],
                 alive: [true; 2],
                 hellos: Vec::new(),
                 to_ce: [None, None],
                 changes: Vec::new(),
             };
-            let out = p.nodes[0].configure(0, node_cfg(10, 1, 2, mode));
+            let out = p.nodes[0].configure(at(0), node_cfg(10, 1, 2, mode));
             p.carry(0, out);
-            let out = p.nodes[1].configure(0, node_cfg(20, 2, 1, mode));
+            let out = p.nodes[1].configure(at(0), node_cfg(20, 2, 1, mode));
             p.carry(1, out);
             for (i, mac) in [(0, A), (1, B)] {
                 let out = p.nodes[i].set_links(
-                    0,
+                    Time::ZERO,
                     &[MemberLink {
                         name: "eth1".into(),
                         index: 3,
@@ -672,7 +685,9 @@ mod tests {
                 match o {
                     Out::Hello {
                         source, payload, ..
-                    } => self.hellos.push((self.now + MS, 1 - from, source, payload)),
+                    } => self
+                        .hellos
+                        .push((self.now + us(MS), 1 - from, source, payload)),
                     Out::Lacp { frame, .. } => {
                         self.to_ce[from] = Some(Lacpdu::decode(&frame).unwrap().pdu)
                     }
@@ -706,7 +721,7 @@ mod tests {
 
         /// Runs to `until`; the edge answers each node every 100 ms.
         fn run_until(&mut self, until: Time) {
-            let mut next_ce = (self.now / (100 * MS) + 1) * 100 * MS;
+            let mut next_ce = at((self.now.as_micros() / (100 * MS) + 1) * 100 * MS);
             loop {
                 let mut t: Vec<Time> = self.hellos.iter().map(|h| h.0).collect();
                 for i in 0..2 {
@@ -736,7 +751,7 @@ mod tests {
                     }
                 }
                 if t == next_ce {
-                    next_ce += 100 * MS;
+                    next_ce += us(100 * MS);
                     for i in 0..2 {
                         if self.alive[i] {
                             if let Some(pdu) = self.ce_pdu(i) {
@@ -763,7 +778,7 @@ mod tests {
     #[test]
     fn master_backup_selects_only_the_masters_member() {
         let mut p = Pair::new(TrunkMode::Auto);
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         assert_eq!(p.nodes[0].instances[&1].state, State::Master);
         assert_eq!(p.nodes[1].instances[&1].state, State::Backup);
         assert_eq!((p.selected(0), p.selected(1)), (true, false));
@@ -787,7 +802,7 @@ mod tests {
     #[test]
     fn member_link_failure_moves_the_role_and_the_selection() {
         let mut p = Pair::new(TrunkMode::Auto);
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         let out = p.nodes[0].set_links(
             p.now,
             &[MemberLink {
@@ -798,7 +813,7 @@ mod tests {
             }],
         );
         p.carry(0, out);
-        p.run_until(2_300 * MS);
+        p.run_until(at(2_300 * MS));
         assert_eq!(
             (
                 p.nodes[0].instances[&1].state,
@@ -827,7 +842,7 @@ mod tests {
     #[test]
     fn force_master_on_both_selects_both_and_a_dead_peer_is_absent() {
         let mut p = Pair::new(TrunkMode::ForceMaster);
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         assert_eq!((p.selected(0), p.selected(1)), (true, true));
         for i in 0..2 {
             assert_eq!(
@@ -840,7 +855,7 @@ mod tests {
         }
         // A dies: B stays master and after exactly 3 s of silence the peer is gone.
         p.alive[0] = false;
-        p.run_until(5_000 * MS);
+        p.run_until(at(5_000 * MS));
         assert!(!p.role(1).peer_present);
         assert_eq!(p.role(1).role, Role::Master);
     }
@@ -850,9 +865,9 @@ mod tests {
         let mut p = Pair::new(TrunkMode::Auto);
         let mut c = node_cfg(10, 1, 2, TrunkMode::ForceBackup);
         c.trunks.get_mut(&1).unwrap().mode = TrunkMode::ForceBackup;
-        let out = p.nodes[0].configure(0, c);
+        let out = p.nodes[0].configure(at(0), c);
         p.carry(0, out);
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         // A wins the E-Trunk but its Eth-Trunk is forced to backup.
         assert_eq!(p.nodes[0].instances[&1].state, State::Master);
         assert!(!p.selected(0));
@@ -862,7 +877,7 @@ mod tests {
     #[test]
     fn the_gate_holds_a_revert() {
         let mut p = Pair::new(TrunkMode::Auto);
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         let down = |up| {
             [MemberLink {
                 name: "eth1".into(),
@@ -873,17 +888,17 @@ mod tests {
         };
         let out = p.nodes[0].set_links(p.now, &down(false));
         p.carry(0, out);
-        p.run_until(2_500 * MS);
+        p.run_until(at(2_500 * MS));
         let out = p.nodes[0].set_gate(p.now, &role_id(1, 1), false);
         p.carry(0, out);
         let out = p.nodes[0].set_links(p.now, &down(true));
         p.carry(0, out);
-        p.run_until(10_000 * MS);
+        p.run_until(at(10_000 * MS));
         assert_eq!(p.nodes[0].instances[&1].state, State::Backup);
         assert_eq!(p.nodes[1].instances[&1].state, State::Master);
         let out = p.nodes[0].set_gate(p.now, &role_id(1, 1), true);
         p.carry(0, out);
-        p.run_until(10_500 * MS);
+        p.run_until(at(10_500 * MS));
         assert_eq!(
             (
                 p.nodes[0].instances[&1].state,
@@ -897,7 +912,7 @@ mod tests {
     #[test]
     fn bad_hellos_are_counted_and_replays_dropped() {
         let mut p = Pair::new(TrunkMode::Auto);
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         let h = Hello {
             etrunk: 1,
             priority: 1,

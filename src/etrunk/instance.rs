@@ -1,15 +1,20 @@
 //! One E-Trunk as a sans-IO state machine: hellos every interval, the peer lost after its own
 //! hello interval times its multiplier, the election (smaller priority wins, a tie goes to the
 //! smaller system ID), the local and peer Eth-Trunk health, and the revert delay with the
-//! hot-backup controller's preemption gate. Time is microseconds on the caller's clock.
+//! hot-backup controller's preemption gate, on a clock the caller supplies.
 
 use super::packet::{Hello, MemberReport, WireState};
+use crate::time::Time;
+use std::time::Duration;
 
-/// Microseconds on the caller's clock.
-pub type Time = u64;
-/// The unit of hello intervals.
-pub const HELLO_UNIT: Time = 100_000;
-const SECOND: Time = 1_000_000;
+/// The unit of hello intervals (on the wire and in the configuration).
+pub const HELLO_UNIT: Duration = Duration::from_millis(100);
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A hold time: `hello_interval` (in [`HELLO_UNIT`]s) × `multiplier`.
+fn hold(hello_interval: u16, multiplier: u16) -> Duration {
+    HELLO_UNIT * u32::from(hello_interval) * u32::from(multiplier)
+}
 
 /// What the configuration asks of one E-Trunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +47,8 @@ impl Default for Config {
 
 impl Config {
     /// The hold time this device announces: hello interval × multiplier.
-    pub fn hold_time(&self) -> Time {
-        self.hello_interval as Time * HELLO_UNIT * self.multiplier as Time
+    pub fn hold_time(&self) -> Duration {
+        hold(self.hello_interval, self.multiplier)
     }
 }
 
@@ -111,8 +116,8 @@ pub struct Peer {
 
 impl Peer {
     /// The peer's hold time, hello interval × multiplier, as it announced them.
-    pub fn hold_time(&self) -> Time {
-        self.hello_interval as Time * HELLO_UNIT * self.multiplier as Time
+    pub fn hold_time(&self) -> Duration {
+        hold(self.hello_interval, self.multiplier)
     }
 
     /// Whether the peer's Eth-Trunks can carry traffic: any reported up (a peer without
@@ -244,7 +249,8 @@ impl Instance {
     /// Seconds left of a pending revert, and whether only the gate holds it.
     pub fn revert_wait(&self, now: Time) -> Option<(u32, bool)> {
         if let Some(t) = self.revert_at {
-            return Some((t.saturating_sub(now).div_ceil(SECOND) as u32, false));
+            let left = (t - now).as_micros().div_ceil(SECOND.as_micros());
+            return Some((left as u32, false));
         }
         (self.revert_done && !self.gate_open).then_some((0, true))
     }
@@ -272,7 +278,7 @@ impl Instance {
         let h = self.hello();
         self.stats.hellos_sent += 1;
         out.push(Action::Send(h));
-        self.hello_at = Some(now + self.cfg.hello_interval as Time * HELLO_UNIT);
+        self.hello_at = Some(now + HELLO_UNIT * u32::from(self.cfg.hello_interval));
     }
 
     /// Whether this device wins the election against the peer.
@@ -307,7 +313,7 @@ impl Instance {
                     return out;
                 }
                 self.stats.hellos_received += 1;
-                let until = now + h.hello_interval as Time * HELLO_UNIT * h.multiplier as Time;
+                let until = now + hold(h.hello_interval, h.multiplier);
                 self.peer = Some(Peer {
                     priority: h.priority,
                     system_id: h.system_id,
@@ -419,7 +425,7 @@ impl Instance {
                                     if d == 0 {
                                         self.revert_done = true;
                                     } else {
-                                        self.revert_at = Some(now + d as Time * SECOND);
+                                        self.revert_at = Some(now + SECOND * u32::from(d));
                                     }
                                 }
                                 if self.revert_done && self.gate_open {
@@ -460,7 +466,17 @@ mod tests {
     use super::super::packet::TrunkMode;
     use super::*;
 
-    const MS: Time = 1_000;
+    /// One millisecond in microseconds.
+    const MS: u64 = 1_000;
+
+    /// The instant `us` microseconds after the simulated clock's zero.
+    fn at(us: u64) -> Time {
+        Time::from_micros(us)
+    }
+
+    fn us(us: u64) -> Duration {
+        Duration::from_micros(us)
+    }
 
     fn cfg(priority: u8, last: u8) -> Config {
         Config {
@@ -500,7 +516,7 @@ mod tests {
     impl Pair {
         fn new(a: Config, b: Config) -> Pair {
             let mut p = Pair {
-                now: 0,
+                now: Time::ZERO,
                 a: Instance::new(a),
                 b: Instance::new(b),
                 wire: Vec::new(),
@@ -508,7 +524,7 @@ mod tests {
                 a_alive: true,
                 b_alive: true,
                 changes: Vec::new(),
-                a_heard: 0,
+                a_heard: Time::ZERO,
             };
             p.input(true, Input::Members(member(true)));
             p.input(false, Input::Members(member(true)));
@@ -527,7 +543,7 @@ mod tests {
                 match a {
                     Action::Send(h) => {
                         if self.link_up {
-                            self.wire.push((self.now + MS, !to_a, h));
+                            self.wire.push((self.now + us(MS), !to_a, h));
                         }
                     }
                     Action::StateChange { new, cause, .. } => {
@@ -581,12 +597,12 @@ mod tests {
     #[test]
     fn smaller_priority_wins() {
         let mut p = Pair::new(cfg(10, 9), cfg(20, 1));
-        p.run_until(10 * MS);
+        p.run_until(at(10 * MS));
         assert_eq!(p.states(), (State::Master, State::Backup));
         assert_eq!(p.a.cause, Cause::PriorityCalculation);
         assert_eq!(p.b.cause, Cause::PriorityCalculation);
         // Stays so.
-        p.run_until(60_000 * MS);
+        p.run_until(at(60_000 * MS));
         assert_eq!(p.states(), (State::Master, State::Backup));
         assert_eq!(p.a.stats.state_changes, 1);
         // One hello per second each.
@@ -596,7 +612,7 @@ mod tests {
     #[test]
     fn a_priority_tie_goes_to_the_smaller_system_id() {
         let mut p = Pair::new(cfg(100, 9), cfg(100, 3));
-        p.run_until(10 * MS);
+        p.run_until(at(10 * MS));
         assert_eq!(p.states(), (State::Backup, State::Master));
     }
 
@@ -607,23 +623,28 @@ mod tests {
         a.hello_interval = 5;
         a.multiplier = 50;
         let mut p = Pair::new(a, cfg(10, 2));
-        p.run_until(10_000 * MS);
+        p.run_until(at(10_000 * MS));
         assert_eq!(p.states(), (State::Backup, State::Master));
         // B dies; A heard its last hello at `last`.
-        p.run_until(10_000 * MS + 500 * MS);
+        p.run_until(at(10_000 * MS + 500 * MS));
         p.b_alive = false;
         let last = p.a_heard;
-        assert!(last > 9_500 * MS);
-        p.run_until(last + 3_000 * MS - 1);
+        assert!(last > at(9_500 * MS));
+        p.run_until(last + us(3_000 * MS - 1));
         assert_eq!(p.a.state, State::Backup);
         assert!(p.a.peer_alive());
-        p.run_until(last + 3_000 * MS);
+        p.run_until(last + us(3_000 * MS));
         assert_eq!(p.a.state, State::Master);
         assert_eq!(p.a.cause, Cause::PeerTimeout);
         assert!(!p.a.peer_alive());
         assert_eq!(
             p.changes.last(),
-            Some(&('a', State::Master, Cause::PeerTimeout, last + 3_000 * MS))
+            Some(&(
+                'a',
+                State::Master,
+                Cause::PeerTimeout,
+                last + us(3_000 * MS)
+            ))
         );
     }
 
@@ -633,40 +654,40 @@ mod tests {
         p.b_alive = false;
         p.link_up = false;
         p.wire.clear();
-        p.run_until(3_000 * MS - 1);
+        p.run_until(at(3_000 * MS - 1));
         assert_eq!(p.a.state, State::Initialize);
-        p.run_until(3_000 * MS);
+        p.run_until(at(3_000 * MS));
         assert_eq!((p.a.state, p.a.cause), (State::Master, Cause::PeerTimeout));
     }
 
     #[test]
     fn revert_waits_for_the_delay_and_the_gate() {
         let mut p = Pair::new(cfg(10, 1), cfg(20, 2));
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         assert_eq!(p.states(), (State::Master, State::Backup));
         // A's Eth-Trunk fails: B takes over at once.
         p.input(true, Input::Members(member(false)));
-        p.run_until(2_010 * MS);
+        p.run_until(at(2_010 * MS));
         assert_eq!(p.states(), (State::Backup, State::Master));
         assert_eq!(p.a.cause, Cause::LocalEthTrunkDown);
         assert_eq!(p.b.cause, Cause::PeerEthTrunkDown);
         // It recovers at 3 s; the gate is closed (batch in progress).
         p.input(true, Input::PreemptGate(false));
-        p.now = 3_000 * MS;
+        p.now = at(3_000 * MS);
         p.input(true, Input::Members(member(true)));
-        p.run_until(3_010 * MS);
+        p.run_until(at(3_010 * MS));
         assert_eq!(p.states(), (State::Backup, State::Master));
         assert_eq!(p.a.revert_wait(p.now), Some((5, false)));
-        p.run_until(8_000 * MS - 1);
+        p.run_until(at(8_000 * MS - 1));
         assert_eq!(p.a.state, State::Backup);
-        p.run_until(8_000 * MS);
+        p.run_until(at(8_000 * MS));
         // The delay passed; only the gate holds it.
         assert_eq!(p.a.state, State::Backup);
         assert_eq!(p.a.revert_wait(p.now), Some((0, true)));
-        p.now = 9_000 * MS;
+        p.now = at(9_000 * MS);
         p.input(true, Input::PreemptGate(true));
         assert_eq!((p.a.state, p.a.cause), (State::Master, Cause::Revert));
-        p.run_until(9_010 * MS);
+        p.run_until(at(9_010 * MS));
         assert_eq!(p.states(), (State::Master, State::Backup));
         assert_eq!(p.a.revert_wait(p.now), None);
     }
@@ -674,19 +695,19 @@ mod tests {
     #[test]
     fn revert_delay_starts_when_the_better_device_returns() {
         let mut p = Pair::new(cfg(10, 1), cfg(20, 2));
-        p.run_until(1_000 * MS);
+        p.run_until(at(1_000 * MS));
         // A crashes: B serves after the hold time.
         p.a_alive = false;
-        p.run_until(10_000 * MS);
+        p.run_until(at(10_000 * MS));
         assert_eq!(p.b.state, State::Master);
         // A restarts.
         p.a_alive = true;
         p.a = Instance::new(cfg(10, 1));
         p.input(true, Input::Members(member(true)));
         p.input(true, Input::Start);
-        p.run_until(10_010 * MS);
+        p.run_until(at(10_010 * MS));
         assert_eq!(p.states(), (State::Backup, State::Master));
-        p.run_until(15_000 * MS + 5 * MS);
+        p.run_until(at(15_000 * MS + 5 * MS));
         assert_eq!(
             p.states(),
             (State::Master, State::Backup),
@@ -701,11 +722,11 @@ mod tests {
         let mut a = cfg(10, 1);
         a.revert_delay_s = None;
         let mut p = Pair::new(a, cfg(20, 2));
-        p.run_until(1_000 * MS);
+        p.run_until(at(1_000 * MS));
         p.input(true, Input::Members(member(false)));
-        p.run_until(2_000 * MS);
+        p.run_until(at(2_000 * MS));
         p.input(true, Input::Members(member(true)));
-        p.run_until(600_000 * MS);
+        p.run_until(at(600_000 * MS));
         assert_eq!(p.states(), (State::Backup, State::Master));
         assert_eq!(p.a.revert_wait(p.now), None);
     }
@@ -713,10 +734,10 @@ mod tests {
     #[test]
     fn both_trunks_down_leaves_both_backup() {
         let mut p = Pair::new(cfg(10, 1), cfg(20, 2));
-        p.run_until(1_000 * MS);
+        p.run_until(at(1_000 * MS));
         p.input(true, Input::Members(member(false)));
         p.input(false, Input::Members(member(false)));
-        p.run_until(1_100 * MS);
+        p.run_until(at(1_100 * MS));
         assert_eq!(p.states(), (State::Backup, State::Backup));
         assert_eq!(p.a.cause, Cause::LocalEthTrunkDown);
     }
@@ -724,11 +745,11 @@ mod tests {
     #[test]
     fn stop_returns_to_initialize_and_silences_hellos() {
         let mut p = Pair::new(cfg(10, 1), cfg(20, 2));
-        p.run_until(1_000 * MS);
+        p.run_until(at(1_000 * MS));
         p.input(true, Input::Stop);
         assert_eq!(p.a.state, State::Initialize);
         assert_eq!(p.a.next_deadline(), None);
-        p.run_until(5_000 * MS);
+        p.run_until(at(5_000 * MS));
         assert_eq!((p.b.state, p.b.cause), (State::Master, Cause::PeerTimeout));
     }
 }

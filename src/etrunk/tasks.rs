@@ -5,23 +5,23 @@
 //! pipeline reaches it as a config provider and `<get>` as an oper provider.
 
 use super::events::{MemberLink, Node, NodeConfig, Out};
-use super::instance::Time;
 use super::northbound;
 use crate::bus::{Bus, GateWatchers, RoleSourceId};
 use crate::handoff::Handoff;
 use crate::netio::lacp::LacpSocket;
 use crate::netio::netlink::{Link, Netlink};
+use crate::time::Time;
 use socket2::{Domain, Socket, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 /// How often member links are re-read, in microseconds.
-const LINK_POLL: Time = 200_000;
+const LINK_POLL: Duration = Duration::from_millis(200);
 /// Largest datagram or frame read.
 const MAX_RX: usize = 2048;
 
@@ -38,13 +38,12 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
-    start: Instant,
     bus: Bus,
 }
 
 impl Shared {
     fn now(&self) -> Time {
-        self.start.elapsed().as_micros() as Time
+        crate::netio::clock::now()
     }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -107,7 +106,6 @@ impl ETrunkRuntime {
                 ..Inner::default()
             }),
             wake: Notify::new(),
-            start: Instant::now(),
             bus,
         });
         // Packet sockets need CAP_NET_RAW: find out now rather than at the first member.
@@ -178,7 +176,7 @@ fn open_udp(source: Ipv6Addr, port: u16) -> std::io::Result<tokio::net::UdpSocke
 
 impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Rx>) {
-        let mut next_poll: Time = 0;
+        let mut next_poll = Time::ZERO;
         loop {
             let cfg = self.shared.lock().cfg.take();
             if let Some(cfg) = cfg {
@@ -187,7 +185,7 @@ impl Driver {
                 let out = self.shared.lock().node.configure(now, cfg);
                 self.carry_out(out);
                 self.follow_gates();
-                next_poll = 0;
+                next_poll = Time::ZERO;
             }
             if self.shared.now() >= next_poll {
                 self.reconcile_links();
@@ -205,7 +203,7 @@ impl Driver {
                 .next_deadline()
                 .unwrap_or(Time::MAX)
                 .min(next_poll);
-            let wait = Duration::from_micros(deadline.saturating_sub(self.shared.now()));
+            let wait = deadline - self.shared.now();
             tokio::select! {
                 m = rx.recv() => {
                     let Some(m) = m else { return };

@@ -13,9 +13,11 @@ pub mod northbound;
 pub mod rpf;
 pub mod sim;
 
+use crate::time::Time;
 use rpf::Route;
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 /// Whether packets to `group` may leave their link: multicast of a scope wider than link-local,
 /// and not a solicited-node group of any scope.
@@ -31,9 +33,6 @@ pub fn forwardable(group: &Ipv6Addr) -> bool {
     // ff02::1:ffXX:XXXX is link scope already; any scope's solicited-node form is excluded too.
     !(o[2..11] == [0, 0, 0, 0, 0, 0, 0, 0, 0] && o[11] == 1 && o[12] == 0xff)
 }
-
-/// Milliseconds on the caller's clock.
-pub type Time = u64;
 
 /// A group of outgoing interfaces activated together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -206,7 +205,7 @@ pub struct Forwarding {
 
 /// How long an (S,G) entry stays without traffic before it is removed (PIM's keepalive
 /// period, RFC 7761 §4.11), so that sources that stopped do not fill the kernel table.
-pub const IDLE_TIMEOUT: Time = 210_000;
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(210);
 
 impl Forwarding {
     pub fn enabled(&self) -> bool {
@@ -352,7 +351,7 @@ impl Forwarding {
         &mut self,
         now: Time,
         packets: impl Fn(&Key) -> Option<u64>,
-        idle: Time,
+        idle: Duration,
     ) -> Vec<FwdAction> {
         let mut out = Vec::new();
         let mut gone = Vec::new();
@@ -361,7 +360,7 @@ impl Forwarding {
             if seen != *count {
                 *count = seen;
                 *since = now;
-            } else if now.saturating_sub(*since) >= idle {
+            } else if now - *since >= idle {
                 gone.push(*key);
             }
         }

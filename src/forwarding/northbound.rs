@@ -2,8 +2,9 @@
 //! printed as operational state.
 
 use super::kernel::MfcCounters;
-use super::{Mfib, Time};
+use super::Mfib;
 use crate::datastore::tree::{Node, NodeKey};
+use crate::time::Time;
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -81,11 +82,7 @@ pub fn merge_state(
         n.set_leaf(MC, "packets", c.packets.to_string());
         n.set_leaf(MC, "bytes", c.bytes.to_string());
         n.set_leaf(MC, "wrong-interface-packets", c.wrong_if.to_string());
-        n.set_leaf(
-            MC,
-            "up-time",
-            (now.saturating_sub(e.since) / 1000).to_string(),
-        );
+        n.set_leaf(MC, "up-time", (now - e.since).as_secs().to_string());
         fwd.children.insert(
             NodeKey::with_id(MC, "entry", vec![source.to_string(), group.to_string()]),
             Arc::new(n),
@@ -112,13 +109,13 @@ mod tests {
             (g, s),
             Some(2),
             BTreeMap::from([(3, Domain::ALWAYS), (4, Domain(9))]),
-            0,
+            Time::ZERO,
         );
         mfib.set(
             (g, Ipv6Addr::UNSPECIFIED),
             None,
             BTreeMap::from([(3, Domain::ALWAYS)]),
-            0,
+            Time::ZERO,
         );
         mfib.set_domain_active(Domain(9), false);
         let names = HashMap::from([(2, "up0".to_string()), (3, "down0".to_string())]);
@@ -131,7 +128,7 @@ mod tests {
             },
         )]);
         let mut tree = Node::default();
-        merge_state(&mut tree, &mfib, &names, &counters, 5000);
+        merge_state(&mut tree, &mfib, &names, &counters, Time::from_millis(5000));
         let xml = crate::northbound::convert::to_xml(&tree);
         for want in [
             "<entry-count>2</entry-count>",

@@ -55,12 +55,12 @@ fn nocache_installs_rpf_entry_towards_listeners() {
     let l = listeners(&[("ff0e::1", DOWN1), ("ff0e::1", DOWN2)]);
     assert!(dp.forward(s, g, UP).is_none());
     let up_mif = f.mif_of(UP).unwrap();
-    dp.apply(&f.on_nocache(0, s, g, up_mif, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, g, up_mif, &routes(), &l));
     assert_eq!(dp.forward(s, g, UP).unwrap(), vec![DOWN1, DOWN2]);
     // Arriving on a downstream interface is never forwarded.
     assert_eq!(dp.forward(s, g, DOWN1).unwrap(), Vec::<u32>::new());
     // A group without listeners gets an entry with no outgoing interface.
-    dp.apply(&f.on_nocache(0, s, other, up_mif, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, other, up_mif, &routes(), &l));
     assert_eq!(dp.forward(s, other, UP).unwrap(), Vec::<u32>::new());
     let e = f.mfib.get(&(g, s)).unwrap();
     assert_eq!(e.iif, Some(UP));
@@ -74,7 +74,7 @@ fn rpf_interface_is_never_an_outgoing_interface() {
     let (s, g) = (a("2001:db8:3::10"), a("ff0e::1"));
     let l = listeners(&[("ff0e::1", DOWN1), ("ff0e::1", DOWN2)]);
     let m = f.mif_of(DOWN1).unwrap();
-    dp.apply(&f.on_nocache(0, s, g, m, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, g, m, &routes(), &l));
     assert_eq!(dp.forward(s, g, DOWN1).unwrap(), vec![DOWN2]);
 }
 
@@ -84,7 +84,7 @@ fn no_route_to_the_source_forwards_nothing() {
     let (s, g) = (a("3fff::1"), a("ff0e::1"));
     let l = listeners(&[("ff0e::1", DOWN1)]);
     let m = f.mif_of(UP).unwrap();
-    dp.apply(&f.on_nocache(0, s, g, m, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, g, m, &routes(), &l));
     assert_eq!(dp.forward(s, g, UP).unwrap(), Vec::<u32>::new());
     assert_eq!(f.mfib.get(&(g, s)).unwrap().iif, None);
 }
@@ -94,10 +94,10 @@ fn listeners_coming_and_going_update_entries() {
     let (mut f, mut dp) = setup();
     let (s, g) = (a("2001:db8:100::10"), a("ff0e::1"));
     let m = f.mif_of(UP).unwrap();
-    dp.apply(&f.on_nocache(0, s, g, m, &routes(), &listeners(&[])));
+    dp.apply(&f.on_nocache(Time::ZERO, s, g, m, &routes(), &listeners(&[])));
     assert_eq!(dp.forward(s, g, UP).unwrap(), Vec::<u32>::new());
     let joined = listeners(&[("ff0e::1", DOWN2)]);
-    dp.apply(&f.refresh_group(10, g, &joined));
+    dp.apply(&f.refresh_group(Time::from_millis(10), g, &joined));
     assert_eq!(dp.forward(s, g, UP).unwrap(), vec![DOWN2]);
     assert_eq!(
         f.mfib
@@ -109,11 +109,13 @@ fn listeners_coming_and_going_update_entries() {
         vec![&DOWN2]
     );
     // Unchanged listeners: nothing to do.
-    assert!(f.refresh_group(20, g, &joined).is_empty());
-    dp.apply(&f.refresh_group(30, g, &listeners(&[])));
+    assert!(f
+        .refresh_group(Time::from_millis(20), g, &joined)
+        .is_empty());
+    dp.apply(&f.refresh_group(Time::from_millis(30), g, &listeners(&[])));
     assert_eq!(dp.forward(s, g, UP).unwrap(), Vec::<u32>::new());
     assert!(f.mfib.get(&(g, Ipv6Addr::UNSPECIFIED)).is_none());
-    assert_eq!(f.mfib.get(&(g, s)).unwrap().since, 0);
+    assert_eq!(f.mfib.get(&(g, s)).unwrap().since, Time::ZERO);
 }
 
 #[test]
@@ -126,7 +128,7 @@ fn domains_flip_at_once() {
     let s = a("2001:db8:100::10");
     for i in 1..=100u16 {
         let g = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, i);
-        dp.apply(&f.on_nocache(0, s, g, m, &routes(), &l));
+        dp.apply(&f.on_nocache(Time::ZERO, s, g, m, &routes(), &l));
     }
     dp.apply(&f.set_domain_active(d, false));
     let g1 = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, 1);
@@ -145,9 +147,9 @@ fn link_scope_groups_are_never_routed_and_disable_clears_everything() {
     let l = listeners(&[("ff02::1:2", DOWN1), ("ff0e::1", DOWN1)]);
     let s = a("2001:db8:100::10");
     assert!(f
-        .on_nocache(0, s, a("ff02::1:2"), m, &routes(), &l)
+        .on_nocache(Time::ZERO, s, a("ff02::1:2"), m, &routes(), &l)
         .is_empty());
-    dp.apply(&f.on_nocache(0, s, a("ff0e::1"), m, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, a("ff0e::1"), m, &routes(), &l));
     dp.apply(&f.set_enabled(false, &[]));
     assert_eq!(dp, SimDataPlane::default());
     assert!(f.mfib.is_empty());
@@ -160,19 +162,25 @@ fn idle_entries_age_out_and_busy_ones_stay() {
     let l = listeners(&[("ff0e::1", DOWN1)]);
     let s = a("2001:db8:100::10");
     let (busy, idle) = (a("ff0e::1"), a("ff0e::2"));
-    dp.apply(&f.on_nocache(0, s, busy, m, &routes(), &l));
-    dp.apply(&f.on_nocache(0, s, idle, m, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, busy, m, &routes(), &l));
+    dp.apply(&f.on_nocache(Time::ZERO, s, idle, m, &routes(), &l));
     let counts = |t: u64| move |k: &Key| Some(if k.0 == busy { t } else { 0 });
-    assert!(f.age(100_000, counts(5), IDLE_TIMEOUT).is_empty());
-    dp.apply(&f.age(IDLE_TIMEOUT, counts(9), IDLE_TIMEOUT));
+    assert!(f
+        .age(Time::from_millis(100_000), counts(5), IDLE_TIMEOUT)
+        .is_empty());
+    dp.apply(&f.age(Time::ZERO + IDLE_TIMEOUT, counts(9), IDLE_TIMEOUT));
     assert!(dp.forward(s, idle, UP).is_none());
     assert!(f.mfib.get(&(idle, s)).is_none());
     assert_eq!(dp.forward(s, busy, UP).unwrap(), vec![DOWN1]);
     // The busy one goes only after a full idle period without packets.
     assert!(f
-        .age(IDLE_TIMEOUT + 100_000, counts(9), IDLE_TIMEOUT)
+        .age(
+            Time::ZERO + IDLE_TIMEOUT + Duration::from_millis(100_000),
+            counts(9),
+            IDLE_TIMEOUT,
+        )
         .is_empty());
-    dp.apply(&f.age(2 * IDLE_TIMEOUT, counts(9), IDLE_TIMEOUT));
+    dp.apply(&f.age(Time::ZERO + 2 * IDLE_TIMEOUT, counts(9), IDLE_TIMEOUT));
     assert!(dp.forward(s, busy, UP).is_none());
     assert!(f.mfib.is_empty());
 }
@@ -190,7 +198,7 @@ fn with_slots_a_domain_flips_with_one_binding_per_slot() {
     // Entries prepared while the domain is standby forward only on the always-active one.
     dp.apply(&f.set_domain_active(d, false));
     for i in 1..=100 {
-        dp.apply(&f.on_nocache(0, s, g(i), m, &routes(), &l));
+        dp.apply(&f.on_nocache(Time::ZERO, s, g(i), m, &routes(), &l));
     }
     assert_eq!(dp.forward(s, g(1), UP).unwrap(), vec![DOWN2]);
     let before = dp.mfc.clone();
@@ -227,12 +235,20 @@ fn link_scope_groups_and_link_local_or_unspecified_sources_get_no_entry() {
         ("2001:db8:100::10", "ff01::5"),
     ] {
         assert!(
-            f.on_nocache(0, a(s), a(g), m, &routes(), &l).is_empty(),
+            f.on_nocache(Time::ZERO, a(s), a(g), m, &routes(), &l)
+                .is_empty(),
             "{s} {g}"
         );
     }
     assert!(f.mfib.is_empty());
     assert!(!f
-        .on_nocache(0, a("2001:db8:100::10"), a("ff0e::1"), m, &routes(), &l)
+        .on_nocache(
+            Time::ZERO,
+            a("2001:db8:100::10"),
+            a("ff0e::1"),
+            m,
+            &routes(),
+            &l
+        )
         .is_empty());
 }

@@ -36,8 +36,9 @@ use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::forwarding::Domain;
 use crate::mld::balance::{own_bucket, LoadBalance};
 use crate::mld::events::Binding;
-use crate::mld::instance::{Group, Origin, Time};
+use crate::mld::instance::{Group, Origin};
 use crate::rbs::api::{BackupId, Records, SyncCommand, SyncEvent};
+use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
@@ -948,6 +949,7 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn vrrp(i: &str) -> RoleSourceId {
         RoleSourceId::Vrrp6 {
@@ -958,7 +960,7 @@ mod tests {
 
     fn role(c: &mut Controller, i: &str, role: Role) -> Vec<Action> {
         c.handle(
-            0,
+            Time::ZERO,
             Input::Role {
                 source: vrrp(i),
                 state: RoleState {
@@ -1020,7 +1022,7 @@ mod tests {
         };
         let entry = |since| Group {
             mode: crate::mld::instance::FilterMode::Exclude,
-            filter_timer: Some(since + 260_000),
+            filter_timer: Some(since + Duration::from_secs(260)),
             sources: BTreeMap::new(),
             v1_host_until: None,
             origin: Origin::Local,
@@ -1034,7 +1036,7 @@ mod tests {
         };
         let mut acts = c.configure(vec![p], Vec::new());
         acts.extend(c.handle(
-            0,
+            Time::ZERO,
             Input::Running {
                 interface: "eth1".into(),
                 up: true,
@@ -1042,13 +1044,19 @@ mod tests {
         ));
         acts.extend(role(&mut c, "eth1", Role::Master));
         for (i, g) in ["ff0e::1", "ff0e::2", "ff0e::3"].into_iter().enumerate() {
-            acts.extend(c.handle(0, group(g, Some(entry(i as Time)))));
+            acts.extend(c.handle(
+                Time::ZERO,
+                group(g, Some(entry(Time::from_millis(i as u64)))),
+            ));
         }
-        acts.extend(c.handle(0, group("ff0e::2", Some(entry(50)))));
-        acts.extend(c.handle(0, group("ff0e::3", None)));
+        acts.extend(c.handle(
+            Time::ZERO,
+            group("ff0e::2", Some(entry(Time::from_millis(50)))),
+        ));
+        acts.extend(c.handle(Time::ZERO, group("ff0e::3", None)));
         // The router stops: its entries leave the table, the records sent stay.
         acts.extend(c.handle(
-            0,
+            Time::ZERO,
             Input::Running {
                 interface: "eth1".into(),
                 up: false,
@@ -1076,7 +1084,7 @@ mod tests {
         assert_eq!(sent[STATUS_KEY], [0]);
         assert_eq!(
             sent[&encode_key("eth1", &"ff0e::2".parse().unwrap())],
-            encode_value(&entry(50))
+            encode_value(&entry(Time::from_millis(50)))
         );
         let records = c.records("rbs1");
         assert_eq!(records.len(), 1);
@@ -1111,7 +1119,7 @@ mod tests {
         assert_eq!(gate(&c.configure(vec![p], Vec::new())), [true]);
         let mut sync = |e| {
             c.handle(
-                0,
+                Time::ZERO,
                 Input::Sync {
                     service: "rbs1".into(),
                     backup_id: 10,
@@ -1130,20 +1138,20 @@ mod tests {
         sync(SyncEvent::Upsert {
             key: vec![1, 2, 3],
             value: vec![],
-            sender_now: 0,
+            sender_now: Time::ZERO,
         });
         sync(SyncEvent::Upsert {
             key: encode_key("eth9", &"ff0e::1".parse().unwrap()),
             value: encode_value(&Group {
                 mode: crate::mld::instance::FilterMode::Exclude,
-                filter_timer: Some(10),
+                filter_timer: Some(Time::from_millis(10)),
                 sources: BTreeMap::new(),
                 v1_host_until: None,
                 origin: Origin::Local,
                 last_reporter: None,
-                since: 0,
+                since: Time::ZERO,
             }),
-            sender_now: 0,
+            sender_now: Time::ZERO,
         });
         assert_eq!(c.profile("rbp1").unwrap().bad_records, 2);
     }

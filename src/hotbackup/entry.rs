@@ -10,9 +10,11 @@
 //!        | source count (2 bytes, at most MAX_SOURCES)
 //!        | per source: address (16 bytes) | source timer (8 bytes)
 //! ```
-//! Integers are big-endian; a timer of all ones means "not running".
+//! Integers are big-endian; a timer is whole milliseconds on the sender's clock ([`Time`] in
+//! memory, converted here), all ones meaning "not running".
 
-use crate::mld::instance::{FilterMode, Group, Origin, Time};
+use crate::mld::instance::{FilterMode, Group, Origin};
+use crate::time::Time;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
@@ -82,8 +84,11 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(self.take(16)?);
         Ok(Ipv6Addr::from(a))
     }
+    /// A timer: milliseconds on the wire.
     fn timer(&mut self) -> Result<Option<Time>, DecodeError> {
-        Ok(Some(self.u64()?).filter(|t| *t != NONE))
+        Ok(Some(self.u64()?)
+            .filter(|ms| *ms != NONE)
+            .map(Time::from_millis))
     }
     fn end(self) -> Result<(), DecodeError> {
         match self.b.len() {
@@ -109,8 +114,10 @@ pub fn decode_key(key: &[u8]) -> Result<(String, Ipv6Addr), DecodeError> {
     Ok((name.to_string(), group))
 }
 
+/// A timer: milliseconds on the wire (sub-millisecond parts dropped).
 fn put_timer(v: &mut Vec<u8>, t: Option<Time>) {
-    v.extend_from_slice(&t.map_or(NONE, |t| t.min(NONE - 1)).to_be_bytes());
+    let ms = t.map_or(NONE, |t| t.as_millis().min(NONE - 1));
+    v.extend_from_slice(&ms.to_be_bytes());
 }
 
 /// Encodes a group's state; its timers are absolute times on this device's clock.
@@ -175,14 +182,14 @@ pub fn decode_value(value: &[u8]) -> Result<Group, DecodeError> {
         v1_host_until,
         origin: Origin::Peer,
         last_reporter,
-        since: 0,
+        since: Time::ZERO,
     })
 }
 
 /// Moves a peer's timers from its clock to this one: `sender_now` on the peer's clock is
 /// `now` here; a timer already run out at the sender is due now.
 pub fn to_local(mut g: Group, sender_now: Time, now: Time) -> Group {
-    let conv = |t: Time| now.saturating_add(t.saturating_sub(sender_now));
+    let conv = |t: Time| now + (t - sender_now);
     g.filter_timer = g.filter_timer.map(conv);
     g.v1_host_until = g.v1_host_until.map(conv);
     for t in g.sources.values_mut() {
@@ -200,18 +207,22 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn ms(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
     fn sample() -> Group {
         let mut sources = BTreeMap::new();
-        sources.insert(a("2001:db8::1"), Some(70_000));
+        sources.insert(a("2001:db8::1"), Some(ms(70_000)));
         sources.insert(a("2001:db8::2"), None);
         Group {
             mode: FilterMode::Exclude,
-            filter_timer: Some(260_000),
+            filter_timer: Some(ms(260_000)),
             sources,
             v1_host_until: None,
             origin: Origin::Local,
             last_reporter: Some(a("fe80::10")),
-            since: 5,
+            since: ms(5),
         }
     }
 
@@ -230,7 +241,7 @@ mod tests {
             back,
             Group {
                 origin: Origin::Peer,
-                since: 0,
+                since: Time::ZERO,
                 ..sample()
             }
         );
@@ -240,13 +251,17 @@ mod tests {
     fn timers_move_to_the_receivers_clock() {
         let g = decode_value(&encode_value(&sample())).unwrap();
         // Sent at 60 s on the peer's clock, received at 1000 s here.
-        let l = to_local(g, 60_000, 1_000_000);
-        assert_eq!(l.filter_timer, Some(1_200_000));
-        assert_eq!(l.sources[&a("2001:db8::1")], Some(1_010_000));
+        let l = to_local(g, ms(60_000), ms(1_000_000));
+        assert_eq!(l.filter_timer, Some(ms(1_200_000)));
+        assert_eq!(l.sources[&a("2001:db8::1")], Some(ms(1_010_000)));
         assert_eq!(l.sources[&a("2001:db8::2")], None);
         // A timer that ran out at the sender is due at once.
-        let l = to_local(decode_value(&encode_value(&sample())).unwrap(), 300_000, 7);
-        assert_eq!(l.filter_timer, Some(7));
+        let l = to_local(
+            decode_value(&encode_value(&sample())).unwrap(),
+            ms(300_000),
+            ms(7),
+        );
+        assert_eq!(l.filter_timer, Some(ms(7)));
     }
 
     #[test]

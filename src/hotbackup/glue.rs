@@ -6,8 +6,8 @@
 use super::controller::{Action, Controller, Event, Input, ProfileConfig, Track};
 use crate::bus::RoleSourceId;
 use crate::mld::coordinator::{Coordinator, Report, Request};
-use crate::mld::instance::Time;
 use crate::rbs::api::SyncCommand;
+use crate::time::Time;
 
 /// What the controller wants done outside the MLD runtime.
 #[derive(Debug, Clone, PartialEq)]

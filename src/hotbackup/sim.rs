@@ -12,24 +12,35 @@ use crate::forwarding::sim::SimDataPlane;
 use crate::mld::balance::{bucket, own_bucket, LoadBalance};
 use crate::mld::coordinator::{settle, Request};
 use crate::mld::events::{LinkInfo, MldNode, Out};
-use crate::mld::instance::{Config, FilterMode, Origin, Time};
+use crate::mld::instance::{Config, FilterMode, Origin};
 use crate::mld::northbound::InterfaceMld;
 use crate::mld::packet::{encode_with_checksum, Message, Record, RecordType, TYPE_QUERY};
 use crate::netio::icmp6::RxPacket;
 use crate::rbs::api::{SyncCommand, SyncEvent};
+use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 const UP: u32 = 2;
 const DOWN: u32 = 3;
-const MALI: Time = 260_000;
-const LLQT: Time = 2_000;
+const MALI: Duration = Duration::from_secs(260);
+const LLQT: Duration = Duration::from_secs(2);
 const SERVICE: &str = "rbs1";
 const BACKUP_ID: u16 = 10;
 const IFACE: &str = "eth1";
 
 fn a(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
+}
+
+/// The instant `ms` milliseconds after the simulated clock's zero.
+fn at(ms: u64) -> Time {
+    Time::from_millis(ms)
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 fn source() -> RoleSourceId {
@@ -43,21 +54,21 @@ fn state(role: Role, peer_present: bool) -> RoleState {
     RoleState { role, peer_present }
 }
 
-/// A group entry as the tests compare it: remaining timers (ms) rather than absolute ones, so
+/// A group entry as the tests compare it: remaining timers rather than absolute ones, so
 /// devices with different clocks compare equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Row {
     group: Ipv6Addr,
     origin: Origin,
     mode: FilterMode,
-    filter_left: Option<Time>,
-    sources: Vec<(Ipv6Addr, Option<Time>)>,
+    filter_left: Option<Duration>,
+    sources: Vec<(Ipv6Addr, Option<Duration>)>,
 }
 
 struct Device {
     name: &'static str,
     /// This device's clock is the simulated time plus this.
-    offset: Time,
+    offset: Duration,
     own_ll: Ipv6Addr,
     node: MldNode,
     hb: HotBackup<Vec<Effect>>,
@@ -97,8 +108,8 @@ struct SyncLink {
     held: [BTreeSet<Vec<u8>>; 2],
     /// Events towards each side: (delivery time, sender clock offset, event).
     queue: [VecDeque<(Time, SyncEvent)>; 2],
-    /// Time between batch records (0: the batch arrives at once).
-    batch_gap: Time,
+    /// Time between batch records (zero: the batch arrives at once).
+    batch_gap: Duration,
 }
 
 impl SyncLink {
@@ -132,7 +143,7 @@ impl SyncLink {
     }
 
     /// The channel comes up: both sides are told, then each gets the other's full table.
-    fn connect(&mut self, now: Time, offsets: [Time; 2]) {
+    fn connect(&mut self, now: Time, offsets: [Duration; 2]) {
         self.up = true;
         for to in 0..2 {
             let from = 1 - to;
@@ -199,7 +210,7 @@ struct World {
     lb: LoadBalance,
     /// The role sources' preemption: the backup takes the master role back once it has been
     /// backup this long with the gate open (VRRP6 preempt delay).
-    preempt_delay: Option<Time>,
+    preempt_delay: Option<Duration>,
 }
 
 impl World {
@@ -208,21 +219,21 @@ impl World {
     fn new(mode: Mode, lb: LoadBalance) -> World {
         let dev = |i: usize| Device {
             name: ["A", "B"][i],
-            offset: [0, 1_000_000][i],
+            offset: [Duration::ZERO, Duration::from_secs(1000)][i],
             own_ll: [a("fe80::a"), a("fe80::b")][i],
             node: MldNode::default(),
             hb: HotBackup::default(),
             dp: SimDataPlane::default(),
             alive: false,
             role: RoleState::default(),
-            backup_since: 0,
+            backup_since: Time::ZERO,
             gate: true,
             notes: Vec::new(),
             general_queries: Vec::new(),
             fwd_actions: 0,
         };
         let mut w = World {
-            now: 0,
+            now: Time::ZERO,
             dev: [dev(0), dev(1)],
             link: SyncLink::default(),
             mode,
@@ -420,7 +431,7 @@ impl World {
         let mut take = |x: Time| t = Some(t.map_or(x, |y| y.min(x)));
         for d in self.dev.iter().filter(|d| d.alive) {
             if let Some(x) = d.node.next_deadline() {
-                take(x.saturating_sub(d.offset));
+                take(x - d.offset);
             }
             if let (Some(delay), Role::Backup, true) = (self.preempt_delay, d.role.role, d.gate) {
                 if self.now < d.backup_since + delay {
@@ -487,7 +498,7 @@ impl World {
     fn table(&self, i: usize) -> Vec<Row> {
         let d = &self.dev[i];
         let now = self.clock(i);
-        let left = |t: Option<Time>| t.map(|t| t.saturating_sub(now));
+        let left = |t: Option<Time>| t.map(|t| t - now);
         match d.node.running.get(IFACE) {
             None => Vec::new(),
             Some(r) => r
@@ -576,7 +587,7 @@ impl World {
 
 const S: &str = "2001:db8:100::10";
 
-fn row(group: &str, origin: Origin, filter_left: Time) -> Row {
+fn row(group: &str, origin: Origin, filter_left: Duration) -> Row {
     Row {
         group: a(group),
         origin,
@@ -599,15 +610,15 @@ fn with_origin(rows: &[Row], origin: Origin) -> Vec<Row> {
 fn mb_synced() -> World {
     let mut w = World::new(Mode::MasterBackup, LoadBalance::MasterOnly);
     w.pair();
-    w.advance(1000);
+    w.advance(at(1000));
     w.join(&[0, 1], "ff0e::1");
     w.join(&[0, 1], "ff0e::2");
     w.report(&[0, 1], RecordType::ModeIsInclude, "ff0e::3", &[S]);
     w
 }
 
-fn mb_rows(at: Time) -> Vec<Row> {
-    let left = 1000 + MALI - at;
+fn mb_rows(t: Time) -> Vec<Row> {
+    let left = at(1000) + MALI - t;
     vec![
         row("ff0e::1", Origin::Local, left),
         row("ff0e::2", Origin::Local, left),
@@ -624,10 +635,10 @@ fn mb_rows(at: Time) -> Vec<Row> {
 #[test]
 fn master_backup_syncs_joins_and_leaves_to_a_silent_backup() {
     let mut w = mb_synced();
-    w.advance(2000);
-    assert_eq!(w.table(0), mb_rows(2000));
+    w.advance(at(2000));
+    assert_eq!(w.table(0), mb_rows(at(2000)));
     // The backup ignored the host and holds the master's entries with the same time left.
-    assert_eq!(w.table(1), with_origin(&mb_rows(2000), Origin::Peer));
+    assert_eq!(w.table(1), with_origin(&mb_rows(at(2000)), Origin::Peer));
     assert!(w.dev[1].general_queries.is_empty());
     assert_eq!(w.dev[1].node.running[IFACE].router.counters.v2_reports, 0);
     for g in ["ff0e::1", "ff0e::2", "ff0e::3"] {
@@ -646,14 +657,14 @@ fn master_backup_syncs_joins_and_leaves_to_a_silent_backup() {
     );
     assert!(oifs.iter().all(|m| w.dev[1].dp.parked.contains(m)));
     // The host leaves ff0e::1: the master lowers it to LLQT (the backup follows), then drops it.
-    w.advance(3000);
+    w.advance(at(3000));
     w.report(&[0, 1], RecordType::ChangeToInclude, "ff0e::1", &[]);
-    let mut rows = mb_rows(3000);
+    let mut rows = mb_rows(at(3000));
     rows[0].filter_left = Some(LLQT);
     assert_eq!(w.table(0), rows);
     assert_eq!(w.table(1), with_origin(&rows, Origin::Peer));
-    w.advance(3000 + LLQT);
-    let rows = mb_rows(3000 + LLQT)[1..].to_vec();
+    w.advance(at(3000) + LLQT);
+    let rows = mb_rows(at(3000) + LLQT)[1..].to_vec();
     assert_eq!(w.table(0), rows);
     assert_eq!(w.table(1), with_origin(&rows, Origin::Peer));
     assert_eq!(w.forwarders(S, "ff0e::1"), Vec::<&str>::new());
@@ -664,7 +675,7 @@ fn master_backup_syncs_joins_and_leaves_to_a_silent_backup() {
 #[test]
 fn master_crash_backup_takes_over_at_once_with_the_same_timers() {
     let mut w = mb_synced();
-    w.advance(10_000);
+    w.advance(at(10_000));
     for g in ["ff0e::1", "ff0e::2"] {
         assert_eq!(w.forwarders(S, g), ["A"]);
     }
@@ -673,8 +684,8 @@ fn master_crash_backup_takes_over_at_once_with_the_same_timers() {
     w.set_role(1, Role::Master, false);
     // One slot re-bound unparked, whatever the number of groups.
     assert_eq!(w.dev[1].fwd_actions - before, 1);
-    assert_eq!(w.dev[1].general_queries, [10_000]);
-    assert_eq!(w.table(1), with_origin(&mb_rows(10_000), Origin::Peer));
+    assert_eq!(w.dev[1].general_queries, [at(10_000)]);
+    assert_eq!(w.table(1), with_origin(&mb_rows(at(10_000)), Origin::Peer));
     for g in ["ff0e::1", "ff0e::2"] {
         assert_eq!(w.forwarders(S, g), ["B"]);
     }
@@ -688,15 +699,15 @@ fn master_crash_backup_takes_over_at_once_with_the_same_timers() {
     );
     // The host answers the query for ff0e::1 only: that entry becomes local; the others age
     // out exactly when the old master's timers said.
-    w.advance(11_000);
+    w.advance(at(11_000));
     w.join(&[1], "ff0e::1");
-    let mut rows = with_origin(&mb_rows(11_000), Origin::Peer);
+    let mut rows = with_origin(&mb_rows(at(11_000)), Origin::Peer);
     rows[0] = row("ff0e::1", Origin::Local, MALI);
     assert_eq!(w.table(1), rows);
-    w.advance(1000 + MALI - 1);
+    w.advance(at(1000) + MALI - ms(1));
     assert_eq!(w.table(1).len(), 3);
-    w.advance(1000 + MALI);
-    assert_eq!(w.table(1), [row("ff0e::1", Origin::Local, 10_000)]);
+    w.advance(at(1000) + MALI);
+    assert_eq!(w.table(1), [row("ff0e::1", Origin::Local, ms(10_000))]);
     assert_eq!(w.forwarders(S, "ff0e::2"), Vec::<&str>::new());
 }
 
@@ -726,14 +737,14 @@ fn activation_work_does_not_grow_with_the_group_count() {
 #[test]
 fn master_downstream_link_down_keeps_the_backups_entries() {
     let mut w = mb_synced();
-    w.advance(10_000);
+    w.advance(at(10_000));
     w.downstream(0, false);
     w.set_role(0, Role::Initialize, true);
     // The backup's role source needs three advertisements to notice; nothing is lost meanwhile.
-    w.advance(13_000);
-    assert_eq!(w.table(1), with_origin(&mb_rows(13_000), Origin::Peer));
+    w.advance(at(13_000));
+    assert_eq!(w.table(1), with_origin(&mb_rows(at(13_000)), Origin::Peer));
     w.set_role(1, Role::Master, false);
-    assert_eq!(w.dev[1].general_queries, [13_000]);
+    assert_eq!(w.dev[1].general_queries, [at(13_000)]);
     for g in ["ff0e::1", "ff0e::2", "ff0e::3"] {
         assert_eq!(w.forwarders(S, g), ["B"], "{g}");
     }
@@ -743,21 +754,21 @@ fn master_downstream_link_down_keeps_the_backups_entries() {
     w.downstream(0, true);
     w.set_role(0, Role::Backup, true);
     w.set_role(1, Role::Master, true);
-    w.advance(14_000);
-    assert_eq!(w.table(0), with_origin(&mb_rows(14_000), Origin::Peer));
+    w.advance(at(14_000));
+    assert_eq!(w.table(0), with_origin(&mb_rows(at(14_000)), Origin::Peer));
     assert_eq!(w.forwarders(S, "ff0e::1"), ["B"]);
 }
 
 #[test]
 fn rbs_loss_alone_keeps_roles_and_resyncs_on_return() {
     let mut w = mb_synced();
-    w.advance(10_000);
+    w.advance(at(10_000));
     w.cut();
     assert!(w.dev[1].gate, "gate open while the channel is down");
     // Changes while the channel is down: a new group, a leave.
     w.join(&[0, 1], "ff0e::4");
     w.report(&[0, 1], RecordType::ChangeToInclude, "ff0e::1", &[]);
-    w.advance(12_000 + LLQT);
+    w.advance(at(12_000) + LLQT);
     let a_rows = w.table(0);
     assert_eq!(
         a_rows.iter().map(|r| r.group).collect::<Vec<_>>(),
@@ -765,17 +776,17 @@ fn rbs_loss_alone_keeps_roles_and_resyncs_on_return() {
     );
     assert_eq!(
         w.table(1),
-        with_origin(&mb_rows(12_000 + LLQT), Origin::Peer)
+        with_origin(&mb_rows(at(12_000) + LLQT), Origin::Peer)
     );
     for g in ["ff0e::2", "ff0e::4"] {
         assert_eq!(w.forwarders(S, g), ["A"]);
     }
-    w.advance(20_000);
+    w.advance(at(20_000));
     w.connect();
     assert_eq!(w.table(1), with_origin(&w.table(0), Origin::Peer));
     assert_eq!(
         w.table(0)[2],
-        row("ff0e::4", Origin::Local, 10_000 + MALI - 20_000)
+        row("ff0e::4", Origin::Local, MALI + ms(10_000) - ms(20_000))
     );
     assert_eq!(w.batches(1).last(), Some(&3));
     assert_eq!(w.switchovers(1).len(), 1, "roles unchanged");
@@ -790,13 +801,13 @@ fn rbs_loss_alone_keeps_roles_and_resyncs_on_return() {
 }
 
 /// A crashes, B takes over; A returns empty and, backup now, preempts once allowed.
-fn switchback(batch_gap: Time) -> (World, Time) {
+fn switchback(batch_gap: Duration) -> (World, Time) {
     let mut w = mb_synced();
-    w.preempt_delay = Some(10_000);
-    w.advance(5_000);
+    w.preempt_delay = Some(ms(10_000));
+    w.advance(at(5_000));
     w.crash(0);
     w.set_role(1, Role::Master, false);
-    w.advance(30_000);
+    w.advance(at(30_000));
     w.boot(0);
     w.set_role(0, Role::Backup, true);
     w.set_role(1, Role::Master, true);
@@ -805,12 +816,12 @@ fn switchback(batch_gap: Time) -> (World, Time) {
     let mut preempted = None;
     let mut gate_closed_until = None;
     for t in 30_000..=60_000 {
-        w.advance(t);
+        w.advance(at(t));
         if !w.dev[0].gate {
-            gate_closed_until = Some(t + 1);
+            gate_closed_until = Some(at(t + 1));
         }
         if preempted.is_none() && w.dev[0].role.role == Role::Master {
-            preempted = Some(t);
+            preempted = Some(at(t));
             // Exactly one forwarder from the first instant.
             for g in ["ff0e::1", "ff0e::2"] {
                 assert_eq!(w.forwarders(S, g), ["A"], "{g} at {t}");
@@ -827,16 +838,16 @@ fn switchback(batch_gap: Time) -> (World, Time) {
 fn switchback_waits_for_the_batch() {
     // Four records (three groups and the status) 6 s apart: the batch completes at 54 s,
     // after the 10 s delay (40 s).
-    let (mut w, t) = switchback(6_000);
-    assert_eq!(t, 54_000);
+    let (mut w, t) = switchback(ms(6_000));
+    assert_eq!(t, at(54_000));
     assert_eq!(w.batches(0).len(), 1);
     assert_eq!(w.switchovers(0).last().unwrap().2, Cause::Preempt);
     assert_eq!(w.switchovers(1).last().unwrap().2, Cause::Preempt);
-    assert_eq!(w.dev[0].general_queries[0], 54_000);
+    assert_eq!(w.dev[0].general_queries[0], at(54_000));
     // A holds B's entries (learned from A before the crash) with the same time left.
-    w.advance(60_000);
-    assert_eq!(w.table(0), with_origin(&mb_rows(60_000), Origin::Peer));
-    assert_eq!(w.table(1), with_origin(&mb_rows(60_000), Origin::Peer));
+    w.advance(at(60_000));
+    assert_eq!(w.table(0), with_origin(&mb_rows(at(60_000)), Origin::Peer));
+    assert_eq!(w.table(1), with_origin(&mb_rows(at(60_000)), Origin::Peer));
     for g in ["ff0e::1", "ff0e::2", "ff0e::3"] {
         assert_eq!(w.forwarders(S, g), ["A"]);
     }
@@ -844,24 +855,24 @@ fn switchback_waits_for_the_batch() {
 
 #[test]
 fn switchback_after_the_delay_when_the_batch_is_quick() {
-    let (_, t) = switchback(0);
-    assert_eq!(t, 40_000);
+    let (_, t) = switchback(Duration::ZERO);
+    assert_eq!(t, at(40_000));
 }
 
 #[test]
 fn switchback_with_the_channel_down_waits_for_the_delay_alone() {
     let mut w = mb_synced();
-    w.preempt_delay = Some(10_000);
+    w.preempt_delay = Some(ms(10_000));
     w.crash(0);
     w.set_role(1, Role::Master, false);
-    w.advance(30_000);
+    w.advance(at(30_000));
     w.boot(0);
     w.set_role(0, Role::Backup, true);
     w.set_role(1, Role::Master, true);
     assert!(w.dev[0].gate);
-    w.advance(39_999);
+    w.advance(at(39_999));
     assert_eq!(w.dev[0].role.role, Role::Backup);
-    w.advance(40_000);
+    w.advance(at(40_000));
     assert_eq!(w.dev[0].role.role, Role::Master);
     assert!(w.table(0).is_empty());
 }
@@ -871,7 +882,7 @@ fn switchback_with_the_channel_down_waits_for_the_delay_alone() {
 fn aa(lb: LoadBalance) -> (World, Vec<String>) {
     let mut w = World::new(Mode::ActiveActive, lb);
     w.pair();
-    w.advance(1000);
+    w.advance(at(1000));
     let groups: Vec<String> = (0..32).map(|k| format!("ff0e::{:x}", 0x100 + k)).collect();
     for (k, g) in groups.iter().enumerate() {
         w.join(&[k % 2], g);
@@ -882,7 +893,7 @@ fn aa(lb: LoadBalance) -> (World, Vec<String>) {
 #[test]
 fn active_active_syncs_both_ways_and_splits_the_load() {
     let (mut w, groups) = aa(LoadBalance::GroupHash);
-    w.advance(2000);
+    w.advance(at(2000));
     let expect = |me: usize| -> Vec<Row> {
         groups
             .iter()
@@ -893,7 +904,7 @@ fn active_active_syncs_both_ways_and_splits_the_load() {
                 } else {
                     Origin::Peer
                 };
-                row(g, origin, 1000 + MALI - 2000)
+                row(g, origin, MALI + ms(1000) - ms(2000))
             })
             .collect()
     };
@@ -916,7 +927,7 @@ fn active_active_syncs_both_ways_and_splits_the_load() {
     // A leave on B's side removes the group on both.
     let g = &groups[1];
     w.report(&[1], RecordType::ChangeToInclude, g, &[]);
-    w.advance(2000 + LLQT);
+    w.advance(at(2000) + LLQT);
     assert!(w.table(0).iter().all(|r| r.group != a(g)));
     assert!(w.table(1).iter().all(|r| r.group != a(g)));
 }
@@ -953,7 +964,7 @@ fn active_active_survivor_forwards_everything() {
     for g in &groups {
         assert_eq!(w.forwarders(S, g).len(), 1);
     }
-    w.advance(5000);
+    w.advance(at(5000));
     w.crash(0);
     w.set_role(1, Role::Master, false);
     for g in &groups {
@@ -964,7 +975,7 @@ fn active_active_survivor_forwards_everything() {
     assert!(w
         .table(1)
         .iter()
-        .all(|r| r.filter_left == Some(1000 + MALI - 5000)));
+        .all(|r| r.filter_left == Some(MALI + ms(1000) - ms(5000))));
     // A returns empty: B's batch brings every entry, A's own included, and A's bucket goes
     // back to A.
     let group_records = w.link.tables[1]
@@ -999,7 +1010,7 @@ fn active_active_link_down_peer_takes_over_the_share() {
 #[test]
 fn active_active_rbs_loss_keeps_each_share() {
     let (mut w, groups) = aa(LoadBalance::GroupHash);
-    w.advance(3000);
+    w.advance(at(3000));
     w.cut();
     // Hosts on the shared LAN reach both devices; each keeps forwarding its own bucket.
     w.join(&[0, 1], "ff0e::9999");
@@ -1010,11 +1021,11 @@ fn active_active_rbs_loss_keeps_each_share() {
     // A group reported to A alone while the channel is down reaches B on resync.
     w.join(&[0], "ff0e::aaaa");
     assert!(w.table(1).iter().all(|r| r.group != a("ff0e::aaaa")));
-    w.advance(4000);
+    w.advance(at(4000));
     w.connect();
     let b = w.table(1);
     let got = b.iter().find(|r| r.group == a("ff0e::aaaa")).unwrap();
-    assert_eq!(got, &row("ff0e::aaaa", Origin::Peer, MALI - 1000));
+    assert_eq!(got, &row("ff0e::aaaa", Origin::Peer, MALI - ms(1000)));
     assert_eq!(b.len(), 34);
     assert_eq!(w.table(0).len(), 34);
 }

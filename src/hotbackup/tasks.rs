@@ -190,7 +190,7 @@ impl HotBackupRuntime {
     }
 
     /// Reads the controller (when attached) with the MLD runtime's clock.
-    pub fn with_controller(&self, f: impl FnOnce(&Controller, crate::mld::instance::Time)) {
+    pub fn with_controller(&self, f: impl FnOnce(&Controller, crate::time::Time)) {
         self.shared.mld.inspect(|c: Option<&Attached>, now| {
             if let Some(c) = c {
                 f(&c.ctl, now);

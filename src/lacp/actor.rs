@@ -2,18 +2,18 @@
 //! short timeout): the receive machine (current, expired, defaulted) with its partner
 //! timeout, periodic transmission fast or slow as the partner asks, need-to-transmit on any
 //! change, and synchronization, collecting and distributing set as the E-Trunk role allows.
-//! Time is microseconds on the caller's clock.
+//! Its clock is the caller's.
 
 use super::packet::{state, Lacpdu, PortInfo};
+use crate::time::Time;
+use std::time::Duration;
 
-/// Microseconds on the caller's clock.
-pub type Time = u64;
 /// Fast periodic time: one second.
-pub const FAST_PERIODIC: Time = 1_000_000;
+pub const FAST_PERIODIC: Duration = Duration::from_secs(1);
 /// Slow periodic time: thirty seconds.
-pub const SLOW_PERIODIC: Time = 30_000_000;
+pub const SLOW_PERIODIC: Duration = Duration::from_secs(30);
 /// Short timeout: three fast periods.
-pub const SHORT_TIMEOUT: Time = 3 * FAST_PERIODIC;
+pub const SHORT_TIMEOUT: Duration = Duration::from_secs(3 * FAST_PERIODIC.as_secs());
 
 /// What this port presents as the actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,7 +180,7 @@ impl Actor {
         }
     }
 
-    fn periodic(&self) -> Time {
+    fn periodic(&self) -> Duration {
         match (self.rx, self.partner) {
             (Rx::Current, Some(p)) if p.state & state::TIMEOUT == 0 => SLOW_PERIODIC,
             _ => FAST_PERIODIC,
@@ -271,7 +271,13 @@ impl Actor {
 mod tests {
     use super::*;
 
-    const MS: Time = 1_000;
+    /// One millisecond in microseconds.
+    const MS: u64 = 1_000;
+
+    /// The instant `us` microseconds after the simulated clock's zero.
+    fn at(us: u64) -> Time {
+        Time::from_micros(us)
+    }
 
     fn cfg() -> ActorConfig {
         ActorConfig {
@@ -315,19 +321,19 @@ mod tests {
     #[test]
     fn sync_follows_the_role() {
         let mut a = Actor::new(cfg());
-        let out = a.handle(0, Input::Link(true));
+        let out = a.handle(at(0), Input::Link(true));
         let first = sent(&out);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].actor.system, cfg().system);
         assert_ne!(first[0].actor.state & state::DEFAULTED, 0);
         // Backup: a partner is known but the member stays out of sync.
         let p = partner_pdu(&a, false);
-        a.handle(10 * MS, Input::Pdu(p));
+        a.handle(at(10 * MS), Input::Pdu(p));
         assert!(a.up());
         assert!(!a.selected());
         assert_eq!(a.actor_state() & state::SYNC, 0);
         // Master: in sync at once, announced at once.
-        let out = a.handle(20 * MS, Input::InSync(true));
+        let out = a.handle(at(20 * MS), Input::InSync(true));
         let s = sent(&out);
         assert_eq!(s.len(), 1);
         assert_ne!(s[0].actor.state & state::SYNC, 0);
@@ -337,10 +343,10 @@ mod tests {
             .any(|o| matches!(o, Action::Changed { selected: true, .. })));
         // The partner in sync too: collecting and distributing.
         let p = partner_pdu(&a, true);
-        a.handle(30 * MS, Input::Pdu(p));
+        a.handle(at(30 * MS), Input::Pdu(p));
         assert!(a.collecting_distributing());
         // Backup again: out of sync, announced at once.
-        let out = a.handle(40 * MS, Input::InSync(false));
+        let out = a.handle(at(40 * MS), Input::InSync(false));
         assert_eq!(sent(&out)[0].actor.state & state::SYNC, 0);
         assert!(!a.collecting_distributing());
     }
@@ -348,33 +354,33 @@ mod tests {
     #[test]
     fn fast_periodic_and_partner_timeout() {
         let mut a = Actor::new(cfg());
-        a.handle(0, Input::Link(true));
-        a.handle(0, Input::InSync(true));
+        a.handle(at(0), Input::Link(true));
+        a.handle(at(0), Input::InSync(true));
         let p = partner_pdu(&a, true);
-        a.handle(0, Input::Pdu(p));
+        a.handle(at(0), Input::Pdu(p));
         assert!(a.selected());
         // The partner asks for the short timeout: one LACPDU per second.
         let mut sends = Vec::new();
-        let mut now = 0;
-        while let Some(t) = a.next_deadline().filter(|t| *t < 3_000 * MS) {
+        let mut now = Time::ZERO;
+        while let Some(t) = a.next_deadline().filter(|t| *t < at(3_000 * MS)) {
             now = t;
             if !sent(&a.handle(now, Input::Timer)).is_empty() {
                 sends.push(now);
             }
         }
-        assert_eq!(sends, [1_000 * MS, 2_000 * MS]);
+        assert_eq!(sends, [at(1_000 * MS), at(2_000 * MS)]);
         // No LACPDU for three seconds: expired at exactly 3 s, defaulted at 6 s.
-        assert!(now < 3_000 * MS);
-        a.handle(3_000 * MS - 1, Input::Timer);
+        assert!(now < at(3_000 * MS));
+        a.handle(at(3_000 * MS - 1), Input::Timer);
         assert_eq!(a.rx, Rx::Current);
-        a.handle(3_000 * MS, Input::Timer);
+        a.handle(at(3_000 * MS), Input::Timer);
         assert_eq!(a.rx, Rx::Expired);
         assert!(!a.up());
         assert_ne!(a.actor_state() & state::EXPIRED, 0);
         assert!(!a.collecting_distributing());
-        a.handle(6_000 * MS - 1, Input::Timer);
+        a.handle(at(6_000 * MS - 1), Input::Timer);
         assert_eq!(a.rx, Rx::Expired);
-        let out = a.handle(6_000 * MS, Input::Timer);
+        let out = a.handle(at(6_000 * MS), Input::Timer);
         assert_eq!(a.rx, Rx::Defaulted);
         assert!(!a.selected());
         assert!(out.iter().any(|o| matches!(
@@ -389,39 +395,39 @@ mod tests {
     #[test]
     fn slow_partner_gets_slow_periodic() {
         let mut a = Actor::new(cfg());
-        a.handle(0, Input::Link(true));
+        a.handle(at(0), Input::Link(true));
         let mut p = partner_pdu(&a, false);
         p.actor.state &= !state::TIMEOUT;
-        a.handle(0, Input::Pdu(p));
-        assert_eq!(a.tx_at, Some(SLOW_PERIODIC));
+        a.handle(at(0), Input::Pdu(p));
+        assert_eq!(a.tx_at, Some(Time::ZERO + SLOW_PERIODIC));
     }
 
     #[test]
     fn link_down_stops_everything() {
         let mut a = Actor::new(cfg());
-        a.handle(0, Input::Link(true));
-        a.handle(0, Input::InSync(true));
+        a.handle(at(0), Input::Link(true));
+        a.handle(at(0), Input::InSync(true));
         let p = partner_pdu(&a, true);
-        a.handle(0, Input::Pdu(p));
-        let out = a.handle(5 * MS, Input::Link(false));
+        a.handle(at(0), Input::Pdu(p));
+        let out = a.handle(at(5 * MS), Input::Link(false));
         assert!(sent(&out).is_empty());
         assert!(!a.selected());
         assert_eq!(a.next_deadline(), None);
         // LACPDUs on a down link are ignored.
-        assert!(a.handle(6 * MS, Input::Pdu(p)).is_empty());
+        assert!(a.handle(at(6 * MS), Input::Pdu(p)).is_empty());
     }
 
     #[test]
     fn a_stale_partner_view_is_corrected_at_once() {
         let mut a = Actor::new(cfg());
-        a.handle(0, Input::Link(true));
+        a.handle(at(0), Input::Link(true));
         let mut p = partner_pdu(&a, false);
         p.partner = PortInfo::default();
-        let out = a.handle(500 * MS, Input::Pdu(p));
+        let out = a.handle(at(500 * MS), Input::Pdu(p));
         assert_eq!(sent(&out).len(), 1);
         // A partner that already knows us gets nothing extra.
         let p = partner_pdu(&a, false);
-        let out = a.handle(600 * MS, Input::Pdu(p));
+        let out = a.handle(at(600 * MS), Input::Pdu(p));
         assert!(sent(&out).is_empty());
     }
 }

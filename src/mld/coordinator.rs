@@ -4,8 +4,9 @@
 //! are quiet.
 
 use super::events::{Binding, MldNode, Out};
-use super::instance::{Group, Time};
+use super::instance::Group;
 use crate::forwarding::Domain;
+use crate::time::Time;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::net::Ipv6Addr;
@@ -143,12 +144,12 @@ mod tests {
             group: g(group),
             entry: Group {
                 mode: FilterMode::Exclude,
-                filter_timer: Some(100_000),
+                filter_timer: Some(Time::from_millis(100_000)),
                 sources: Default::default(),
                 v1_host_until: None,
                 origin: Origin::Peer,
                 last_reporter: None,
-                since: 0,
+                since: Time::ZERO,
             },
             replace_local: true,
         }
@@ -229,9 +230,9 @@ mod tests {
     fn reports_come_in_order_and_requests_run_in_the_order_asked() {
         let mut n = node();
         let mut c = Recorder::default();
-        let outs = n.links(0, &link());
+        let outs = n.links(Time::ZERO, &link());
         let io = settle(
-            0,
+            Time::ZERO,
             &mut n,
             Some(&mut c),
             outs,
@@ -251,8 +252,14 @@ mod tests {
     #[test]
     fn without_a_coordinator_reports_go_nowhere() {
         let mut n = node();
-        let outs = n.links(0, &link());
-        let io = settle::<Recorder>(0, &mut n, None, outs, vec![bind(), install("ff0e::2")]);
+        let outs = n.links(Time::ZERO, &link());
+        let io = settle::<Recorder>(
+            Time::ZERO,
+            &mut n,
+            None,
+            outs,
+            vec![bind(), install("ff0e::2")],
+        );
         assert!(!io.is_empty());
         assert!(io
             .iter()

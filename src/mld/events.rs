@@ -4,15 +4,17 @@
 //! into forwarding entries. Drivers (Linux in `tasks.rs`, or a simulation) carry out [`Out`].
 
 use super::balance::{bucket, LoadBalance};
-use super::instance::{Action, Group, Input, Router, Time};
+use super::instance::{Action, Group, Input, Router};
 use super::network::accept;
 use super::northbound::InterfaceMld;
 use super::packet::encode;
 use crate::forwarding::rpf::Route;
 use crate::forwarding::{Domain, Forwarding, FwdAction, Key};
 use crate::netio::icmp6::RxPacket;
+use crate::time::Time;
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +182,7 @@ impl MldNode {
         &mut self,
         now: Time,
         packets: impl Fn(&Key) -> Option<u64>,
-        idle: Time,
+        idle: Duration,
     ) -> Vec<Out> {
         self.fwd
             .age(now, packets, idle)
@@ -420,6 +422,10 @@ mod tests {
     //! The whole runtime on a simulated clock and data plane: a host's reports in, queries
     //! out, traffic forwarded while the host listens and no longer after it leaves.
     use super::*;
+
+    fn ms(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
     use crate::forwarding::sim::SimDataPlane;
     use crate::mld::instance::Config;
     use crate::mld::packet::{
@@ -515,16 +521,16 @@ mod tests {
     #[test]
     fn interface_without_link_local_waits_then_starts() {
         let mut n = node();
-        let out = n.links(0, &links(None));
+        let out = n.links(ms(0), &links(None));
         assert!(n.running.is_empty());
         assert!(!out.contains(&Out::Join(DOWN)));
-        let out = n.links(1000, &links(Some(a("fe80::3:1"))));
+        let out = n.links(ms(1000), &links(Some(a("fe80::3:1"))));
         assert!(out.contains(&Out::Join(DOWN)));
-        let q = queries(&n.tick(1000));
+        let q = queries(&n.tick(ms(1000)));
         assert_eq!(q, vec![(DOWN, a("fe80::3:1"), a("ff02::1"))]);
         // Configuration removed: MLD stops and leaves the router groups.
         n.cfg.clear();
-        let out = n.links(2000, &links(Some(a("fe80::3:1"))));
+        let out = n.links(ms(2000), &links(Some(a("fe80::3:1"))));
         assert!(out.contains(&Out::Leave(DOWN)));
         assert!(n.running.is_empty());
     }
@@ -533,9 +539,9 @@ mod tests {
     fn listeners_drive_kernel_entries() {
         let mut n = node();
         let mut dp = SimDataPlane::default();
-        apply(&mut dp, &n.links(0, &links(Some(a("fe80::3:1")))));
+        apply(&mut dp, &n.links(ms(0), &links(Some(a("fe80::3:1")))));
         assert_eq!(dp.mifs.len(), 2, "every link but loopback");
-        n.tick(0);
+        n.tick(ms(0));
         let (s, g, other) = (a("2001:db8:2::2"), a("ff0e::5"), a("ff0e::6"));
         let routes = [Route {
             dst: a("2001:db8:2::"),
@@ -545,33 +551,33 @@ mod tests {
         }];
         apply(
             &mut dp,
-            &n.packet(10, &report(RecordType::ChangeToExclude, "ff0e::5")),
+            &n.packet(ms(10), &report(RecordType::ChangeToExclude, "ff0e::5")),
         );
         let up_mif = n.fwd.mif_of(UP).unwrap();
-        apply(&mut dp, &n.nocache(20, s, g, up_mif, &routes));
-        apply(&mut dp, &n.nocache(20, s, other, up_mif, &routes));
+        apply(&mut dp, &n.nocache(ms(20), s, g, up_mif, &routes));
+        apply(&mut dp, &n.nocache(ms(20), s, other, up_mif, &routes));
         assert_eq!(dp.forward(s, g, UP), Some(vec![DOWN]));
         assert_eq!(dp.forward(s, other, UP), Some(vec![]));
         // A report failing the receive rules changes nothing and is counted.
         let mut bad = report(RecordType::ChangeToExclude, "ff0e::6");
         bad.hop_limit = Some(255);
-        assert!(n.packet(30, &bad).is_empty());
+        assert!(n.packet(ms(30), &bad).is_empty());
         assert_eq!(n.running["down0"].router.counters.errors.hop_limit, 1);
         // The host leaves: group-specific queries, then after LLQT (2 s) the entry loses DOWN.
-        let out = n.packet(1000, &report(RecordType::ChangeToInclude, "ff0e::5"));
+        let out = n.packet(ms(1000), &report(RecordType::ChangeToInclude, "ff0e::5"));
         assert_eq!(queries(&out), vec![(DOWN, a("fe80::3:1"), g)]);
         apply(&mut dp, &out);
-        let mut t = 1000;
-        while let Some(d) = n.next_deadline().filter(|d| *d <= 3000) {
+        let mut t = ms(1000);
+        while let Some(d) = n.next_deadline().filter(|d| *d <= ms(3000)) {
             t = d;
             apply(&mut dp, &n.tick(d));
         }
-        assert_eq!(t, 3000);
+        assert_eq!(t, ms(3000));
         assert_eq!(dp.forward(s, g, UP), Some(vec![]));
         assert!(n.running["down0"].router.groups.is_empty());
         // Routing switched off: every kernel entry and MIF goes.
         n.routing = false;
-        apply(&mut dp, &n.links(4000, &links(Some(a("fe80::3:1")))));
+        apply(&mut dp, &n.links(ms(4000), &links(Some(a("fe80::3:1")))));
         assert_eq!(dp, SimDataPlane::default());
     }
 }

@@ -2,11 +2,10 @@
 //! and a caller-supplied clock in, actions out; it never reads a clock or touches a socket.
 
 use super::packet::{Message, Query, QueryV2, Record, RecordType};
+use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
-
-/// Milliseconds on the caller's clock (monotonic; a simulated clock in tests).
-pub type Time = u64;
+use std::time::Duration;
 
 /// The all-nodes address general queries go to.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -42,32 +41,32 @@ impl Default for Config {
 }
 
 impl Config {
-    fn qi(&self) -> Time {
-        self.query_interval_s as Time * 1000
+    fn qi(&self) -> Duration {
+        Duration::from_secs(self.query_interval_s.into())
     }
-    fn qri(&self) -> Time {
-        self.max_response_s as Time * 1000
+    fn qri(&self) -> Duration {
+        Duration::from_secs(self.max_response_s.into())
     }
     /// Multicast Address Listening Interval.
-    pub fn mali(&self) -> Time {
-        self.robustness as Time * self.qi() + self.qri()
+    pub fn mali(&self) -> Duration {
+        self.qi() * self.robustness.into() + self.qri()
     }
-    pub fn llqi(&self) -> Time {
-        self.last_listener_interval_s as Time * 1000
+    pub fn llqi(&self) -> Duration {
+        Duration::from_secs(self.last_listener_interval_s.into())
     }
     /// Last Listener Query Time: LLQI × LLQC, with LLQC = robustness.
-    pub fn llqt(&self) -> Time {
-        self.llqi() * self.robustness as Time
+    pub fn llqt(&self) -> Duration {
+        self.llqi() * self.robustness.into()
     }
-    pub fn other_querier_present(&self) -> Time {
+    pub fn other_querier_present(&self) -> Duration {
         match self.other_querier_present_s {
-            Some(s) => s as Time * 1000,
-            None => self.robustness as Time * self.qi() + self.qri() / 2,
+            Some(s) => Duration::from_secs(s.into()),
+            None => self.qi() * self.robustness.into() + self.qri() / 2,
         }
     }
-    /// Startup query interval: a quarter of the query interval.
-    pub fn startup_interval(&self) -> Time {
-        (self.qi() / 4).max(1)
+    /// Startup query interval: a quarter of the query interval (at least a millisecond).
+    pub fn startup_interval(&self) -> Duration {
+        (self.qi() / 4).max(Duration::from_millis(1))
     }
 }
 
@@ -295,7 +294,7 @@ impl Router {
             }
         }
         if self.cfg.query_interval_s != cfg.query_interval_s && self.querier {
-            let next = now + cfg.query_interval_s as Time * 1000;
+            let next = now + Duration::from_secs(cfg.query_interval_s.into());
             self.next_general = self.next_general.min(next);
         }
         self.cfg = cfg;
@@ -868,9 +867,14 @@ mod tests {
     //! switching, §7.6 querier election, §8.3.2 MLDv1 compatibility and the limits.
     use super::*;
 
-    const MALI: Time = 260_000; // 2 × 125 s + 10 s
-    const LLQT: Time = 2_000; // 1 s × 2
-    const LLQI: Time = 1_000;
+    const MALI: Duration = Duration::from_secs(260); // 2 × 125 s + 10 s
+    const LLQT: Duration = Duration::from_secs(2); // 1 s × 2
+    const LLQI: Duration = Duration::from_secs(1);
+
+    /// The instant `ms` milliseconds after the clock's zero.
+    fn at(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
@@ -884,8 +888,8 @@ mod tests {
 
     /// A querier router that has sent its first startup query at t=0.
     fn router() -> Router {
-        let mut r = Router::new(Config::default(), a("fe80::2"), 0);
-        r.handle(0, Input::Tick);
+        let mut r = Router::new(Config::default(), a("fe80::2"), Time::ZERO);
+        r.handle(at(0), Input::Tick);
         r
     }
 
@@ -935,35 +939,38 @@ mod tests {
 
     /// EXCLUDE (X={s1}, Y={s2}) at t=1000.
     fn exclude_x1_y2(r: &mut Router) {
-        report(r, 0, RecordType::ModeIsInclude, &["2001:db8::1"]);
+        report(r, at(0), RecordType::ModeIsInclude, &["2001:db8::1"]);
         report(
             r,
-            1000,
+            at(1000),
             RecordType::ModeIsExclude,
             &["2001:db8::1", "2001:db8::2"],
         );
         let (m, ft, src) = state(r);
         assert_eq!(m, FilterMode::Exclude);
-        assert_eq!(ft, Some(1000 + MALI));
+        assert_eq!(ft, Some(at(1000) + MALI));
         assert_eq!(
             src,
-            vec![(a("2001:db8::1"), Some(MALI)), (a("2001:db8::2"), None)]
+            vec![
+                (a("2001:db8::1"), Some(at(0) + MALI)),
+                (a("2001:db8::2"), None)
+            ]
         );
     }
 
     #[test]
     fn row_include_a_is_in_b() {
         let mut r = router();
-        report(&mut r, 0, RecordType::ModeIsInclude, &["2001:db8::1"]);
-        report(&mut r, 500, RecordType::ModeIsInclude, &["2001:db8::2"]);
+        report(&mut r, at(0), RecordType::ModeIsInclude, &["2001:db8::1"]);
+        report(&mut r, at(500), RecordType::ModeIsInclude, &["2001:db8::2"]);
         assert_eq!(
             state(&r),
             (
                 FilterMode::Include,
                 None,
                 vec![
-                    (a("2001:db8::1"), Some(MALI)),
-                    (a("2001:db8::2"), Some(500 + MALI))
+                    (a("2001:db8::1"), Some(at(0) + MALI)),
+                    (a("2001:db8::2"), Some(at(500) + MALI))
                 ]
             )
         );
@@ -974,13 +981,13 @@ mod tests {
         let mut r = router();
         report(
             &mut r,
-            0,
+            at(0),
             RecordType::ModeIsInclude,
             &["2001:db8::1", "2001:db8::2"],
         );
         let acts = report(
             &mut r,
-            10,
+            at(10),
             RecordType::ModeIsExclude,
             &["2001:db8::2", "2001:db8::3"],
         );
@@ -989,8 +996,11 @@ mod tests {
             state(&r),
             (
                 FilterMode::Exclude,
-                Some(10 + MALI),
-                vec![(a("2001:db8::2"), Some(MALI)), (a("2001:db8::3"), None)]
+                Some(at(10) + MALI),
+                vec![
+                    (a("2001:db8::2"), Some(at(0) + MALI)),
+                    (a("2001:db8::3"), None)
+                ]
             )
         );
         assert!(queries(&acts).is_empty());
@@ -1000,15 +1010,20 @@ mod tests {
     fn row_exclude_xy_is_in_a() {
         let mut r = router();
         exclude_x1_y2(&mut r);
-        report(&mut r, 2000, RecordType::ModeIsInclude, &["2001:db8::2"]);
+        report(
+            &mut r,
+            at(2000),
+            RecordType::ModeIsInclude,
+            &["2001:db8::2"],
+        );
         // EXCLUDE (X+A, Y-A): ::2 now requested with MALI.
         let (m, _, src) = state(&r);
         assert_eq!(m, FilterMode::Exclude);
         assert_eq!(
             src,
             vec![
-                (a("2001:db8::1"), Some(MALI)),
-                (a("2001:db8::2"), Some(2000 + MALI))
+                (a("2001:db8::1"), Some(at(0) + MALI)),
+                (a("2001:db8::2"), Some(at(2000) + MALI))
             ]
         );
     }
@@ -1019,7 +1034,7 @@ mod tests {
         exclude_x1_y2(&mut r);
         report(
             &mut r,
-            3000,
+            at(3000),
             RecordType::ModeIsExclude,
             &["2001:db8::2", "2001:db8::9"],
         );
@@ -1028,10 +1043,10 @@ mod tests {
             state(&r),
             (
                 FilterMode::Exclude,
-                Some(3000 + MALI),
+                Some(at(3000) + MALI),
                 vec![
                     (a("2001:db8::2"), None),
-                    (a("2001:db8::9"), Some(3000 + MALI))
+                    (a("2001:db8::9"), Some(at(3000) + MALI))
                 ]
             )
         );
@@ -1040,16 +1055,16 @@ mod tests {
     #[test]
     fn row_include_a_allow_b() {
         let mut r = router();
-        report(&mut r, 0, RecordType::ModeIsInclude, &["2001:db8::1"]);
-        let acts = report(&mut r, 7, RecordType::AllowNewSources, &["2001:db8::5"]);
+        report(&mut r, at(0), RecordType::ModeIsInclude, &["2001:db8::1"]);
+        let acts = report(&mut r, at(7), RecordType::AllowNewSources, &["2001:db8::5"]);
         assert_eq!(
             state(&r),
             (
                 FilterMode::Include,
                 None,
                 vec![
-                    (a("2001:db8::1"), Some(MALI)),
-                    (a("2001:db8::5"), Some(7 + MALI))
+                    (a("2001:db8::1"), Some(at(0) + MALI)),
+                    (a("2001:db8::5"), Some(at(7) + MALI))
                 ]
             )
         );
@@ -1061,13 +1076,13 @@ mod tests {
         let mut r = router();
         report(
             &mut r,
-            0,
+            at(0),
             RecordType::ModeIsInclude,
             &["2001:db8::1", "2001:db8::2"],
         );
         let acts = report(
             &mut r,
-            100,
+            at(100),
             RecordType::BlockOldSources,
             &["2001:db8::2", "2001:db8::7"],
         );
@@ -1076,16 +1091,16 @@ mod tests {
         assert_eq!(
             state(&r).2,
             vec![
-                (a("2001:db8::1"), Some(MALI)),
-                (a("2001:db8::2"), Some(100 + LLQT))
+                (a("2001:db8::1"), Some(at(0) + MALI)),
+                (a("2001:db8::2"), Some(at(100) + LLQT))
             ]
         );
-        assert_eq!(r.next_deadline(), Some(100 + LLQI));
-        let acts = r.handle(100 + LLQI, Input::Tick);
+        assert_eq!(r.next_deadline(), Some(at(100) + LLQI));
+        let acts = r.handle(at(100) + LLQI, Input::Tick);
         assert_eq!(queries(&acts), vec![(g(), vec![a("2001:db8::2")])]);
-        let acts = r.handle(100 + LLQT, Input::Tick);
+        let acts = r.handle(at(100) + LLQT, Input::Tick);
         assert!(queries(&acts).is_empty(), "only robustness retransmissions");
-        assert_eq!(state(&r).2, vec![(a("2001:db8::1"), Some(MALI))]);
+        assert_eq!(state(&r).2, vec![(a("2001:db8::1"), Some(at(0) + MALI))]);
     }
 
     #[test]
@@ -1093,13 +1108,13 @@ mod tests {
         let mut r = router();
         report(
             &mut r,
-            0,
+            at(0),
             RecordType::ModeIsInclude,
             &["2001:db8::1", "2001:db8::2"],
         );
         let acts = report(
             &mut r,
-            10,
+            at(10),
             RecordType::ChangeToExclude,
             &["2001:db8::2", "2001:db8::3"],
         );
@@ -1108,9 +1123,9 @@ mod tests {
             state(&r),
             (
                 FilterMode::Exclude,
-                Some(10 + MALI),
+                Some(at(10) + MALI),
                 vec![
-                    (a("2001:db8::2"), Some(10 + LLQT)),
+                    (a("2001:db8::2"), Some(at(10) + LLQT)),
                     (a("2001:db8::3"), None)
                 ]
             )
@@ -1123,11 +1138,16 @@ mod tests {
         let mut r = router();
         report(
             &mut r,
-            0,
+            at(0),
             RecordType::ModeIsInclude,
             &["2001:db8::1", "2001:db8::2"],
         );
-        let acts = report(&mut r, 10, RecordType::ChangeToInclude, &["2001:db8::2"]);
+        let acts = report(
+            &mut r,
+            at(10),
+            RecordType::ChangeToInclude,
+            &["2001:db8::2"],
+        );
         // INCLUDE (A+B); (B)=MALI; Send Q(MA, A-B) lowering ::1 to LLQT.
         assert_eq!(
             state(&r),
@@ -1135,8 +1155,8 @@ mod tests {
                 FilterMode::Include,
                 None,
                 vec![
-                    (a("2001:db8::1"), Some(10 + LLQT)),
-                    (a("2001:db8::2"), Some(10 + MALI))
+                    (a("2001:db8::1"), Some(at(10) + LLQT)),
+                    (a("2001:db8::2"), Some(at(10) + MALI))
                 ]
             )
         );
@@ -1149,7 +1169,7 @@ mod tests {
         exclude_x1_y2(&mut r);
         report(
             &mut r,
-            5000,
+            at(5000),
             RecordType::AllowNewSources,
             &["2001:db8::2", "2001:db8::4"],
         );
@@ -1157,9 +1177,9 @@ mod tests {
         assert_eq!(
             src,
             vec![
-                (a("2001:db8::1"), Some(MALI)),
-                (a("2001:db8::2"), Some(5000 + MALI)),
-                (a("2001:db8::4"), Some(5000 + MALI))
+                (a("2001:db8::1"), Some(at(0) + MALI)),
+                (a("2001:db8::2"), Some(at(5000) + MALI)),
+                (a("2001:db8::4"), Some(at(5000) + MALI))
             ]
         );
     }
@@ -1170,19 +1190,19 @@ mod tests {
         exclude_x1_y2(&mut r);
         let acts = report(
             &mut r,
-            5000,
+            at(5000),
             RecordType::BlockOldSources,
             &["2001:db8::2", "2001:db8::6"],
         );
         // EXCLUDE (X+(A-Y), Y); (A-X-Y)=FT; Send Q(MA, A-Y) which lowers ::6 to LLQT.
         let (m, ft, src) = state(&r);
-        assert_eq!((m, ft), (FilterMode::Exclude, Some(1000 + MALI)));
+        assert_eq!((m, ft), (FilterMode::Exclude, Some(at(1000) + MALI)));
         assert_eq!(
             src,
             vec![
-                (a("2001:db8::1"), Some(MALI)),
+                (a("2001:db8::1"), Some(at(0) + MALI)),
                 (a("2001:db8::2"), None),
-                (a("2001:db8::6"), Some(5000 + LLQT))
+                (a("2001:db8::6"), Some(at(5000) + LLQT))
             ]
         );
         assert_eq!(queries(&acts), vec![(g(), vec![a("2001:db8::6")])]);
@@ -1194,18 +1214,18 @@ mod tests {
         exclude_x1_y2(&mut r);
         let acts = report(
             &mut r,
-            5000,
+            at(5000),
             RecordType::ChangeToExclude,
             &["2001:db8::2", "2001:db8::8"],
         );
         // EXCLUDE (A-Y, Y*A); (A-X-Y)=FT; Delete (X-A); Send Q(MA, A-Y); FT=MALI.
         let (m, ft, src) = state(&r);
-        assert_eq!((m, ft), (FilterMode::Exclude, Some(5000 + MALI)));
+        assert_eq!((m, ft), (FilterMode::Exclude, Some(at(5000) + MALI)));
         assert_eq!(
             src,
             vec![
                 (a("2001:db8::2"), None),
-                (a("2001:db8::8"), Some(5000 + LLQT))
+                (a("2001:db8::8"), Some(at(5000) + LLQT))
             ]
         );
         assert_eq!(queries(&acts), vec![(g(), vec![a("2001:db8::8")])]);
@@ -1215,16 +1235,21 @@ mod tests {
     fn row_exclude_xy_to_in_a() {
         let mut r = router();
         exclude_x1_y2(&mut r);
-        let acts = report(&mut r, 5000, RecordType::ChangeToInclude, &["2001:db8::3"]);
+        let acts = report(
+            &mut r,
+            at(5000),
+            RecordType::ChangeToInclude,
+            &["2001:db8::3"],
+        );
         // EXCLUDE (X+A, Y-A); (A)=MALI; Send Q(MA, X-A); Send Q(MA) lowering FT to LLQT.
         let (m, ft, src) = state(&r);
-        assert_eq!((m, ft), (FilterMode::Exclude, Some(5000 + LLQT)));
+        assert_eq!((m, ft), (FilterMode::Exclude, Some(at(5000) + LLQT)));
         assert_eq!(
             src,
             vec![
-                (a("2001:db8::1"), Some(5000 + LLQT)),
+                (a("2001:db8::1"), Some(at(5000) + LLQT)),
                 (a("2001:db8::2"), None),
-                (a("2001:db8::3"), Some(5000 + MALI))
+                (a("2001:db8::3"), Some(at(5000) + MALI))
             ]
         );
         assert_eq!(
@@ -1232,13 +1257,13 @@ mod tests {
             vec![(g(), vec![a("2001:db8::1")]), (g(), vec![])]
         );
         // §7.5: when the filter timer runs out, INCLUDE with the sources still requested.
-        r.handle(5000 + LLQT, Input::Tick);
+        r.handle(at(5000) + LLQT, Input::Tick);
         assert_eq!(
             state(&r),
             (
                 FilterMode::Include,
                 None,
-                vec![(a("2001:db8::3"), Some(5000 + MALI))]
+                vec![(a("2001:db8::3"), Some(at(5000) + MALI))]
             )
         );
     }
@@ -1247,41 +1272,41 @@ mod tests {
     fn exclude_mode_source_timer_expiry_stops_forwarding_the_source() {
         let mut r = router();
         exclude_x1_y2(&mut r);
-        assert!(r.groups[&g()].forwards(&a("2001:db8::1"), MALI - 1));
+        assert!(r.groups[&g()].forwards(&a("2001:db8::1"), at(0) + MALI - Duration::from_millis(1)));
         assert_eq!(
             r.next_deadline(),
-            Some(Config::default().startup_interval())
+            Some(at(0) + Config::default().startup_interval())
         );
-        let second = Config::default().startup_interval() + 125_000;
-        r.handle(Config::default().startup_interval(), Input::Tick);
+        let second = at(0) + Config::default().startup_interval() + Duration::from_secs(125);
+        r.handle(at(0) + Config::default().startup_interval(), Input::Tick);
         assert_eq!(r.next_deadline(), Some(second));
         r.handle(second, Input::Tick);
-        assert_eq!(r.next_deadline(), Some(MALI));
-        let acts = r.handle(MALI, Input::Tick);
+        assert_eq!(r.next_deadline(), Some(at(0) + MALI));
+        let acts = r.handle(at(0) + MALI, Input::Tick);
         assert!(acts.contains(&Action::GroupUpdated(g())));
         assert_eq!(
             state(&r),
             (
                 FilterMode::Exclude,
-                Some(1000 + MALI),
+                Some(at(1000) + MALI),
                 vec![(a("2001:db8::1"), None), (a("2001:db8::2"), None)]
             )
         );
-        assert!(!r.groups[&g()].forwards(&a("2001:db8::1"), MALI));
-        assert_eq!(r.next_deadline(), Some(1000 + MALI));
+        assert!(!r.groups[&g()].forwards(&a("2001:db8::1"), at(0) + MALI));
+        assert_eq!(r.next_deadline(), Some(at(1000) + MALI));
     }
 
     #[test]
     fn filter_timer_expiry_without_sources_deletes_the_group() {
         let mut r = router();
-        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        report(&mut r, at(0), RecordType::ModeIsExclude, &[]);
         assert_eq!(
             r.next_deadline(),
-            Some(Config::default().startup_interval())
+            Some(at(0) + Config::default().startup_interval())
         );
-        let acts = r.handle(MALI - 1, Input::Tick);
+        let acts = r.handle(at(0) + MALI - Duration::from_millis(1), Input::Tick);
         assert!(!acts.contains(&Action::GroupRemoved(g())));
-        let acts = r.handle(MALI, Input::Tick);
+        let acts = r.handle(at(0) + MALI, Input::Tick);
         assert!(acts.contains(&Action::GroupRemoved(g())));
         assert!(!r.groups.contains_key(&g()));
     }
@@ -1290,22 +1315,32 @@ mod tests {
     fn mldv1_compatibility() {
         let mut r = router();
         let v1 = |r: &mut Router, now, msg| r.handle(now, Input::Received { from: host(), msg });
-        v1(&mut r, 0, Message::V1Report { group: g() });
-        assert_eq!(state(&r), (FilterMode::Exclude, Some(MALI), vec![]));
-        assert_eq!(r.groups[&g()].v1_host_until, Some(MALI));
+        v1(&mut r, at(0), Message::V1Report { group: g() });
+        assert_eq!(state(&r), (FilterMode::Exclude, Some(at(0) + MALI), vec![]));
+        assert_eq!(r.groups[&g()].v1_host_until, Some(at(0) + MALI));
         // While a v1 host is present, BLOCK is ignored and TO_EX(x) acts as TO_EX({}).
-        report(&mut r, 10, RecordType::BlockOldSources, &["2001:db8::1"]);
+        report(
+            &mut r,
+            at(10),
+            RecordType::BlockOldSources,
+            &["2001:db8::1"],
+        );
         assert_eq!(state(&r).2, vec![]);
-        report(&mut r, 20, RecordType::ChangeToExclude, &["2001:db8::1"]);
+        report(
+            &mut r,
+            at(20),
+            RecordType::ChangeToExclude,
+            &["2001:db8::1"],
+        );
         assert_eq!(state(&r).2, vec![]);
         // Done = TO_IN({}): group-specific queries, then the group goes at LLQT.
-        let acts = v1(&mut r, 30, Message::V1Done { group: g() });
+        let acts = v1(&mut r, at(30), Message::V1Done { group: g() });
         assert_eq!(queries(&acts), vec![(g(), vec![])]);
-        assert_eq!(state(&r).1, Some(30 + LLQT));
-        let acts = r.handle(30 + LLQT, Input::Tick);
+        assert_eq!(state(&r).1, Some(at(30) + LLQT));
+        let acts = r.handle(at(30) + LLQT, Input::Tick);
         assert!(acts.contains(&Action::GroupRemoved(g())));
         // v1 done for an unknown group changes nothing.
-        assert!(v1(&mut r, 40, Message::V1Done { group: g() }).is_empty());
+        assert!(v1(&mut r, at(40), Message::V1Done { group: g() }).is_empty());
     }
 
     #[test]
@@ -1314,13 +1349,13 @@ mod tests {
             version: 1,
             ..Config::default()
         };
-        let mut r = Router::new(cfg, a("fe80::2"), 0);
-        let acts = report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        let mut r = Router::new(cfg, a("fe80::2"), Time::ZERO);
+        let acts = report(&mut r, at(0), RecordType::ModeIsExclude, &[]);
         assert!(r.groups.is_empty());
         assert!(!acts.contains(&Action::GroupUpdated(g())));
         assert_eq!(r.counters.v2_reports, 1);
         r.handle(
-            1,
+            at(1),
             Input::Received {
                 from: host(),
                 msg: Message::V1Report { group: g() },
@@ -1333,25 +1368,25 @@ mod tests {
     fn v1_host_present_timer_expires() {
         let mut r = router();
         r.handle(
-            0,
+            at(0),
             Input::Received {
                 from: host(),
                 msg: Message::V1Report { group: g() },
             },
         );
-        report(&mut r, 1000, RecordType::ModeIsExclude, &[]);
-        r.handle(MALI, Input::Tick);
+        report(&mut r, at(1000), RecordType::ModeIsExclude, &[]);
+        r.handle(at(0) + MALI, Input::Tick);
         assert_eq!(r.groups[&g()].v1_host_until, None);
         // Out of compatibility mode BLOCK is processed again.
         report(
             &mut r,
-            MALI + 1,
+            at(0) + MALI + Duration::from_millis(1),
             RecordType::ModeIsInclude,
             &["2001:db8::1"],
         );
         let acts = report(
             &mut r,
-            MALI + 2,
+            at(0) + MALI + Duration::from_millis(2),
             RecordType::BlockOldSources,
             &["2001:db8::1"],
         );
@@ -1361,16 +1396,22 @@ mod tests {
     #[test]
     fn startup_then_periodic_general_queries() {
         let cfg = Config::default();
-        let mut r = Router::new(cfg.clone(), a("fe80::2"), 0);
+        let mut r = Router::new(cfg.clone(), a("fe80::2"), Time::ZERO);
         let general = |acts: &[Action]| {
             acts.iter()
                 .filter(|x| matches!(x, Action::Send { msg: Message::Query(q), dst } if q.group.is_unspecified() && *dst == ALL_NODES))
                 .count()
         };
-        assert_eq!(general(&r.handle(0, Input::Tick)), 1);
-        assert_eq!(r.next_deadline(), Some(cfg.startup_interval()));
-        assert_eq!(general(&r.handle(cfg.startup_interval(), Input::Tick)), 1);
-        assert_eq!(r.next_deadline(), Some(cfg.startup_interval() + 125_000));
+        assert_eq!(general(&r.handle(at(0), Input::Tick)), 1);
+        assert_eq!(r.next_deadline(), Some(at(0) + cfg.startup_interval()));
+        assert_eq!(
+            general(&r.handle(at(0) + cfg.startup_interval(), Input::Tick)),
+            1
+        );
+        assert_eq!(
+            r.next_deadline(),
+            Some(at(0) + cfg.startup_interval() + Duration::from_secs(125))
+        );
     }
 
     #[test]
@@ -1383,7 +1424,7 @@ mod tests {
         });
         // A higher address does not take over.
         r.handle(
-            10,
+            at(10),
             Input::Received {
                 from: a("fe80::9"),
                 msg: q.clone(),
@@ -1391,19 +1432,19 @@ mod tests {
         );
         assert!(r.querier);
         let acts = r.handle(
-            20,
+            at(20),
             Input::Received {
                 from: a("fe80::1"),
                 msg: q,
             },
         );
         assert!(acts.contains(&Action::QuerierChanged { querier: false }));
-        let oqpi = 2 * 125_000 + 5_000;
-        assert_eq!(r.next_deadline(), Some(20 + oqpi));
+        let oqpi = Duration::from_millis(2 * 125_000 + 5_000);
+        assert_eq!(r.next_deadline(), Some(at(20) + oqpi));
         // A non-querier sends no queries, even on leaves.
-        report(&mut r, 30, RecordType::ModeIsExclude, &[]);
-        assert!(queries(&report(&mut r, 40, RecordType::ChangeToInclude, &[])).is_empty());
-        let acts = r.handle(20 + oqpi, Input::Tick);
+        report(&mut r, at(30), RecordType::ModeIsExclude, &[]);
+        assert!(queries(&report(&mut r, at(40), RecordType::ChangeToInclude, &[])).is_empty());
+        let acts = r.handle(at(20) + oqpi, Input::Tick);
         assert!(acts.contains(&Action::QuerierChanged { querier: true }));
         assert!(r.querier);
     }
@@ -1417,13 +1458,13 @@ mod tests {
             v2: None,
         });
         r.handle(
-            0,
+            at(0),
             Input::Received {
                 from: a("fe80::1"),
                 msg: gq,
             },
         );
-        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        report(&mut r, at(0), RecordType::ModeIsExclude, &[]);
         let sq = Message::Query(Query {
             max_response_ms: 1000,
             group: g(),
@@ -1435,13 +1476,13 @@ mod tests {
             }),
         });
         r.handle(
-            100,
+            at(100),
             Input::Received {
                 from: a("fe80::1"),
                 msg: sq,
             },
         );
-        assert_eq!(state(&r).1, Some(100 + LLQT));
+        assert_eq!(state(&r).1, Some(at(100) + LLQT));
     }
 
     #[test]
@@ -1450,8 +1491,8 @@ mod tests {
             max_entries: Some(1),
             ..Config::default()
         };
-        let mut r = Router::new(cfg, a("fe80::2"), 0);
-        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        let mut r = Router::new(cfg, a("fe80::2"), Time::ZERO);
+        report(&mut r, at(0), RecordType::ModeIsExclude, &[]);
         let rec = Record {
             kind: RecordType::ModeIsExclude,
             group: a("ff05::200"),
@@ -1459,7 +1500,7 @@ mod tests {
             aux: vec![],
         };
         r.handle(
-            1,
+            at(1),
             Input::Received {
                 from: host(),
                 msg: Message::V2Report { records: vec![rec] },
@@ -1484,10 +1525,10 @@ mod tests {
             static_groups: vec![(g(), None)],
             ..Config::default()
         };
-        let mut r = Router::new(cfg, a("fe80::2"), 0);
-        r.handle(10 * MALI, Input::Tick);
+        let mut r = Router::new(cfg, a("fe80::2"), Time::ZERO);
+        r.handle(at(0) + 10 * MALI, Input::Tick);
         assert_eq!(r.groups[&g()].origin, Origin::Static);
-        assert!(r.groups[&g()].forwards(&a("2001:db8::1"), 10 * MALI));
+        assert!(r.groups[&g()].forwards(&a("2001:db8::1"), at(0) + 10 * MALI));
     }
 
     #[test]
@@ -1497,16 +1538,16 @@ mod tests {
             static_groups: vec![(ssm, Some(a("2001:db8::1"))), (ssm, Some(a("2001:db8::2")))],
             ..Config::default()
         };
-        let mut r = Router::new(cfg, a("fe80::2"), 0);
-        assert!(r.groups[&ssm].forwards(&a("2001:db8::2"), 10 * MALI));
-        assert!(!r.groups[&ssm].forwards(&a("2001:db8::3"), 0));
-        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        let mut r = Router::new(cfg, a("fe80::2"), Time::ZERO);
+        assert!(r.groups[&ssm].forwards(&a("2001:db8::2"), at(0) + 10 * MALI));
+        assert!(!r.groups[&ssm].forwards(&a("2001:db8::3"), Time::ZERO));
+        report(&mut r, at(0), RecordType::ModeIsExclude, &[]);
         let acts = r.reconfigure(
             Config {
                 robustness: 3,
                 ..Config::default()
             },
-            10,
+            at(10),
         );
         assert_eq!(acts, vec![Action::GroupRemoved(ssm)]);
         assert_eq!(r.cfg.robustness, 3);
@@ -1514,16 +1555,16 @@ mod tests {
     }
     #[test]
     fn silent_router_ignores_hosts_and_takes_over_as_querier_at_once() {
-        let mut r = Router::new(Config::default(), a("fe80::2"), 0);
+        let mut r = Router::new(Config::default(), a("fe80::2"), Time::ZERO);
         assert_eq!(
             r.set_silent(),
             vec![Action::QuerierChanged { querier: false }]
         );
         assert_eq!(r.next_deadline(), None);
-        assert!(report(&mut r, 10, RecordType::ModeIsExclude, &[]).is_empty());
+        assert!(report(&mut r, at(10), RecordType::ModeIsExclude, &[]).is_empty());
         assert!(r.groups.is_empty());
-        assert!(r.handle(50_000, Input::Tick).is_empty());
-        let acts = r.activate(60_000);
+        assert!(r.handle(at(50_000), Input::Tick).is_empty());
+        let acts = r.activate(at(60_000));
         assert_eq!(acts[0], Action::QuerierChanged { querier: true });
         assert!(
             matches!(&acts[1], Action::Send { dst, msg: Message::Query(q) }
@@ -1532,9 +1573,9 @@ mod tests {
         // Then the startup queries, a quarter interval apart.
         assert_eq!(
             r.next_deadline(),
-            Some(60_000 + Config::default().startup_interval())
+            Some(at(60_000) + Config::default().startup_interval())
         );
-        report(&mut r, 60_010, RecordType::ModeIsExclude, &[]);
+        report(&mut r, at(60_010), RecordType::ModeIsExclude, &[]);
         assert_eq!(r.groups[&g()].origin, Origin::Local);
     }
 
@@ -1543,41 +1584,45 @@ mod tests {
         let mut r = router();
         let peer = Group {
             mode: FilterMode::Exclude,
-            filter_timer: Some(5_000),
+            filter_timer: Some(at(5_000)),
             sources: BTreeMap::new(),
             v1_host_until: None,
             origin: Origin::Local,
             last_reporter: None,
-            since: 0,
+            since: Time::ZERO,
         };
         assert_eq!(
-            r.install_peer(100, g(), peer.clone(), false),
+            r.install_peer(at(100), g(), peer.clone(), false),
             vec![Action::GroupUpdated(g())]
         );
         assert_eq!(r.groups[&g()].origin, Origin::Peer);
-        assert_eq!(r.groups[&g()].since, 100);
-        assert!(r.install_peer(200, g(), peer.clone(), false).is_empty());
-        assert_eq!(r.next_deadline(), Some(5_000));
-        report(&mut r, 1_000, RecordType::ModeIsExclude, &[]);
+        assert_eq!(r.groups[&g()].since, at(100));
+        assert!(r.install_peer(at(200), g(), peer.clone(), false).is_empty());
+        assert_eq!(r.next_deadline(), Some(at(5_000)));
+        report(&mut r, at(1_000), RecordType::ModeIsExclude, &[]);
         assert_eq!(r.groups[&g()].origin, Origin::Local);
-        assert_eq!(state(&r).1, Some(1_000 + MALI));
+        assert_eq!(state(&r).1, Some(at(1_000) + MALI));
         // A local entry stays unless the caller says the peer's copy wins.
-        assert!(r.install_peer(1_100, g(), peer.clone(), false).is_empty());
+        assert!(r
+            .install_peer(at(1_100), g(), peer.clone(), false)
+            .is_empty());
         assert!(r.remove_peer(g(), false).is_empty());
-        r.install_peer(1_100, g(), peer.clone(), true);
-        assert_eq!(state(&r).1, Some(5_000));
-        let acts = r.handle(5_000, Input::Tick);
+        r.install_peer(at(1_100), g(), peer.clone(), true);
+        assert_eq!(state(&r).1, Some(at(5_000)));
+        let acts = r.handle(at(5_000), Input::Tick);
         assert!(acts.contains(&Action::GroupRemoved(g())));
         // An entry whose timers have run out is not installed.
-        assert!(r.install_peer(6_000, g(), peer.clone(), false).is_empty());
+        assert!(r
+            .install_peer(at(6_000), g(), peer.clone(), false)
+            .is_empty());
         assert!(r.groups.is_empty());
         // Static entries are never replaced.
         let cfg = Config {
             static_groups: vec![(g(), None)],
             ..Config::default()
         };
-        let mut st = Router::new(cfg, a("fe80::2"), 0);
-        assert!(st.install_peer(0, g(), peer, true).is_empty());
+        let mut st = Router::new(cfg, a("fe80::2"), Time::ZERO);
+        assert!(st.install_peer(at(0), g(), peer, true).is_empty());
         assert!(st.remove_peer(g(), true).is_empty());
         assert_eq!(st.groups[&g()].origin, Origin::Static);
     }
@@ -1585,10 +1630,10 @@ mod tests {
     #[test]
     fn lowered_timers_are_reported_as_updates() {
         let mut r = router();
-        report(&mut r, 0, RecordType::ModeIsExclude, &[]);
+        report(&mut r, at(0), RecordType::ModeIsExclude, &[]);
         // TO_IN({}) changes nothing but the filter timer, lowered to LLQT by the query.
-        let acts = report(&mut r, 10, RecordType::ChangeToInclude, &[]);
+        let acts = report(&mut r, at(10), RecordType::ChangeToInclude, &[]);
         assert!(acts.contains(&Action::GroupUpdated(g())));
-        assert_eq!(state(&r).1, Some(10 + LLQT));
+        assert_eq!(state(&r).1, Some(at(10) + LLQT));
     }
 }

@@ -8,7 +8,6 @@
 
 use super::coordinator::{settle, Coordinator, Request};
 use super::events::{LinkInfo, MldNode, Out};
-use super::instance::Time;
 use super::northbound::InterfaceMld;
 use crate::forwarding::backend::{self, Choice, Dataplane, Status, UpcallSource};
 use crate::forwarding::rpf::Route;
@@ -16,6 +15,7 @@ use crate::forwarding::{self};
 use crate::netio::icmp6::Icmp6Socket;
 use crate::netio::mld_capture::MldCapture;
 use crate::netio::netlink::Netlink;
+use crate::time::Time;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,13 +24,13 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
 /// How often links and addresses are re-read (interfaces appearing, link-local changes).
-const LINK_POLL: Time = 1000;
+const LINK_POLL: Duration = Duration::from_secs(1);
 /// How long a routing-table snapshot serves RPF look-ups.
-const ROUTES_TTL: Time = 1000;
+const ROUTES_TTL: Duration = Duration::from_secs(1);
 /// How often idle forwarding entries are looked for.
-const AGE_EVERY: Time = 10_000;
+const AGE_EVERY: Duration = Duration::from_secs(10);
 /// How often a data plane that could not start is tried again.
-const DATAPLANE_RETRY: Time = 10_000;
+const DATAPLANE_RETRY: Duration = Duration::from_secs(10);
 
 /// The data plane's per-entry counters by (source, group).
 pub type Counters =
@@ -73,7 +73,7 @@ struct Shared {
 impl Shared {
     /// The agent's clock, the one RBS carries with the records.
     fn now(&self) -> Time {
-        crate::netio::clock::now_ms()
+        crate::netio::clock::now()
     }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -264,8 +264,8 @@ async fn upcalls(src: &Option<UpcallSource>, buf: &mut [u8]) -> Vec<Miss> {
 
 impl Driver {
     async fn run(mut self) {
-        let mut next_poll: Time = 0;
-        let mut next_age: Time = AGE_EVERY;
+        let mut next_poll = Time::ZERO;
+        let mut next_age = Time::ZERO + AGE_EVERY;
         let mut buf = vec![0u8; 65536];
         let mut ubuf = vec![0u8; 65536];
         loop {
@@ -305,7 +305,7 @@ impl Driver {
                 .unwrap_or(Time::MAX)
                 .min(next_poll)
                 .min(next_age);
-            let wait = Duration::from_millis(deadline.saturating_sub(now));
+            let wait = deadline - now;
             let sources = self.shared.dataplane().as_ref().map(|d| d.upcalls());
             tokio::select! {
                 r = self.capture.readable() => match r {
@@ -329,7 +329,7 @@ impl Driver {
                 },
                 misses = upcalls(&sources, &mut ubuf) => self.nocache(&misses),
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.shared.wake.notified() => next_poll = 0,
+                _ = self.shared.wake.notified() => next_poll = Time::ZERO,
                 _ = self.shared.io.notified() => {}
             }
         }
@@ -423,11 +423,7 @@ impl Driver {
         };
         let want = (routing, choice);
         let running = self.shared.dataplane().is_some();
-        let retry = routing
-            && !running
-            && self
-                .tried_at
-                .is_none_or(|t| now.saturating_sub(t) >= DATAPLANE_RETRY);
+        let retry = routing && !running && self.tried_at.is_none_or(|t| now - t >= DATAPLANE_RETRY);
         if self.opened_for == Some(want) && !retry {
             return;
         }

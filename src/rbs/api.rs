@@ -9,6 +9,7 @@
 //! so the receiver turns them into remaining times on arrival.
 
 use super::channel::DownReason;
+use crate::time::Time;
 
 /// Identifies a profile on the channel; the same on both devices (1..=4095).
 pub type BackupId = u16;
@@ -46,12 +47,12 @@ pub enum SyncEvent {
     BackupIdMismatch,
     /// The peer's full table is arriving.
     BatchStarted,
-    /// A peer record was added or changed. `sender_now` is the peer's clock (ms) when it sent
-    /// the frame, to turn absolute timer values into remaining times.
+    /// A peer record was added or changed. `sender_now` is the peer's clock when it sent the
+    /// frame (carried in milliseconds), to turn absolute timer values into remaining times.
     Upsert {
         key: Vec<u8>,
         value: Vec<u8>,
-        sender_now: u64,
+        sender_now: Time,
     },
     /// A peer record is gone (a real-time removal, or absent from a completed batch).
     Remove { key: Vec<u8> },

@@ -13,11 +13,10 @@
 //! failure. Without a key on either side the channel comes up unauthenticated.
 
 use super::packet::{self, DecodeError, EncodeError, ErrorCode, Message, FLAG_MAC, MAC_LEN};
+use crate::time::Time;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-
-/// Milliseconds on the local clock.
-pub type Time = u64;
+use std::time::Duration;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -118,7 +117,7 @@ pub enum Event {
     /// A message for the sync engine, with the sender's clock.
     Message {
         msg: Message,
-        sender_now: u64,
+        sender_now: Time,
     },
     Down(DownReason),
 }
@@ -229,12 +228,21 @@ impl Connection {
     /// When `handle_timeout` must run next; None once closed.
     pub fn next_deadline(&self) -> Option<Time> {
         (self.state != State::Closed)
-            .then(|| (self.last_rx + self.hold_ms).min(self.last_tx + self.keepalive_ms))
+            .then(|| (self.last_rx + self.hold()).min(self.last_tx + self.keepalive()))
+    }
+
+    fn hold(&self) -> Duration {
+        Duration::from_millis(self.hold_ms)
+    }
+
+    fn keepalive(&self) -> Duration {
+        Duration::from_millis(self.keepalive_ms)
     }
 
     fn push(&mut self, now: Time, msg: &Message) -> Result<(), EncodeError> {
         let flags = if self.tx_key.is_some() { FLAG_MAC } else { 0 };
-        let start = packet::encode(msg, now, flags, &mut self.out)?;
+        // Frames carry the sender's clock in milliseconds.
+        let start = packet::encode(msg, now.as_millis(), flags, &mut self.out)?;
         if let Some(k) = &self.tx_key {
             let mac = hmac(k, &[&self.tx_count.to_be_bytes(), &self.out[start..]]);
             self.out.extend_from_slice(&mac);
@@ -283,11 +291,11 @@ impl Connection {
         if self.state == State::Closed {
             return Vec::new();
         }
-        if now >= self.last_rx + self.hold_ms {
+        if now >= self.last_rx + self.hold() {
             self.state = State::Closed;
             return vec![Event::Down(DownReason::KeepaliveTimeout)];
         }
-        if now >= self.last_tx + self.keepalive_ms {
+        if now >= self.last_tx + self.keepalive() {
             let _ = self.push(now, &Message::Keepalive);
         }
         Vec::new()
@@ -329,7 +337,7 @@ impl Connection {
                 (
                     frame.header.frame_len(),
                     mac_ok,
-                    frame.header.sender_now,
+                    Time::from_millis(frame.header.sender_now),
                     packet::decode_body(frame.header.kind, frame.body),
                 )
             };
@@ -392,7 +400,7 @@ impl Connection {
         events.push(self.close(now, ErrorCode::Protocol, DownReason::ProtocolError, text));
     }
 
-    fn on_message(&mut self, now: Time, msg: Message, sender_now: u64, events: &mut Vec<Event>) {
+    fn on_message(&mut self, now: Time, msg: Message, sender_now: Time, events: &mut Vec<Event>) {
         match (self.state, msg) {
             (_, Message::Error { code, text }) => {
                 tracing::warn!(?code, %text, "peer closed the channel with an error");
@@ -514,6 +522,10 @@ pub const MAC_OVERHEAD: usize = MAC_LEN;
 mod tests {
     use super::*;
 
+    fn ms(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
     fn cfg(key: Option<&str>) -> ChannelConfig {
         ChannelConfig {
             key: key.map(|k| k.as_bytes().to_vec()),
@@ -538,15 +550,15 @@ mod tests {
 
     fn pair(ka: Option<&str>, kb: Option<&str>) -> (Connection, Connection) {
         (
-            Connection::new(0, cfg(ka), Role::Initiator, [1; 16]),
-            Connection::new(0, cfg(kb), Role::Acceptor, [2; 16]),
+            Connection::new(Time::ZERO, cfg(ka), Role::Initiator, [1; 16]),
+            Connection::new(Time::ZERO, cfg(kb), Role::Acceptor, [2; 16]),
         )
     }
 
     #[test]
     fn same_key_authenticates_and_frames_carry_macs() {
         let (mut a, mut b) = pair(Some("k"), Some("k"));
-        let (ea, eb) = exchange(0, &mut a, &mut b);
+        let (ea, eb) = exchange(Time::ZERO, &mut a, &mut b);
         assert_eq!(
             ea,
             vec![Event::Up {
@@ -561,7 +573,7 @@ mod tests {
         );
         assert!(a.authenticated() && b.authenticated());
         a.send(
-            5,
+            ms(5),
             &Message::Resync {
                 backup_id: 1,
                 reason: packet::ResyncReason::Gap,
@@ -569,7 +581,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.pending().len(), packet::HEADER_LEN + 3 + MAC_LEN);
-        let (_, eb) = exchange(5, &mut a, &mut b);
+        let (_, eb) = exchange(ms(5), &mut a, &mut b);
         assert_eq!(
             eb,
             vec![Event::Message {
@@ -577,7 +589,7 @@ mod tests {
                     backup_id: 1,
                     reason: packet::ResyncReason::Gap
                 },
-                sender_now: 5
+                sender_now: ms(5)
             }]
         );
     }
@@ -585,7 +597,7 @@ mod tests {
     #[test]
     fn wrong_key_is_refused_and_counted_on_both_sides() {
         let (mut a, mut b) = pair(Some("k1"), Some("k2"));
-        let (ea, eb) = exchange(0, &mut a, &mut b);
+        let (ea, eb) = exchange(Time::ZERO, &mut a, &mut b);
         assert!(ea.contains(&Event::Down(DownReason::AuthFailure)), "{ea:?}");
         assert!(eb.contains(&Event::Down(DownReason::AuthFailure)), "{eb:?}");
         assert!(!ea.iter().any(|e| matches!(e, Event::Up { .. })));
@@ -597,7 +609,7 @@ mod tests {
     fn key_on_one_side_only_is_an_auth_failure() {
         for (ka, kb) in [(Some("k"), None), (None, Some("k"))] {
             let (mut a, mut b) = pair(ka, kb);
-            let (ea, eb) = exchange(0, &mut a, &mut b);
+            let (ea, eb) = exchange(Time::ZERO, &mut a, &mut b);
             assert_eq!(ea, vec![Event::Down(DownReason::AuthFailure)]);
             assert_eq!(eb, vec![Event::Down(DownReason::AuthFailure)]);
             assert_eq!(a.counters.auth_failures, 1);
@@ -607,7 +619,7 @@ mod tests {
     #[test]
     fn no_key_runs_unauthenticated() {
         let (mut a, mut b) = pair(None, None);
-        let (ea, _) = exchange(0, &mut a, &mut b);
+        let (ea, _) = exchange(Time::ZERO, &mut a, &mut b);
         assert_eq!(
             ea,
             vec![Event::Up {
@@ -620,9 +632,9 @@ mod tests {
     #[test]
     fn tampered_and_replayed_frames_are_refused() {
         let (mut a, mut b) = pair(Some("k"), Some("k"));
-        exchange(0, &mut a, &mut b);
+        exchange(Time::ZERO, &mut a, &mut b);
         a.send(
-            1,
+            ms(1),
             &Message::Profiles {
                 backup_ids: vec![3],
             },
@@ -634,17 +646,17 @@ mod tests {
         bad[packet::HEADER_LEN + 3] ^= 1;
         let mut b2 = {
             let (mut a2, mut b2) = pair(Some("k"), Some("k"));
-            exchange(0, &mut a2, &mut b2);
+            exchange(Time::ZERO, &mut a2, &mut b2);
             b2
         };
         assert_eq!(
-            b2.handle_bytes(1, &bad),
+            b2.handle_bytes(ms(1), &bad),
             vec![Event::Down(DownReason::AuthFailure)]
         );
         // The genuine frame passes once; the same octets again (a replay) do not.
-        assert_eq!(b.handle_bytes(1, &frame).len(), 1);
+        assert_eq!(b.handle_bytes(ms(1), &frame).len(), 1);
         assert_eq!(
-            b.handle_bytes(1, &frame),
+            b.handle_bytes(ms(1), &frame),
             vec![Event::Down(DownReason::AuthFailure)]
         );
         assert_eq!(b.counters.auth_failures, 1);
@@ -653,13 +665,17 @@ mod tests {
     #[test]
     fn hold_timer_fires_exactly_at_hold_time_and_keepalives_keep_it_up() {
         let (mut a, mut b) = pair(None, None);
-        exchange(0, &mut a, &mut b);
+        exchange(Time::ZERO, &mut a, &mut b);
         assert_eq!(a.hold_ms(), HOLD_MS as u64);
         // a keeps sending keepalives but b's are lost: a's hold runs from the last receipt.
-        let mut now = 0;
-        while now < HOLD_MS as u64 - 1 {
-            now = a.next_deadline().unwrap().min(HOLD_MS as u64 - 1);
-            assert!(a.handle_timeout(now).is_empty(), "down early at {now}");
+        let hold = ms(HOLD_MS as u64);
+        let mut now = Time::ZERO;
+        while now < hold - Duration::from_millis(1) {
+            now = a
+                .next_deadline()
+                .unwrap()
+                .min(hold - Duration::from_millis(1));
+            assert!(a.handle_timeout(now).is_empty(), "down early at {now:?}");
             let pa = a.pending().to_vec();
             a.consume(pa.len());
             assert!(b.handle_bytes(now, &pa).is_empty());
@@ -667,20 +683,20 @@ mod tests {
             let pb = b.pending().len();
             b.consume(pb);
         }
-        assert_eq!(a.next_deadline(), Some(HOLD_MS as u64));
+        assert_eq!(a.next_deadline(), Some(hold));
         assert_eq!(
-            a.handle_timeout(HOLD_MS as u64),
+            a.handle_timeout(hold),
             vec![Event::Down(DownReason::KeepaliveTimeout)]
         );
         // b heard a's keepalives all along and is still up.
-        assert!(b.handle_timeout(HOLD_MS as u64).is_empty());
+        assert!(b.handle_timeout(hold).is_empty());
         assert_eq!(b.state(), State::Up);
     }
 
     #[test]
     fn smaller_hold_time_wins() {
         let mut a = Connection::new(
-            0,
+            Time::ZERO,
             ChannelConfig {
                 hold_ms: 900,
                 ..cfg(None)
@@ -688,17 +704,17 @@ mod tests {
             Role::Initiator,
             [1; 16],
         );
-        let mut b = Connection::new(0, cfg(None), Role::Acceptor, [2; 16]);
-        exchange(0, &mut a, &mut b);
+        let mut b = Connection::new(Time::ZERO, cfg(None), Role::Acceptor, [2; 16]);
+        exchange(Time::ZERO, &mut a, &mut b);
         assert_eq!((a.hold_ms(), b.hold_ms()), (900, 900));
-        assert_eq!(b.next_deadline(), Some(300));
+        assert_eq!(b.next_deadline(), Some(ms(300)));
     }
 
     #[test]
     fn garbage_and_early_messages_close_with_protocol_error() {
         let (mut a, _) = pair(None, None);
         assert_eq!(
-            a.handle_bytes(0, &[7, 0, 0]),
+            a.handle_bytes(Time::ZERO, &[7, 0, 0]),
             vec![Event::Down(DownReason::ProtocolError)]
         );
         assert_eq!(a.counters.decode_errors, 1);
@@ -711,7 +727,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            a.handle_bytes(0, &early),
+            a.handle_bytes(Time::ZERO, &early),
             vec![Event::Down(DownReason::ProtocolError)]
         );
         // The refusal is told to the peer.
@@ -736,12 +752,12 @@ mod tests {
             let pa = a.pending().to_vec();
             a.consume(pa.len());
             for byte in pa {
-                ups += b.handle_bytes(0, &[byte]).len();
+                ups += b.handle_bytes(Time::ZERO, &[byte]).len();
             }
             let pb = b.pending().to_vec();
             b.consume(pb.len());
             for byte in pb {
-                ups += a.handle_bytes(0, &[byte]).len();
+                ups += a.handle_bytes(Time::ZERO, &[byte]).len();
             }
         }
         assert_eq!(ups, 2);

@@ -3,9 +3,10 @@
 //! tokio driver and the simulated pair both drive this.
 
 use super::api::{BackupId, SyncEvent};
-use super::channel::{self, ChannelConfig, Connection, Counters, DownReason, Role, Time};
+use super::channel::{self, ChannelConfig, Connection, Counters, DownReason, Role};
 use super::packet::ErrorCode;
 use super::sync::{self, Engine, SyncError};
+use crate::time::Time;
 
 /// The model's `channel-state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -282,6 +282,7 @@ pub struct Header {
     pub kind: u8,
     pub flags: u16,
     pub body_len: usize,
+    /// The sender's clock in milliseconds.
     pub sender_now: u64,
 }
 

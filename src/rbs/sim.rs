@@ -2,9 +2,11 @@
 //! deterministic two-device tests (of RBS here, and of the hot-backup controller on top).
 
 use super::api::{BackupId, SyncCommand, SyncEvent};
-use super::channel::{ChannelConfig, Role, Time};
+use super::channel::{ChannelConfig, Role};
 use super::node::{Input, Output, ServiceNode};
 use super::sync::{self, SyncError};
+use crate::time::Time;
+use std::time::Duration;
 
 /// Octets a node may have pending before the engine stops filling its connection.
 pub const HIGH_WATER: usize = 256 * 1024;
@@ -36,7 +38,7 @@ impl Pair {
         Pair {
             a: ServiceNode::new(a),
             b: ServiceNode::new(b),
-            now: 0,
+            now: Time::ZERO,
             a_out: Vec::new(),
             b_out: Vec::new(),
             connected: false,
@@ -162,10 +164,10 @@ impl Pair {
         while self.step() {}
     }
 
-    /// Moves the clock forward by `ms`, running every deadline on the way and delivering
+    /// Moves the clock forward by `by`, running every deadline on the way and delivering
     /// what each produces.
-    pub fn advance(&mut self, ms: Time) {
-        let end = self.now + ms;
+    pub fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
         loop {
             self.drive();
             let next = [self.a.next_deadline(), self.b.next_deadline()]
@@ -268,10 +270,10 @@ mod tests {
         // The wire goes silent (a cable pulled): nothing crosses, no reset is seen.
         p.connected = false;
         let t0 = p.now;
-        p.advance(HOLD_MS as Time - 1);
+        p.advance(Duration::from_millis(HOLD_MS as u64 - 1));
         assert_eq!(p.a.state(), ChannelState::Up);
-        p.advance(1);
-        assert_eq!(p.now, t0 + HOLD_MS as Time);
+        p.advance(Duration::from_millis(1));
+        assert_eq!(p.now, t0 + Duration::from_millis(HOLD_MS as u64));
         assert_eq!(p.a.state(), ChannelState::Down);
         assert_eq!(p.b.state(), ChannelState::Down);
         assert_eq!(p.a.last_down_reason(), Some(DownReason::KeepaliveTimeout));

@@ -11,6 +11,7 @@
 
 use super::api::{BackupId, Records, SyncCommand, SyncEvent};
 use super::packet::{self, Message, Op, ResyncReason};
+use crate::time::Time;
 use sha2::{Digest as _, Sha256};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -271,7 +272,7 @@ pub enum Input {
     /// A sync message from the peer and the peer's clock when it was sent.
     Message {
         msg: Message,
-        sender_now: u64,
+        sender_now: Time,
     },
     Command(SyncCommand),
     Register(BackupId),
@@ -553,7 +554,7 @@ impl Engine {
         Ok(())
     }
 
-    fn on_message(&mut self, msg: Message, sender_now: u64, ev: &mut Events) {
+    fn on_message(&mut self, msg: Message, sender_now: Time, ev: &mut Events) {
         match msg {
             Message::Profiles { backup_ids } => {
                 self.peer_ids = Some(backup_ids.into_iter().collect());
@@ -859,7 +860,7 @@ mod tests {
                 eb.extend(
                     b.handle(Input::Message {
                         msg: m,
-                        sender_now: 7,
+                        sender_now: Time::from_millis(7),
                     })
                     .unwrap(),
                 );
@@ -868,7 +869,7 @@ mod tests {
                 ea.extend(
                     a.handle(Input::Message {
                         msg: m,
-                        sender_now: 9,
+                        sender_now: Time::from_millis(9),
                     })
                     .unwrap(),
                 );
@@ -965,7 +966,10 @@ mod tests {
         assert_eq!(eb.last(), Some(&(1, SyncEvent::BatchComplete)));
         let upserts = eb
             .iter()
-            .filter(|(_, e)| matches!(e, SyncEvent::Upsert { sender_now: 7, .. }))
+            .filter(|(_, e)| {
+                matches!(e, SyncEvent::Upsert { sender_now, .. }
+                    if *sender_now == Time::from_millis(7))
+            })
             .count();
         assert_eq!(upserts, 5000);
         let peer = b.peer(1).unwrap();
@@ -1004,7 +1008,7 @@ mod tests {
             ev.extend(
                 b.handle(Input::Message {
                     msg: m,
-                    sender_now: 1,
+                    sender_now: Time::from_millis(1),
                 })
                 .unwrap(),
             );
@@ -1026,7 +1030,7 @@ mod tests {
         let deliver = |b: &mut Engine, m: &Message| {
             b.handle(Input::Message {
                 msg: m.clone(),
-                sender_now: 1,
+                sender_now: Time::from_millis(1),
             })
             .unwrap()
         };

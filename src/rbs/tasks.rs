@@ -17,11 +17,12 @@
 //! sending commands can never deadlock with the task delivering its events.
 
 use super::api::{BackupId, RbsEvent, SyncCommand, SyncEvent};
-use super::channel::{ChannelConfig, DownReason, Role, Time};
+use super::channel::{ChannelConfig, DownReason, Role};
 use super::node::{Input, Output, ServiceNode};
 use super::packet;
 use super::sync::{self, ProfileStatus, SyncError};
 use crate::bus::Bus;
+use crate::time::Time;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -44,11 +45,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const READ_BUF: usize = 64 * 1024;
 
-/// A millisecond clock for the runtime (timers, and the sender clock frames carry).
+/// The runtime's clock (timers, and the sender clock frames carry).
 pub type Clock = Arc<dyn Fn() -> Time + Send + Sync>;
 
-fn instant_of(now: Time, ms: Time) -> Instant {
-    Instant::now() + Duration::from_millis(ms.saturating_sub(now))
+fn instant_of(now: Time, at: Time) -> Instant {
+    Instant::now() + (at - now)
 }
 
 /// An address as the socket layer uses it: IPv4-mapped IPv6 addresses become IPv4.
@@ -218,7 +219,7 @@ impl RbsHandle {
     /// A runtime with no service yet; notifications go to `bus` when given. Tasks are spawned
     /// on the current tokio runtime as services appear.
     pub fn new(bus: Option<Bus>) -> RbsHandle {
-        RbsHandle::with_clock(bus, Arc::new(crate::netio::clock::now_ms))
+        RbsHandle::with_clock(bus, Arc::new(crate::netio::clock::now))
     }
 
     /// A runtime on the given clock: owners whose record values hold timers must use the same

@@ -2,11 +2,13 @@
 //! in, received packets checked (RFC 9568 §7.1) and handed to their router, and the routers'
 //! actions turned into [`Out`]s for the driver. Counts the global receive errors.
 
-use super::instance::{Action, Config, Input, Instance, NewMasterReason, Time};
+use super::instance::{Action, Config, Input, Instance, NewMasterReason};
 use super::packet::{Advertisement, DecodeError, Header, GROUP, HOP_LIMIT};
 use crate::bus::RoleState;
+use crate::time::Time;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 /// A virtual router: interface name and VRID.
 pub type Key = (String, u8);
@@ -94,7 +96,7 @@ pub enum Out {
 }
 
 /// Protocol-error notifications are sent at most once per kind in this time.
-const ERROR_NOTIFY_EVERY: Time = 1_000_000;
+const ERROR_NOTIFY_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 pub struct VrrpNode {
@@ -410,7 +412,7 @@ mod tests {
                 owned: vec![],
             },
         );
-        n.configure(0, cfg);
+        n.configure(Time::from_micros(0), cfg);
         n
     }
 
@@ -450,13 +452,13 @@ mod tests {
             n.instances[&("eth1".into(), 1)].state,
             super::super::instance::State::Initialize
         );
-        let out = n.set_links(0, link(true));
+        let out = n.set_links(Time::from_micros(0), link(true));
         assert!(out.contains(&Out::Join(4)));
         assert_eq!(
             n.instances[&("eth1".into(), 1)].state,
             super::super::instance::State::Backup
         );
-        let out = n.set_links(1, link(false));
+        let out = n.set_links(Time::from_micros(1), link(false));
         assert!(out.contains(&Out::Leave(4)));
         assert_eq!(
             n.instances[&("eth1".into(), 1)].state,
@@ -467,36 +469,38 @@ mod tests {
     #[test]
     fn receive_checks_count_global_errors() {
         let mut n = node_with(1);
-        n.set_links(0, link(true));
-        let out = n.packet(1, &rx(adv(1, 100), 64));
+        n.set_links(Time::from_micros(0), link(true));
+        let out = n.packet(Time::from_micros(1), &rx(adv(1, 100), 64));
         assert_eq!(out, vec![Out::ProtocolError(ProtocolError::IpTtl)]);
         // Rate-limited: the second one in the same second is counted, not notified.
-        assert!(n.packet(2, &rx(adv(1, 100), 1)).is_empty());
+        assert!(n
+            .packet(Time::from_micros(2), &rx(adv(1, 100), 1))
+            .is_empty());
         assert_eq!(n.global.ip_ttl_errors, 2);
-        n.packet(3, &rx(adv(9, 100), 255));
+        n.packet(Time::from_micros(3), &rx(adv(9, 100), 255));
         assert_eq!(n.global.vrid_errors, 1);
         let mut bad = adv(1, 100);
         bad[7] ^= 0xff;
-        n.packet(4, &rx(bad, 255));
+        n.packet(Time::from_micros(4), &rx(bad, 255));
         assert_eq!(n.global.checksum_errors, 1);
         let mut v2 = adv(1, 100);
         v2[0] = 0x21;
-        n.packet(5, &rx(v2, 255));
+        n.packet(Time::from_micros(5), &rx(v2, 255));
         assert_eq!(n.global.version_errors, 1);
         assert_eq!(n.instances[&("eth1".into(), 1)].stats.adv_rcvd, 0);
-        n.packet(6, &rx(adv(1, 100), 255));
+        n.packet(Time::from_micros(6), &rx(adv(1, 100), 255));
         assert_eq!(n.instances[&("eth1".into(), 1)].stats.adv_rcvd, 1);
     }
 
     #[test]
     fn unconfigured_routers_resign() {
         let mut n = node_with(1);
-        n.set_links(0, link(true));
+        n.set_links(Time::from_micros(0), link(true));
         // Priority 255 would be the owner; make this one master by timing out.
         let t = n.next_deadline().unwrap();
         let out = n.tick(t);
         assert!(out.iter().any(|o| matches!(o, Out::Activate(_))));
-        let out = n.configure(t + 1, BTreeMap::new());
+        let out = n.configure(t + Duration::from_micros(1), BTreeMap::new());
         assert!(out
             .iter()
             .any(|o| matches!(o, Out::Send { payload, .. } if payload[2] == 0)));
@@ -519,8 +523,8 @@ mod tests {
                 owned: vec![],
             },
         );
-        n.configure(0, cfg);
-        let out = n.set_links(0, link(true));
+        n.configure(Time::from_micros(0), cfg);
+        let out = n.set_links(Time::from_micros(0), link(true));
         assert!(out.iter().any(|o| matches!(
             o,
             Out::NewMaster {

@@ -5,14 +5,16 @@
 
 use super::packet::Advertisement;
 use crate::bus::{Role, RoleState};
+use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
-/// Microseconds on the caller's clock.
-pub type Time = u64;
-/// One centisecond, the unit of VRRPv3 intervals.
-pub const CENTISECOND: Time = 10_000;
-const SECOND: Time = 1_000_000;
+/// One centisecond, the unit of VRRPv3 intervals on the wire and in the data model.
+pub const CENTISECOND: Duration = Duration::from_millis(10);
+/// [`CENTISECOND`] in microseconds, for the RFC's integer formulas.
+const CENTISECOND_US: u64 = 10_000;
+const SECOND: Duration = Duration::from_secs(1);
 
 /// What the configuration asks of one virtual router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,15 +157,16 @@ pub struct Stats {
     pub packet_length: u64,
 }
 
-/// Skew_Time in microseconds: ((256 - priority) * interval) / 256, the interval in
-/// centiseconds (RFC 9568 §6.1).
-pub fn skew_time(priority: u8, interval_cs: u16) -> Time {
-    (256 - priority as Time) * interval_cs as Time * CENTISECOND / 256
+/// Skew_Time: ((256 - priority) * interval) / 256, the interval in centiseconds (RFC 9568
+/// §6.1), computed in whole microseconds (rounded down).
+pub fn skew_time(priority: u8, interval_cs: u16) -> Duration {
+    let us = (256 - u64::from(priority)) * u64::from(interval_cs) * CENTISECOND_US / 256;
+    Duration::from_micros(us)
 }
 
-/// Master_Down_Interval in microseconds: 3 * interval + Skew_Time (RFC 9568 §6.1).
-pub fn master_down_interval(priority: u8, interval_cs: u16) -> Time {
-    3 * interval_cs as Time * CENTISECOND + skew_time(priority, interval_cs)
+/// Master_Down_Interval: 3 * interval + Skew_Time (RFC 9568 §6.1).
+pub fn master_down_interval(priority: u8, interval_cs: u16) -> Duration {
+    CENTISECOND * 3 * u32::from(interval_cs) + skew_time(priority, interval_cs)
 }
 
 /// One virtual router.
@@ -236,13 +239,13 @@ impl Instance {
             .clamp(1, 254) as u8
     }
 
-    /// Skew_Time for the current priority and Master_Adver_Interval, in microseconds.
-    pub fn skew_time(&self) -> Time {
+    /// Skew_Time for the current priority and Master_Adver_Interval.
+    pub fn skew_time(&self) -> Duration {
         skew_time(self.priority(), self.master_interval_cs)
     }
 
     /// Master_Down_Interval for the current priority and Master_Adver_Interval.
-    pub fn master_down_interval(&self) -> Time {
+    pub fn master_down_interval(&self) -> Duration {
         master_down_interval(self.priority(), self.master_interval_cs)
     }
 
@@ -281,7 +284,8 @@ impl Instance {
             return None;
         }
         if let Some(t) = self.hold_until {
-            return Some((t.saturating_sub(now).div_ceil(SECOND) as u32, false));
+            let left = (t - now).as_micros().div_ceil(SECOND.as_micros());
+            return Some((left as u32, false));
         }
         (self.hold_done && !self.gate_open).then_some((0, true))
     }
@@ -307,8 +311,8 @@ impl Instance {
         out.push(Action::Send(self.advertisement(priority)));
     }
 
-    fn interval(&self) -> Time {
-        self.cfg.interval_cs as Time * CENTISECOND
+    fn interval(&self) -> Duration {
+        CENTISECOND * u32::from(self.cfg.interval_cs)
     }
 
     fn clear_preemption(&mut self) {
@@ -488,7 +492,7 @@ impl Instance {
                         if self.cfg.hold_time_s == 0 {
                             self.hold_done = true;
                         } else {
-                            self.hold_until = Some(now + self.cfg.hold_time_s as Time * SECOND);
+                            self.hold_until = Some(now + SECOND * u32::from(self.cfg.hold_time_s));
                         }
                     }
                     if self.hold_done && self.gate_open {

@@ -6,22 +6,22 @@
 //! reaches it as a config provider and `<get>` as an oper provider.
 
 use super::events::{IfInfo, InstanceConfig, Key, Out, Rx, VrrpNode};
-use super::instance::Time;
 use super::northbound::{self, Clock};
 use super::packet;
 use crate::bus::{Bus, GateWatchers, RoleSourceId};
 use crate::handoff::Handoff;
 use crate::netio::netlink::{Addr, Link, Netlink};
 use crate::netio::vrrp6::{NdSocket, VrrpSocket};
+use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
 /// How often links and addresses are re-read, in microseconds.
-const LINK_POLL: Time = 1_000_000;
+const LINK_POLL: Duration = Duration::from_secs(1);
 
 /// What the driver put into the kernel for one master.
 #[derive(Debug, Default)]
@@ -52,13 +52,14 @@ struct Shared {
     inner: Mutex<Inner>,
     wake: Notify,
     stopped: Notify,
-    start: Instant,
+    /// When the runtime started on the agent's clock (its counters count from then).
+    started: Time,
     bus: Bus,
 }
 
 impl Shared {
     fn now(&self) -> Time {
-        self.start.elapsed().as_micros() as Time
+        crate::netio::clock::now()
     }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -67,6 +68,7 @@ impl Shared {
         Clock {
             now: self.now(),
             wall: SystemTime::now(),
+            started: self.started,
         }
     }
 }
@@ -119,7 +121,7 @@ impl Vrrp6Runtime {
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
             stopped: Notify::new(),
-            start: Instant::now(),
+            started: crate::netio::clock::now(),
             bus,
         });
         let opened = VrrpSocket::open()
@@ -176,7 +178,7 @@ struct Driver {
 
 impl Driver {
     async fn run(self) {
-        let mut next_poll: Time = 0;
+        let mut next_poll = Time::ZERO;
         let mut buf = vec![0u8; 65536];
         loop {
             if self.shared.lock().stopping {
@@ -213,7 +215,7 @@ impl Driver {
                 .next_deadline()
                 .unwrap_or(Time::MAX)
                 .min(next_poll);
-            let wait = Duration::from_micros(deadline.saturating_sub(self.shared.now()));
+            let wait = deadline - self.shared.now();
             tokio::select! {
                 r = self.sock.readable() => match r {
                     Ok(mut guard) => {

@@ -4,7 +4,9 @@
 use super::instance::*;
 use super::packet::Advertisement;
 use crate::bus::Role;
+use crate::time::Time;
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 fn ll(n: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, n)
@@ -41,7 +43,7 @@ struct Lan {
 impl Lan {
     fn new(cfgs: Vec<Config>) -> Lan {
         Lan {
-            now: 0,
+            now: Time::ZERO,
             routers: cfgs
                 .into_iter()
                 .enumerate()
@@ -166,16 +168,26 @@ impl Lan {
     }
 }
 
-const S: Time = 1_000_000;
+/// One second in microseconds.
+const S: u64 = 1_000_000;
+
+/// The instant `us` microseconds after the simulated clock's zero.
+fn at(us: u64) -> Time {
+    Time::from_micros(us)
+}
+
+fn us(us: u64) -> Duration {
+    Duration::from_micros(us)
+}
 
 #[test]
 fn timers_follow_the_rfc_formulas() {
-    assert_eq!(skew_time(100, 100), 609_375);
-    assert_eq!(skew_time(200, 100), 218_750);
-    assert_eq!(skew_time(255, 100), 3_906);
-    assert_eq!(master_down_interval(100, 100), 3_609_375);
-    assert_eq!(master_down_interval(1, 1), 39_960);
-    assert_eq!(master_down_interval(254, 4095), 122_850_000 + 319_921);
+    assert_eq!(skew_time(100, 100), us(609_375));
+    assert_eq!(skew_time(200, 100), us(218_750));
+    assert_eq!(skew_time(255, 100), us(3_906));
+    assert_eq!(master_down_interval(100, 100), us(3_609_375));
+    assert_eq!(master_down_interval(1, 1), us(39_960));
+    assert_eq!(master_down_interval(254, 4095), us(122_850_000 + 319_921));
 }
 
 #[test]
@@ -183,12 +195,15 @@ fn election_by_priority() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(20 * S);
+    lan.run_until(at(20 * S));
     // The higher priority's Master_Down_Interval runs out first: 3 s + (56 * 1 s) / 256.
-    assert_eq!(lan.entered(0, State::Master, 0), Some(3_218_750));
+    assert_eq!(
+        lan.entered(0, State::Master, Time::ZERO),
+        Some(at(3_218_750))
+    );
     assert_eq!(lan.state(0), State::Master);
     assert_eq!(lan.state(1), State::Backup);
-    assert_eq!(lan.entered(1, State::Master, 0), None);
+    assert_eq!(lan.entered(1, State::Master, Time::ZERO), None);
     assert_eq!(lan.routers[0].inst.reason, NewMasterReason::NoResponse);
     // The master installs the addresses once and advertises every second.
     let acts = &lan.routers[0].actions;
@@ -197,7 +212,7 @@ fn election_by_priority() {
         1
     );
     let adverts = lan.adverts(0);
-    assert!(adverts.windows(2).all(|w| w[1] - w[0] == S));
+    assert!(adverts.windows(2).all(|w| w[1] - w[0] == us(S)));
     // The backup hears the master: its peer is present.
     let rs = lan.routers[1].inst.role_state(lan.now);
     assert_eq!((rs.role, rs.peer_present), (Role::Backup, true));
@@ -210,14 +225,14 @@ fn election_by_address_on_a_tie() {
     lan.connected = false;
     lan.start(0);
     lan.start(1);
-    lan.run_until(5 * S);
+    lan.run_until(at(5 * S));
     assert_eq!((lan.state(0), lan.state(1)), (State::Master, State::Master));
     lan.connected = true;
-    lan.run_until(10 * S);
+    lan.run_until(at(10 * S));
     // At the next advertisement of the lower address (fe80::1), the higher address answers at
     // once and the lower one steps back.
-    let t = lan.adverts(0)[lan.adverts(0).partition_point(|x| *x <= 5 * S)];
-    assert_eq!(lan.entered(0, State::Backup, 5 * S), Some(t));
+    let t = lan.adverts(0)[lan.adverts(0).partition_point(|x| *x <= at(5 * S))];
+    assert_eq!(lan.entered(0, State::Backup, at(5 * S)), Some(t));
     assert_eq!(lan.state(0), State::Backup);
     assert_eq!(lan.state(1), State::Master);
     assert!(lan.adverts(1).contains(&t));
@@ -232,11 +247,14 @@ fn master_loss_detected_at_exactly_the_master_down_interval() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(10 * S + 500_000);
+    lan.run_until(at(10 * S + 500_000));
     lan.routers[0].alive = false;
     let last = lan.last_advert_before(0, lan.now);
-    lan.run_until(20 * S);
-    assert_eq!(lan.entered(1, State::Master, 0), Some(last + 3_609_375));
+    lan.run_until(at(20 * S));
+    assert_eq!(
+        lan.entered(1, State::Master, Time::ZERO),
+        Some(last + us(3_609_375))
+    );
     assert_eq!(lan.routers[1].inst.reason, NewMasterReason::NoResponse);
 }
 
@@ -245,12 +263,12 @@ fn peer_presence_ends_at_the_heard_masters_down_interval() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(10 * S + 500_000);
+    lan.run_until(at(10 * S + 500_000));
     lan.routers[0].alive = false;
     let last = lan.last_advert_before(0, lan.now);
-    lan.run_until(last + 3_218_749);
+    lan.run_until(last + us(3_218_749));
     assert!(lan.routers[1].inst.role_state(lan.now).peer_present);
-    lan.run_until(last + 3_218_750);
+    lan.run_until(last + us(3_218_750));
     assert!(!lan.routers[1].inst.role_state(lan.now).peer_present);
     assert_eq!(lan.state(1), State::Backup);
 }
@@ -260,7 +278,7 @@ fn priority_zero_gives_fast_takeover_at_skew_time() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(10 * S + 300_000);
+    lan.run_until(at(10 * S + 300_000));
     let t = lan.now;
     lan.input(0, Input::Shutdown);
     let zero: Vec<_> = lan.routers[0]
@@ -272,13 +290,16 @@ fn priority_zero_gives_fast_takeover_at_skew_time() {
     assert_eq!(zero[0].0, t);
     assert_eq!(lan.state(0), State::Initialize);
     assert_eq!(lan.routers[0].actions.last().unwrap().1, Action::Deactivate);
-    lan.run_until(20 * S);
+    lan.run_until(at(20 * S));
     // Skew_Time of priority 100 at the adopted 1 s interval: 156/256 s.
-    assert_eq!(lan.entered(1, State::Master, 0), Some(t + 609_375));
+    assert_eq!(
+        lan.entered(1, State::Master, Time::ZERO),
+        Some(t + us(609_375))
+    );
     assert_eq!(lan.routers[1].inst.stats.prio0_rcvd, 1);
     assert_eq!(lan.routers[0].inst.stats.prio0_sent, 1);
     // The resigned master is no longer a present peer.
-    assert!(lan.routers[1].inst.role_state(t + 1).role == Role::Master);
+    assert!(lan.routers[1].inst.role_state(t + us(1)).role == Role::Master);
 }
 
 #[test]
@@ -288,18 +309,21 @@ fn a_backup_adopts_the_masters_interval() {
     let mut lan = Lan::new(vec![fast, cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(10 * S + 100_000);
+    lan.run_until(at(10 * S + 100_000));
     assert_eq!(lan.routers[1].inst.master_interval_cs, 50);
     // 3 * 0.5 s + (156 * 0.5 s) / 256
-    assert_eq!(lan.routers[1].inst.master_down_interval(), 1_804_687);
-    assert_eq!(lan.routers[1].inst.skew_time(), 304_687);
+    assert_eq!(lan.routers[1].inst.master_down_interval(), us(1_804_687));
+    assert_eq!(lan.routers[1].inst.skew_time(), us(304_687));
     lan.routers[0].alive = false;
     let last = lan.last_advert_before(0, lan.now);
-    lan.run_until(20 * S);
-    assert_eq!(lan.entered(1, State::Master, 0), Some(last + 1_804_687));
+    lan.run_until(at(20 * S));
+    assert_eq!(
+        lan.entered(1, State::Master, Time::ZERO),
+        Some(last + us(1_804_687))
+    );
     // As master it advertises at its own configured interval again.
     let a = lan.adverts(1);
-    assert_eq!(a[1] - a[0], S);
+    assert_eq!(a[1] - a[0], us(S));
 }
 
 #[test]
@@ -311,26 +335,32 @@ fn preemption_waits_for_the_hold_time() {
     a.hold_time_s = 5;
     let mut lan = Lan::new(vec![a, b]);
     lan.start(1);
-    lan.run_until(10 * S);
+    lan.run_until(at(10 * S));
     // B: Master_Down_Interval 2.1 s + 156 * 0.7 s / 256 = 2_526_562 µs.
-    assert_eq!(lan.entered(1, State::Master, 0), Some(2_526_562));
+    assert_eq!(
+        lan.entered(1, State::Master, Time::ZERO),
+        Some(at(2_526_562))
+    );
     lan.start(0);
-    let first = 2_526_562 + 11 * 700_000;
+    let first = at(2_526_562 + 11 * 700_000);
     lan.run_until(first);
     assert_eq!(lan.routers[0].inst.preempt_wait(first), Some((5, false)));
-    lan.run_until(first + 4 * S);
+    lan.run_until(first + us(4 * S));
     assert_eq!(lan.state(0), State::Backup);
     assert_eq!(lan.routers[0].inst.preempt_wait(lan.now), Some((1, false)));
-    lan.run_until(30 * S);
+    lan.run_until(at(30 * S));
     // The last advertisement accepted is the one before the hold ends (at first + 5 s); from it
     // A's Master_Down_Interval at B's 0.7 s interval is 2.1 s + 56 * 0.7 s / 256.
-    let accepted = lan.last_advert_before(1, first + 5 * S - 1);
-    assert_eq!(accepted, first + 7 * 700_000);
-    assert_eq!(lan.entered(0, State::Master, 0), Some(accepted + 2_253_125));
+    let accepted = lan.last_advert_before(1, first + us(5 * S - 1));
+    assert_eq!(accepted, first + us(7 * 700_000));
+    assert_eq!(
+        lan.entered(0, State::Master, Time::ZERO),
+        Some(accepted + us(2_253_125))
+    );
     assert_eq!(lan.routers[0].inst.reason, NewMasterReason::Preempted);
     assert_eq!(
         lan.entered(1, State::Backup, first),
-        Some(accepted + 2_253_125)
+        Some(accepted + us(2_253_125))
     );
     assert_eq!(lan.state(1), State::Backup);
 }
@@ -339,10 +369,10 @@ fn preemption_waits_for_the_hold_time() {
 fn preemption_needs_the_gate_open() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(1);
-    lan.run_until(10 * S);
+    lan.run_until(at(10 * S));
     lan.input(0, Input::PreemptGate(false));
     lan.start(0);
-    lan.run_until(60 * S);
+    lan.run_until(at(60 * S));
     assert_eq!(
         lan.state(0),
         State::Backup,
@@ -352,9 +382,12 @@ fn preemption_needs_the_gate_open() {
     assert_eq!(lan.routers[0].inst.preempt_wait(lan.now), Some((0, true)));
     lan.input(0, Input::PreemptGate(true));
     let opened = lan.now;
-    lan.run_until(80 * S);
+    lan.run_until(at(80 * S));
     let accepted = lan.last_advert_before(1, opened);
-    assert_eq!(lan.entered(0, State::Master, 0), Some(accepted + 3_218_750));
+    assert_eq!(
+        lan.entered(0, State::Master, Time::ZERO),
+        Some(accepted + us(3_218_750))
+    );
     assert_eq!(lan.state(1), State::Backup);
 }
 
@@ -364,9 +397,9 @@ fn without_preempt_a_higher_priority_backup_stays_backup() {
     a.preempt = false;
     let mut lan = Lan::new(vec![a, cfg(100)]);
     lan.start(1);
-    lan.run_until(10 * S);
+    lan.run_until(at(10 * S));
     lan.start(0);
-    lan.run_until(60 * S);
+    lan.run_until(at(60 * S));
     assert_eq!((lan.state(0), lan.state(1)), (State::Backup, State::Master));
 }
 
@@ -377,7 +410,7 @@ fn tracked_interface_failure_hands_over() {
     let mut lan = Lan::new(vec![a, cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(10 * S + 400_000);
+    lan.run_until(at(10 * S + 400_000));
     assert_eq!(lan.state(0), State::Master);
     let prev = lan.last_advert_before(0, lan.now);
     lan.input(
@@ -392,9 +425,12 @@ fn tracked_interface_failure_hands_over() {
     // The master announces its lower priority at once; the backup discards it and takes over
     // one Master_Down_Interval after the last advertisement it accepted.
     assert!(lan.adverts(0).contains(&t));
-    lan.run_until(30 * S);
-    assert_eq!(lan.entered(1, State::Master, 0), Some(prev + 3_609_375));
-    assert_eq!(lan.entered(0, State::Backup, t), Some(prev + 3_609_375));
+    lan.run_until(at(30 * S));
+    assert_eq!(
+        lan.entered(1, State::Master, Time::ZERO),
+        Some(prev + us(3_609_375))
+    );
+    assert_eq!(lan.entered(0, State::Backup, t), Some(prev + us(3_609_375)));
     assert_eq!(lan.routers[1].inst.reason, NewMasterReason::Preempted);
     // The link returns: A is back at 200 and preempts again.
     lan.input(
@@ -404,7 +440,7 @@ fn tracked_interface_failure_hands_over() {
             up: true,
         },
     );
-    lan.run_until(50 * S);
+    lan.run_until(at(50 * S));
     assert_eq!((lan.state(0), lan.state(1)), (State::Master, State::Backup));
     // Untracked interfaces change nothing.
     lan.input(
@@ -421,7 +457,7 @@ fn tracked_interface_failure_hands_over() {
 fn the_address_owner_is_master_at_once_with_priority_255() {
     let mut lan = Lan::new(vec![cfg(100), cfg(254)]);
     lan.start(1);
-    lan.run_until(10 * S);
+    lan.run_until(at(10 * S));
     assert_eq!(lan.state(1), State::Master);
     let t = lan.now;
     lan.input(
@@ -431,7 +467,7 @@ fn the_address_owner_is_master_at_once_with_priority_255() {
             owner: true,
         },
     );
-    assert_eq!(lan.entered(0, State::Master, 0), Some(t));
+    assert_eq!(lan.entered(0, State::Master, Time::ZERO), Some(t));
     assert_eq!(lan.entered(1, State::Backup, t), Some(t));
     assert_eq!(lan.routers[0].inst.reason, NewMasterReason::Priority);
     let first = lan.routers[0]
@@ -459,7 +495,7 @@ fn the_address_owner_is_master_at_once_with_priority_255() {
 fn a_master_answers_a_lower_priority_advertisement_at_once() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
-    lan.run_until(5 * S);
+    lan.run_until(at(5 * S));
     let t = lan.now;
     let adv = Advertisement {
         vrid: 1,
@@ -478,7 +514,7 @@ fn backup_shutdown_sends_nothing_and_own_packets_are_ignored() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(5 * S);
+    lan.run_until(at(5 * S));
     let n = lan.routers[1].actions.len();
     lan.input(1, Input::Shutdown);
     assert_eq!(lan.routers[1].actions.len(), n);
@@ -500,10 +536,10 @@ fn reconfigured_priority_is_announced_by_a_master() {
     let mut lan = Lan::new(vec![cfg(200), cfg(100)]);
     lan.start(0);
     lan.start(1);
-    lan.run_until(5 * S + 10);
+    lan.run_until(at(5 * S + 10));
     let t = lan.now;
     lan.input(0, Input::Reconfigure(cfg(50)));
     assert!(lan.adverts(0).contains(&t));
-    lan.run_until(20 * S);
+    lan.run_until(at(20 * S));
     assert_eq!((lan.state(0), lan.state(1)), (State::Backup, State::Master));
 }

@@ -4,13 +4,14 @@
 
 use super::events::{actor_key, Node as ETrunkNode, NodeConfig, TrunkConfig};
 use super::events::{ETrunkConfig, Out};
-use super::instance::{self, Time};
+use super::instance;
 use super::packet::TrunkMode;
 use super::tasks::ETrunkRuntime;
 use crate::datastore::tree::{Node, NodeKey};
 use crate::lacp::packet::state as lacp_state;
 use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
+use crate::time::Time;
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
@@ -163,9 +164,9 @@ mod tests {
         let t = tree(&scenario("", ""));
         let c = configured(&t).unwrap();
         let mut node = ETrunkNode::new([2, 0, 0, 0, 0, 1], 0);
-        let mut outs = node.configure(0, c);
+        let mut outs = node.configure(Time::ZERO, c);
         outs.extend(node.set_links(
-            0,
+            Time::ZERO,
             &[super::super::events::MemberLink {
                 name: "eth1".into(),
                 index: 3,
@@ -173,7 +174,7 @@ mod tests {
                 mac: [2, 0, 0, 0, 0, 1],
             }],
         ));
-        let t_end = 4_000_000;
+        let t_end = Time::from_micros(4_000_000);
         outs.extend(node.tick(t_end));
         let mut out = t.clone();
         merge_state(&mut out, &node, t_end);

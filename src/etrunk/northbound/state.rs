@@ -19,7 +19,7 @@ pub fn merge_state(tree: &mut Node, node: &ETrunkNode, now: Time) {
             e.set_leaf(ET, "peer-state", st);
             e.set_leaf(ET, "peer-priority", p.priority.to_string());
             e.set_leaf(ET, "peer-system-id", mac_str(&p.system_id));
-            e.set_leaf(ET, "peer-hold-time", (p.hold_time() / 1000).to_string());
+            e.set_leaf(ET, "peer-hold-time", p.hold_time().as_millis().to_string());
         }
         let authenticated = node.cfg.etrunks.get(id).is_some_and(|c| c.key.is_some());
         e.set_leaf(ET, "authenticated", authenticated.to_string());

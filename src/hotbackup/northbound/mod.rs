@@ -8,13 +8,13 @@ use super::tasks::HotBackupRuntime;
 use crate::bus::RoleSourceId;
 use crate::datastore::tree::{Node, NodeKey};
 use crate::mld::balance::LoadBalance;
-use crate::mld::instance::Time;
 use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
+use crate::time::Time;
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub mod configuration;
 pub mod notification;
@@ -47,6 +47,7 @@ mod tests {
     use super::*;
     use crate::northbound::edit::config_tree as tree;
     use std::sync::Arc;
+    use std::time::Duration;
 
     const VRRP: &str = r#"<ipv6 xmlns="urn:ietf:params:xml:ns:yang:ietf-ip"><vrrp xmlns="urn:ietf:params:xml:ns:yang:ietf-vrrp" xmlns:vrrp="urn:ietf:params:xml:ns:yang:ietf-vrrp"><vrrp-instance><vrid>1</vrid><version>vrrp:vrrp-v3</version><virtual-ipv6-addresses><virtual-ipv6-address><ipv6-address>fe80::1</ipv6-address></virtual-ipv6-address></virtual-ipv6-addresses></vrrp-instance></vrrp></ipv6>"#;
 
@@ -136,7 +137,7 @@ mod tests {
         let mut ctl = Controller::default();
         ctl.configure(c.profiles, c.tracks);
         ctl.handle(
-            5_000,
+            Time::from_millis(5_000),
             super::super::controller::Input::Role {
                 source: RoleSourceId::Vrrp6 {
                     interface: "eth1".into(),
@@ -152,7 +153,7 @@ mod tests {
         merge_state(
             &mut out,
             &ctl,
-            65_000,
+            Time::from_millis(65_000),
             SystemTime::UNIX_EPOCH + Duration::from_secs(3600),
         );
         let xml = crate::northbound::convert::to_xml(&out);

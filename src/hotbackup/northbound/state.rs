@@ -25,7 +25,7 @@ pub fn merge_state(tree: &mut Node, ctl: &Controller, now: Time, wall: SystemTim
         e.set_leaf(RBS, "peer-entries", st.peer_entries.to_string());
         e.set_leaf(RBS, "switchovers", st.switchovers.to_string());
         if let Some(t) = st.last_switchover {
-            let at = wall - Duration::from_millis(now.saturating_sub(t));
+            let at = wall - (now - t);
             e.set_leaf(RBS, "last-switchover-time", crate::yang::date_and_time(at));
         }
     }

@@ -1,12 +1,13 @@
 //! The MLD part of the data model (mldhb-mld): configuration read into router parameters, and
 //! router state printed as the model's operational nodes.
 
-use super::instance::{Config, FilterMode, Origin, Router, Time};
+use super::instance::{Config, FilterMode, Origin, Router};
 use super::tasks::{MldConfig, MldRuntime};
 use crate::datastore::tree::{Node, NodeKey};
 use crate::forwarding;
 use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
+use crate::time::Time;
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -74,7 +75,7 @@ mod tests {
     #[test]
     fn state_fits_the_model() {
         let own: Ipv6Addr = "fe80::2".parse().unwrap();
-        let mut r = Router::new(Config::default(), own, 0);
+        let mut r = Router::new(Config::default(), own, Time::ZERO);
         let rec = Record {
             kind: RecordType::ModeIsInclude,
             group: "ff05::1:3".parse().unwrap(),
@@ -82,14 +83,14 @@ mod tests {
             aux: vec![],
         };
         r.handle(
-            0,
+            Time::ZERO,
             Input::Received {
                 from: "fe80::10".parse().unwrap(),
                 msg: Message::V2Report { records: vec![rec] },
             },
         );
         let mut tree = config("<enable>true</enable>");
-        merge_state(&mut tree, "eth1", &r, 5000);
+        merge_state(&mut tree, "eth1", &r, Time::from_millis(5000));
         let xml = crate::northbound::convert::to_xml(&tree);
         assert!(xml.contains("<address>ff05::1:3</address>"), "{xml}");
         assert!(xml.contains("<expiry>255</expiry>"), "{xml}");

@@ -3,7 +3,7 @@
 use super::*;
 
 pub(super) fn secs_left(deadline: Option<Time>, now: Time) -> u32 {
-    deadline.map_or(0, |d| (d.saturating_sub(now) / 1000) as u32)
+    deadline.map_or(0, |d| (d - now).as_secs() as u32)
 }
 
 pub(super) fn mld_node<'a>(tree: &'a mut Node, name: &str) -> &'a mut Node {
@@ -76,11 +76,7 @@ pub fn merge_state(tree: &mut Node, name: &str, router: &Router, now: Time) {
         if let Some(r) = g.last_reporter {
             e.set_leaf(MLD, "last-reporter", r.to_string());
         }
-        e.set_leaf(
-            MLD,
-            "up-time",
-            (now.saturating_sub(g.since) / 1000).to_string(),
-        );
+        e.set_leaf(MLD, "up-time", (now - g.since).as_secs().to_string());
         e.set_leaf(MLD, "expiry", secs_left(g.filter_timer, now).to_string());
         for (s, t) in &g.sources {
             let mut se = Node::default();

@@ -3,11 +3,12 @@
 //! the ietf-vrrp notifications.
 
 use super::events::{GlobalStats, InstanceConfig, Key, ProtocolError};
-use super::instance::{Config, Instance, NewMasterReason, State, Time, CENTISECOND};
+use super::instance::{Config, Instance, NewMasterReason, State, CENTISECOND};
 use super::tasks::Vrrp6Runtime;
 use crate::datastore::tree::{Node, NodeKey};
 use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
+use crate::time::Time;
 use crate::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
@@ -137,7 +138,7 @@ mod tests {
         let key = ("eth1".to_string(), 5);
         let mut inst = Instance::new(c[&key].vrrp.clone());
         inst.handle(
-            0,
+            Time::ZERO,
             super::super::instance::Input::Startup {
                 link_local: "fe80::2".parse().unwrap(),
                 owner: false,
@@ -145,11 +146,12 @@ mod tests {
         );
         let mut tree = t.clone();
         let clock = Clock {
-            now: 5_000_000,
+            now: Time::from_secs(5),
             wall: std::time::SystemTime::now(),
+            started: Time::ZERO,
         };
-        merge_instance(&mut tree, &key, &inst, &clock, 0);
-        merge_global(&mut tree, 1, 1, &GlobalStats::default(), &clock, 0);
+        merge_instance(&mut tree, &key, &inst, &clock, Time::ZERO);
+        merge_global(&mut tree, 1, 1, &GlobalStats::default(), &clock, Time::ZERO);
         let xml = crate::northbound::convert::to_xml(&tree);
         assert!(
             xml.contains("<master-down-interval>360</master-down-interval>"),

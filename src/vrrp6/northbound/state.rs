@@ -10,15 +10,17 @@ pub(super) fn state_identity(s: State) -> &'static str {
     }
 }
 
-/// Wall-clock mapping for `up-datetime`: the agent's clock at `now` is `wall`.
+/// Wall-clock mapping for `up-datetime`: the agent's clock at `now` is `wall`; the runtime
+/// started (and its counters with it) at `started`.
 pub struct Clock {
     pub now: Time,
     pub wall: std::time::SystemTime,
+    pub started: Time,
 }
 
 impl Clock {
     fn at(&self, t: Time) -> String {
-        let back = std::time::Duration::from_micros(self.now.saturating_sub(t));
+        let back = self.now - t;
         crate::yang::date_and_time(self.wall - back)
     }
 }
@@ -48,9 +50,9 @@ pub fn merge_instance(tree: &mut Node, key: &Key, inst: &Instance, clock: &Clock
     e.set_leaf(
         VRRP,
         "master-down-interval",
-        (inst.master_down_interval() / CENTISECOND).to_string(),
+        (inst.master_down_interval().as_micros() / CENTISECOND.as_micros()).to_string(),
     );
-    e.set_leaf(VRRP, "skew-time", inst.skew_time().to_string());
+    e.set_leaf(VRRP, "skew-time", inst.skew_time().as_micros().to_string());
     e.set_leaf(
         VRRP,
         "last-event",
@@ -108,7 +110,7 @@ impl OperProvider for Vrrp6Runtime {
     fn merge_state(&self, tree: &mut Node) {
         self.with_node(|node, clock| {
             // Counters start with the runtime.
-            let since = 0;
+            let since = clock.started;
             for (k, inst) in &node.instances {
                 merge_instance(tree, k, inst, clock, since);
             }
