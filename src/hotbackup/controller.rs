@@ -35,6 +35,7 @@ use super::entry::{decode_key, decode_value, encode_key, encode_value, to_local}
 use crate::bus::{Role, RoleSourceId, RoleState};
 use crate::forwarding::Domain;
 use crate::mld::balance::{own_bucket, LoadBalance};
+use crate::mld::coordinator::Request;
 use crate::mld::events::Binding;
 use crate::mld::instance::{Group, Origin};
 use crate::rbs::api::{BackupId, Records, SyncCommand, SyncEvent};
@@ -152,31 +153,8 @@ pub enum Action {
         service: String,
         cmd: SyncCommand,
     },
-    /// Binds an interface to its profile (router mode and listener domains), or unbinds it.
-    Bind {
-        interface: String,
-        binding: Option<Binding>,
-    },
-    /// Silences an interface's router, or lets it act and take over as querier at once.
-    Silent {
-        interface: String,
-        silent: bool,
-    },
-    InstallPeer {
-        interface: String,
-        group: Ipv6Addr,
-        entry: Group,
-        replace_local: bool,
-    },
-    RemovePeer {
-        interface: String,
-        group: Ipv6Addr,
-        replace_local: bool,
-    },
-    Domain {
-        domain: Domain,
-        active: bool,
-    },
+    /// A request to the MLD node (bind, silence, peer entries, domains).
+    Node(Request),
     Gate {
         source: RoleSourceId,
         open: bool,
@@ -422,11 +400,13 @@ impl Profile {
 
     fn install(&self, key: &Key, replace_local: bool) -> Option<Action> {
         let g = self.peer.get(key)?;
-        self.running.contains(&key.0).then(|| Action::InstallPeer {
-            interface: key.0.clone(),
-            group: key.1,
-            entry: g.clone(),
-            replace_local,
+        self.running.contains(&key.0).then(|| {
+            Action::Node(Request::InstallPeer {
+                interface: key.0.clone(),
+                group: key.1,
+                entry: g.clone(),
+                replace_local,
+            })
         })
     }
 
@@ -437,10 +417,10 @@ impl Profile {
         let silent = self.silent();
         if silent != was_silent {
             for i in &self.cfg.interfaces {
-                out.push(Action::Silent {
+                out.push(Action::Node(Request::Silent {
                     interface: i.clone(),
                     silent,
-                });
+                }));
             }
         }
         self.apply_domains(out);
@@ -461,10 +441,10 @@ impl Profile {
         for (b, want) in want.into_iter().enumerate().take(n) {
             if want != self.domain_active[b] {
                 self.domain_active[b] = want;
-                out.push(Action::Domain {
+                out.push(Action::Node(Request::Domain {
                     domain: self.domains[b],
                     active: want,
-                });
+                }));
             }
         }
     }
@@ -603,11 +583,11 @@ impl Profile {
                 if self.peer.remove(&k).is_some() && !self.adopted.contains(&k) {
                     if let Some(replace) = self.import() {
                         if self.running.contains(&k.0) {
-                            out.push(Action::RemovePeer {
+                            out.push(Action::Node(Request::RemovePeer {
                                 interface: k.0,
                                 group: k.1,
                                 replace_local: replace,
-                            });
+                            }));
                         }
                     }
                 }
@@ -726,17 +706,19 @@ impl Controller {
         }
         for i in self.tracks.keys() {
             if !new_tracks.contains_key(i) && !bound.contains(i) {
-                out.push(Action::Bind {
+                out.push(Action::Node(Request::Bind {
                     interface: i.clone(),
                     binding: None,
-                });
+                }));
             }
         }
         let track_binds: Vec<Action> = new_tracks
             .iter()
-            .map(|(i, (_, role))| Action::Bind {
-                interface: i.clone(),
-                binding: Some(track_binding(*role)),
+            .map(|(i, (_, role))| {
+                Action::Node(Request::Bind {
+                    interface: i.clone(),
+                    binding: Some(track_binding(*role)),
+                })
             })
             .collect();
         self.tracks = new_tracks;
@@ -754,19 +736,19 @@ impl Controller {
                 for i in &p.cfg.interfaces {
                     let kept = new.get(&n).is_some_and(|c| c.interfaces.contains(i));
                     if !kept {
-                        out.push(Action::Bind {
+                        out.push(Action::Node(Request::Bind {
                             interface: i.clone(),
                             binding: None,
-                        });
+                        }));
                     }
                 }
                 if !new.contains_key(&n) {
                     // Unused from now on; left active like the domain of unbound interfaces.
                     for d in p.domains {
-                        out.push(Action::Domain {
+                        out.push(Action::Node(Request::Domain {
                             domain: d,
                             active: true,
-                        });
+                        }));
                     }
                 }
                 old.insert(n, p);
@@ -790,10 +772,10 @@ impl Controller {
                 // Domains start parked: only the role makes them forward.
                 None => {
                     for d in p.domains {
-                        out.push(Action::Domain {
+                        out.push(Action::Node(Request::Domain {
                             domain: d,
                             active: false,
-                        });
+                        }));
                     }
                 }
             }
@@ -815,10 +797,10 @@ impl Controller {
             }
             p.apply_domains(&mut out);
             for i in &p.cfg.interfaces {
-                out.push(Action::Bind {
+                out.push(Action::Node(Request::Bind {
                     interface: i.clone(),
                     binding: Some(p.binding()),
-                });
+                }));
             }
             self.profiles.insert(name, p);
         }
@@ -839,10 +821,10 @@ impl Controller {
                     if *s == source && *role != state.role {
                         let silent = state.role != Role::Master;
                         if silent != (*role != Role::Master) {
-                            out.push(Action::Silent {
+                            out.push(Action::Node(Request::Silent {
                                 interface: i.clone(),
                                 silent,
-                            });
+                            }));
                         }
                         *role = state.role;
                     }
@@ -983,15 +965,17 @@ mod tests {
         );
         assert_eq!(
             acts,
-            [Action::Bind {
+            [Action::Node(Request::Bind {
                 interface: "eth3".into(),
                 binding: Some(track_binding(Role::Initialize)),
-            }]
+            })]
         );
         assert!(role(&mut c, "eth3", Role::Backup).is_empty());
-        let silent = |s| Action::Silent {
-            interface: "eth3".into(),
-            silent: s,
+        let silent = |s| {
+            Action::Node(Request::Silent {
+                interface: "eth3".into(),
+                silent: s,
+            })
         };
         assert_eq!(role(&mut c, "eth3", Role::Master), [silent(false)]);
         assert!(role(&mut c, "eth1", Role::Backup).is_empty());
@@ -999,10 +983,10 @@ mod tests {
         // Unconfigured: the router acts on its own again.
         assert_eq!(
             c.configure(Vec::new(), Vec::new()),
-            [Action::Bind {
+            [Action::Node(Request::Bind {
                 interface: "eth3".into(),
                 binding: None,
-            }]
+            })]
         );
     }
 

@@ -61,29 +61,7 @@ impl<S: Sink> HotBackup<S> {
                     self.sink.effect(Effect::Notify(e));
                     continue;
                 }
-                Action::Bind { interface, binding } => Request::Bind { interface, binding },
-                Action::Silent { interface, silent } => Request::Silent { interface, silent },
-                Action::InstallPeer {
-                    interface,
-                    group,
-                    entry,
-                    replace_local,
-                } => Request::InstallPeer {
-                    interface,
-                    group,
-                    entry,
-                    replace_local,
-                },
-                Action::RemovePeer {
-                    interface,
-                    group,
-                    replace_local,
-                } => Request::RemovePeer {
-                    interface,
-                    group,
-                    replace_local,
-                },
-                Action::Domain { domain, active } => Request::Domain { domain, active },
+                Action::Node(r) => r,
             };
             reqs.push(r);
         }
