@@ -5,6 +5,7 @@
 //! upcall starts with a zero byte, which no ICMPv6 type has.
 
 use super::{datagram, sys};
+use crate::bytes::Reader;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::Ipv6Addr;
@@ -47,25 +48,21 @@ pub struct Upcall {
 
 /// Reads an upcall: mbz(1) type(1) mif(2, host order) pad(4) src(16) dst(16).
 pub fn parse_upcall(b: &[u8]) -> Option<Upcall> {
-    if b.len() < 40 || b[0] != 0 {
-        return None;
-    }
-    let kind = match b[1] {
-        1 => UpcallKind::NoCache,
-        2 => UpcallKind::WrongMif,
-        3 => UpcallKind::WholePacket,
+    let mut r = Reader::new(b);
+    let [mbz, kind] = r.array().ok()?;
+    let mif = r.u16_ne().ok()?;
+    let (src, group) = (r.skip(4).ok()?.ipv6().ok()?, r.ipv6().ok()?);
+    let kind = match (mbz, kind) {
+        (0, 1) => UpcallKind::NoCache,
+        (0, 2) => UpcallKind::WrongMif,
+        (0, 3) => UpcallKind::WholePacket,
         _ => return None,
-    };
-    let a = |at: usize| {
-        let mut o = [0u8; 16];
-        o.copy_from_slice(&b[at..at + 16]);
-        Ipv6Addr::from(o)
     };
     Some(Upcall {
         kind,
-        mif: u16::from_ne_bytes([b[2], b[3]]),
-        src: a(8),
-        group: a(24),
+        mif,
+        src,
+        group,
     })
 }
 

@@ -12,6 +12,7 @@
 //! ```
 
 use super::nft::{self, AttrWriter, NlMsg};
+use crate::bytes::Reader;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::Ipv6Addr;
@@ -43,12 +44,10 @@ pub struct NflogPacket {
 
 /// The IPv6 source and destination at the start of `p`, when it is an IPv6 header.
 fn ipv6_addrs(p: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr)> {
-    if p.len() < 40 || p[0] >> 4 != 6 {
-        return None;
-    }
-    let src: [u8; 16] = p[8..24].try_into().ok()?;
-    let dst: [u8; 16] = p[24..40].try_into().ok()?;
-    Some((Ipv6Addr::from(src), Ipv6Addr::from(dst)))
+    let mut r = Reader::new(p);
+    let [version, ..] = r.array::<8>().ok()?;
+    let (src, dst) = (r.ipv6().ok()?, r.ipv6().ok()?);
+    (version >> 4 == 6).then_some((src, dst))
 }
 
 fn packet(m: &NlMsg<'_>) -> Option<NflogPacket> {
