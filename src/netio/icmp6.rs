@@ -4,9 +4,9 @@
 //! routing socket (MRT6_INIT), on which the kernel queues its upcalls (NOCACHE, WRONGMIF). An
 //! upcall starts with a zero byte, which no ICMPv6 type has.
 
-use super::{datagram, sys};
+use super::{datagram, socket, sys};
 use crate::bytes::Reader;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 use std::io;
 use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -113,11 +113,8 @@ impl Icmp6Socket {
     /// Opens the MLD sender: it sends with hop limit 1 and the Router Alert option and lets
     /// no ICMPv6 message in.
     pub fn open() -> io::Result<Icmp6Socket> {
-        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-        sock.set_nonblocking(true)?;
-        let fd = sock.as_fd();
-        sys::icmp6_pass_only(fd, &[])?;
-        sys::set_hop_options(fd, &ROUTER_ALERT_HBH)?;
+        let sock = socket::raw_icmp6_no_input()?;
+        sys::set_hop_options(sock.as_fd(), &ROUTER_ALERT_HBH)?;
         sock.set_multicast_hops_v6(1)?;
         sock.set_multicast_loop_v6(false)?;
         Ok(Icmp6Socket {
@@ -130,9 +127,7 @@ impl Icmp6Socket {
     /// receives the kernel's upcalls only. Fails with `ENOPROTOOPT` on a kernel without ip6mr
     /// and `EADDRINUSE` when another process routes multicast here.
     pub fn open_mroute() -> io::Result<Icmp6Socket> {
-        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-        sock.set_nonblocking(true)?;
-        sys::icmp6_pass_only(sock.as_fd(), &[])?;
+        let sock = socket::raw_icmp6_no_input()?;
         let _ = sock.set_recv_buffer_size(4 << 20);
         sys::mrt6_init(sock.as_fd())?;
         Ok(Icmp6Socket { sock, mroute: true })
@@ -146,11 +141,7 @@ impl Icmp6Socket {
             Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16),
             Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2),
         ] {
-            match self.sock.join_multicast_v6(&g, ifindex) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
-                Err(e) => return Err(e),
-            }
+            socket::join(&self.sock, &g, ifindex)?;
         }
         Ok(())
     }

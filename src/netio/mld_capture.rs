@@ -8,10 +8,10 @@
 //! IPv6 input: an ip6tables rule inside the device does not hide reports from it.
 
 use super::icmp6::{has_router_alert, RxPacket, MLD_TYPES};
-use super::sys;
+use super::{socket, sys};
 use crate::bytes::{Reader, Short};
 use nix::sys::socket::{recvfrom, LinkAddr};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
@@ -144,9 +144,7 @@ impl AsFd for MldCapture {
 
 impl MldCapture {
     pub fn open() -> io::Result<MldCapture> {
-        let proto = Protocol::from(i32::from(ETHERTYPE_IPV6.to_be()));
-        let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto))?;
-        sock.set_nonblocking(true)?;
+        let sock = socket::packet(ETHERTYPE_IPV6)?;
         let program: Vec<socket2::SockFilter> = filter()
             .iter()
             .map(|i| socket2::SockFilter::new(i.code, i.jt, i.jf, i.k))

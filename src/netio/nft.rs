@@ -28,8 +28,9 @@
 //!  |  payload (integers big endian, except register contents)     |
 //! ```
 
+use super::socket;
 use crate::bytes::Reader;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -1182,18 +1183,9 @@ impl AsRawFd for NftSocket {
     }
 }
 
-fn nix_err(e: nix::Error) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
 impl NftSocket {
     pub fn open() -> io::Result<NftSocket> {
-        let sock = Socket::new(
-            Domain::from(libc::AF_NETLINK),
-            Type::RAW,
-            Some(Protocol::from(libc::NETLINK_NETFILTER)),
-        )?;
-        sock.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        let sock = socket::netfilter(REPLY_TIMEOUT)?;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
@@ -1237,7 +1229,7 @@ impl NftSocket {
         } else {
             MsgFlags::MSG_DONTWAIT
         };
-        recv(self.sock.as_raw_fd(), buf, flags).map_err(nix_err)
+        recv(self.sock.as_raw_fd(), buf, flags).map_err(io::Error::from)
     }
 
     /// Drops whatever an earlier exchange left in the receive queue.
