@@ -158,9 +158,7 @@ impl User {
             }
         }
         match &self.password {
-            Some(p) => {
-                crate::netconf::password::constant_time_eq(p.as_bytes(), password.as_bytes())
-            }
+            Some(p) => crate::bytes::constant_time_eq(p.as_bytes(), password.as_bytes()),
             None => false,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bus;
+pub mod bytes;
 pub mod cli;
 pub mod config;
 pub mod datastore;

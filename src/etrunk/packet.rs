@@ -22,8 +22,7 @@
 //! +-------------------------------------------------------+
 //! ```
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::bytes::{constant_time_eq, hmac_sha256, Reader, Short};
 
 /// Protocol version.
 pub const VERSION: u8 = 1;
@@ -140,10 +139,10 @@ impl DecodeError {
     }
 }
 
-fn mac(key: &[u8], data: &[u8]) -> [u8; MAC_LEN] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    m.update(data);
-    m.finalize().into_bytes().into()
+impl From<Short> for DecodeError {
+    fn from(s: Short) -> DecodeError {
+        DecodeError::TooShort(s.have)
+    }
 }
 
 impl Hello {
@@ -174,7 +173,7 @@ impl Hello {
             b.push(m.mode as u8);
         }
         if let Some(k) = key {
-            let t = mac(k, &b);
+            let t = hmac_sha256(k, &[&b]);
             b.extend_from_slice(&t);
         }
         b
@@ -189,15 +188,19 @@ impl Hello {
         if b.len() > MAX_LEN {
             return Err(DecodeError::TooLong(b.len()));
         }
-        if b[0] != VERSION {
-            return Err(DecodeError::Version(b[0]));
+        let mut r = Reader::new(b);
+        let [version, kind] = r.array()?;
+        let etrunk = r.u16()?;
+        let [priority, state, _flags, auth] = r.array()?;
+        let system_id = r.array()?;
+        let (hello_interval, multiplier, count) = (r.u16()?, r.u16()?, r.u16()? as usize);
+        let sequence = r.u64()?;
+        if version != VERSION {
+            return Err(DecodeError::Version(version));
         }
-        if b[1] != TYPE_HELLO {
-            return Err(DecodeError::Type(b[1]));
+        if kind != TYPE_HELLO {
+            return Err(DecodeError::Type(kind));
         }
-        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-        let count = u16_at(18) as usize;
-        let auth = b[7];
         let trailer = match auth {
             AUTH_NONE => 0,
             AUTH_HMAC_SHA256 => MAC_LEN,
@@ -213,61 +216,51 @@ impl Hello {
             (Some(_), AUTH_NONE) => return Err(DecodeError::AuthMissing),
             (None, AUTH_HMAC_SHA256) => return Err(DecodeError::AuthUnexpected),
             (Some(k), _) => {
-                let body = b.len() - MAC_LEN;
-                let want = mac(k, &b[..body]);
-                // Constant-time comparison.
-                let diff = want
-                    .iter()
-                    .zip(&b[body..])
-                    .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-                if diff != 0 {
+                // The length check above counted the trailer in.
+                let (signed, tag) = b.split_at(b.len() - MAC_LEN);
+                if !constant_time_eq(&hmac_sha256(k, &[signed]), tag) {
                     return Err(DecodeError::AuthFailed);
                 }
             }
             (None, _) => {}
         }
-        let etrunk = u16_at(2);
         if !(1..=128).contains(&etrunk) {
             return Err(DecodeError::Id(etrunk));
         }
-        let state = match b[5] {
+        let state = match state {
             0 => WireState::Initialize,
             1 => WireState::Backup,
             2 => WireState::Master,
             s => return Err(DecodeError::State(s)),
         };
-        let (hello_interval, multiplier) = (u16_at(14), u16_at(16));
         if !(5..=100).contains(&hello_interval) || !(3..=300).contains(&multiplier) {
             return Err(DecodeError::Timers(hello_interval, multiplier));
         }
-        let mut system_id = [0u8; 6];
-        system_id.copy_from_slice(&b[8..14]);
-        let mut sequence = [0u8; 8];
-        sequence.copy_from_slice(&b[20..28]);
         let mut members = Vec::with_capacity(count);
-        for i in 0..count {
-            let o = HEADER_LEN + i * MEMBER_LEN;
-            let mode = match b[o + 3] {
+        for _ in 0..count {
+            let eth_trunk = r.u16()?;
+            let [flags, mode] = r.array()?;
+            let mode = match mode {
                 0 => TrunkMode::Auto,
                 1 => TrunkMode::ForceMaster,
                 2 => TrunkMode::ForceBackup,
                 m => return Err(DecodeError::Mode(m)),
             };
             members.push(MemberReport {
-                eth_trunk: u16_at(o),
-                up: b[o + 2] & MEMBER_UP != 0,
-                selected: b[o + 2] & MEMBER_SELECTED != 0,
+                eth_trunk,
+                up: flags & MEMBER_UP != 0,
+                selected: flags & MEMBER_SELECTED != 0,
                 mode,
             });
         }
         Ok(Hello {
             etrunk: etrunk as u8,
-            priority: b[4],
+            priority,
             state,
             system_id,
             hello_interval,
             multiplier,
-            sequence: u64::from_be_bytes(sequence),
+            sequence,
             members,
         })
     }

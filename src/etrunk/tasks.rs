@@ -324,8 +324,7 @@ impl Driver {
                 continue;
             }
             let (ethertype, group) = (crate::lacp::packet::ETHERTYPE, crate::lacp::packet::DEST);
-            match LacpSocket::open(i.index, ethertype, group)
-                .and_then(crate::netio::sys::register_lacp)
+            match LacpSocket::open(i.index, ethertype, group).and_then(crate::netio::sys::register)
             {
                 Ok(s) => {
                     let s = Arc::new(s);

@@ -149,7 +149,7 @@ pub fn open(
     let nft = || -> Result<Dataplane, String> {
         let b = NftBackend::open(UPCALL_GROUP).map_err(|e| format!("nftables: {e}"))?;
         let log = NflogSocket::open(UPCALL_GROUP).map_err(|e| format!("nflog: {e}"))?;
-        let log = crate::netio::sys::register_nflog(log).map_err(|e| format!("nflog: {e}"))?;
+        let log = crate::netio::sys::register(log).map_err(|e| format!("nflog: {e}"))?;
         Ok(Dataplane::Nftables(Box::new(b), Arc::new(log)))
     };
     let up = |d: Dataplane, reason: String| {

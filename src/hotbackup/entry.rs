@@ -13,6 +13,7 @@
 //! Integers are big-endian; a timer is whole milliseconds on the sender's clock ([`Time`] in
 //! memory, converted here), all ones meaning "not running".
 
+use crate::bytes::{Reader, Short, Trailing};
 use crate::mld::instance::{FilterMode, Group, Origin};
 use crate::time::Time;
 use std::collections::BTreeMap;
@@ -54,59 +55,34 @@ pub fn encode_key(interface: &str, group: &Ipv6Addr) -> Vec<u8> {
     k
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
+impl From<Short> for DecodeError {
+    fn from(_: Short) -> DecodeError {
+        DecodeError::Truncated
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.b.len() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let (h, t) = self.b.split_at(n);
-        self.b = t;
-        Ok(h)
+impl From<Trailing> for DecodeError {
+    fn from(Trailing(n): Trailing) -> DecodeError {
+        DecodeError::Trailing(n)
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(a))
-    }
-    fn addr(&mut self) -> Result<Ipv6Addr, DecodeError> {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(self.take(16)?);
-        Ok(Ipv6Addr::from(a))
-    }
-    /// A timer: milliseconds on the wire.
-    fn timer(&mut self) -> Result<Option<Time>, DecodeError> {
-        Ok(Some(self.u64()?)
-            .filter(|ms| *ms != NONE)
-            .map(Time::from_millis))
-    }
-    fn end(self) -> Result<(), DecodeError> {
-        match self.b.len() {
-            0 => Ok(()),
-            n => Err(DecodeError::Trailing(n)),
-        }
-    }
+}
+
+/// A timer: an absolute time, or all ones for "not running".
+fn timer(r: &mut Reader<'_>) -> Result<Option<Time>, Short> {
+    Ok(Some(r.u64()?)
+        .filter(|ms| *ms != NONE)
+        .map(Time::from_millis))
 }
 
 /// Decodes a record key into the interface name and the group.
 pub fn decode_key(key: &[u8]) -> Result<(String, Ipv6Addr), DecodeError> {
-    let mut r = Reader { b: key };
+    let mut r = Reader::new(key);
     let n = r.u8()? as usize;
     let name = std::str::from_utf8(r.take(n)?).map_err(|_| DecodeError::BadName)?;
     if name.is_empty() {
         return Err(DecodeError::BadName);
     }
-    let group = r.addr()?;
+    let group = r.ipv6()?;
     if !group.is_multicast() {
         return Err(DecodeError::NotMulticast(group));
     }
@@ -148,7 +124,7 @@ pub fn encode_value(g: &Group) -> Vec<u8> {
 
 /// Decodes a peer's group state; timers stay on the sender's clock (see [`to_local`]).
 pub fn decode_value(value: &[u8]) -> Result<Group, DecodeError> {
-    let mut r = Reader { b: value };
+    let mut r = Reader::new(value);
     let format = r.u8()?;
     if format != FORMAT {
         return Err(DecodeError::Format(format));
@@ -158,11 +134,11 @@ pub fn decode_value(value: &[u8]) -> Result<Group, DecodeError> {
         1 => FilterMode::Exclude,
         m => return Err(DecodeError::Mode(m)),
     };
-    let filter_timer = r.timer()?;
-    let v1_host_until = r.timer()?;
+    let filter_timer = timer(&mut r)?;
+    let v1_host_until = timer(&mut r)?;
     let last_reporter = match r.u8()? {
         0 => None,
-        1 => Some(r.addr()?),
+        1 => Some(r.ipv6()?),
         f => return Err(DecodeError::Flag(f)),
     };
     let n = r.u16()? as usize;
@@ -171,8 +147,8 @@ pub fn decode_value(value: &[u8]) -> Result<Group, DecodeError> {
     }
     let mut sources = BTreeMap::new();
     for _ in 0..n {
-        let s = r.addr()?;
-        sources.insert(s, r.timer()?);
+        let s = r.ipv6()?;
+        sources.insert(s, timer(&mut r)?);
     }
     r.end()?;
     Ok(Group {

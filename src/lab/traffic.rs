@@ -2,6 +2,7 @@
 //! and a receiver that joins them and counts, per group, what arrived, what was duplicated,
 //! what is missing and the longest interval between consecutive packets.
 
+use crate::bytes::Reader;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::ErrorKind;
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -52,13 +53,9 @@ impl Payload {
 
     /// Our datagram, or None for anything else.
     pub fn decode(b: &[u8]) -> Option<Payload> {
-        if b.len() != PAYLOAD_LEN || b[..4] != MAGIC.to_be_bytes() {
-            return None;
-        }
-        Some(Payload {
-            group: u32::from_be_bytes(b[4..8].try_into().ok()?),
-            seq: u64::from_be_bytes(b[8..].try_into().ok()?),
-        })
+        let mut r = Reader::new(b);
+        let (magic, group, seq) = (r.u32().ok()?, r.u32().ok()?, r.u64().ok()?);
+        (magic == MAGIC && r.end().is_ok()).then_some(Payload { group, seq })
     }
 }
 
@@ -447,6 +444,7 @@ mod tests {
         };
         assert_eq!(Payload::decode(&p.encode()), Some(p));
         assert_eq!(Payload::decode(&p.encode()[..15]), None);
+        assert_eq!(Payload::decode(&[&p.encode()[..], &[0]].concat()), None);
         let mut other = p.encode();
         other[0] ^= 1;
         assert_eq!(Payload::decode(&other), None);

@@ -10,6 +10,8 @@
 //! TLV 0 (terminator, 0), 50 reserved bytes
 //! ```
 
+use crate::bytes::{Reader, Short};
+
 /// Slow protocols ethertype.
 pub const ETHERTYPE: u16 = 0x8809;
 /// The slow protocols multicast address LACPDUs are sent to.
@@ -110,18 +112,39 @@ fn put_info(b: &mut Vec<u8>, t: u8, i: &PortInfo) {
     b.extend_from_slice(&[0; 3]);
 }
 
-fn get_info(b: &[u8]) -> PortInfo {
-    let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-    let mut system = [0u8; 6];
-    system.copy_from_slice(&b[4..10]);
-    PortInfo {
-        system_priority: u16_at(2),
-        system,
-        key: u16_at(10),
-        port_priority: u16_at(12),
-        port: u16_at(14),
-        state: b[16],
+impl From<Short> for DecodeError {
+    fn from(s: Short) -> DecodeError {
+        DecodeError::TooShort(s.have)
     }
+}
+
+/// Checks the next TLV header: type `t` and length `len`.
+fn tlv(r: &mut Reader<'_>, tlv: &'static str, t: u8, len: u8) -> Result<(), DecodeError> {
+    let offset = r.offset();
+    let [found, found_len] = r.array()?;
+    if found != t || found_len != len {
+        return Err(DecodeError::Tlv {
+            tlv,
+            offset,
+            found,
+            len: found_len,
+        });
+    }
+    Ok(())
+}
+
+/// The body of an actor or partner TLV.
+fn get_info(r: &mut Reader<'_>) -> Result<PortInfo, Short> {
+    let info = PortInfo {
+        system_priority: r.u16()?,
+        system: r.array()?,
+        key: r.u16()?,
+        port_priority: r.u16()?,
+        port: r.u16()?,
+        state: r.u8()?,
+    };
+    r.skip(3)?;
+    Ok(info)
 }
 
 impl Lacpdu {
@@ -150,40 +173,33 @@ impl Lacpdu {
         if b.len() < FRAME_LEN {
             return Err(DecodeError::TooShort(b.len()));
         }
-        let et = u16::from_be_bytes([b[12], b[13]]);
+        let mut r = Reader::new(b);
+        let src = r.skip(6)?.array()?;
+        let et = r.u16()?;
         if et != ETHERTYPE {
             return Err(DecodeError::Ethertype(et));
         }
-        let p = &b[14..];
-        if p[0] != SUBTYPE {
-            return Err(DecodeError::Subtype(p[0]));
+        let [subtype, version] = r.array()?;
+        if subtype != SUBTYPE {
+            return Err(DecodeError::Subtype(subtype));
         }
-        if p[1] == 0 {
+        if version == 0 {
             return Err(DecodeError::Version);
         }
-        for (tlv, offset, t, len) in [
-            ("actor", 2, 1, 20),
-            ("partner", 22, 2, 20),
-            ("collector", 42, 3, 16),
-            ("terminator", 58, 0, 0),
-        ] {
-            if p[offset] != t || p[offset + 1] != len {
-                return Err(DecodeError::Tlv {
-                    tlv,
-                    offset: 14 + offset,
-                    found: p[offset],
-                    len: p[offset + 1],
-                });
-            }
-        }
-        let mut src = [0u8; 6];
-        src.copy_from_slice(&b[6..12]);
+        tlv(&mut r, "actor", 1, 20)?;
+        let actor = get_info(&mut r)?;
+        tlv(&mut r, "partner", 2, 20)?;
+        let partner = get_info(&mut r)?;
+        tlv(&mut r, "collector", 3, 16)?;
+        let max_delay = r.u16()?;
+        r.skip(12)?;
+        tlv(&mut r, "terminator", 0, 0)?;
         Ok(Frame {
             src,
             pdu: Lacpdu {
-                actor: get_info(&p[2..22]),
-                partner: get_info(&p[22..42]),
-                max_delay: u16::from_be_bytes([p[44], p[45]]),
+                actor,
+                partner,
+                max_delay,
             },
         })
     }

@@ -34,7 +34,11 @@
 //! |                  Auxiliary Data (Aux Data Len · 4 octets)     |
 //! ```
 
+use crate::bytes::{ipv6_pseudo_header, Reader, Short};
 use std::net::Ipv6Addr;
+
+/// IPv6 next-header value of ICMPv6, which carries MLD.
+const NEXT_HEADER: u8 = 58;
 
 pub const TYPE_QUERY: u8 = 130;
 pub const TYPE_V1_REPORT: u8 = 131;
@@ -136,29 +140,24 @@ pub enum DecodeError {
     Checksum { computed: u16, found: u16 },
 }
 
-fn addr(b: &[u8]) -> Ipv6Addr {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&b[..16]);
-    Ipv6Addr::from(a)
-}
-
-fn need(what: &'static str, buf: &[u8], need: usize) -> Result<(), DecodeError> {
-    if buf.len() < need {
-        return Err(DecodeError::Truncated {
-            what,
-            need,
-            have: buf.len(),
-        });
+impl From<Short> for DecodeError {
+    /// A read past the end of a part the length checks already vouched for.
+    fn from(s: Short) -> DecodeError {
+        truncated("MLD message")(s)
     }
-    Ok(())
 }
 
-fn sources_at(
-    what: &'static str,
-    buf: &[u8],
-    at: usize,
-    n: usize,
-) -> Result<Vec<Ipv6Addr>, DecodeError> {
+/// The error for a part of the message that is cut short (`need` counts from its start).
+fn truncated(what: &'static str) -> impl Fn(Short) -> DecodeError {
+    move |s| DecodeError::Truncated {
+        what,
+        need: s.need,
+        have: s.have,
+    }
+}
+
+/// `n` source addresses, at most [`MAX_SOURCES`].
+fn sources(r: &mut Reader<'_>, what: &'static str, n: usize) -> Result<Vec<Ipv6Addr>, DecodeError> {
     if n > MAX_SOURCES {
         return Err(DecodeError::TooMany {
             what,
@@ -166,8 +165,7 @@ fn sources_at(
             limit: MAX_SOURCES,
         });
     }
-    need(what, buf, at + 16 * n)?;
-    Ok((0..n).map(|i| addr(&buf[at + 16 * i..])).collect())
+    r.ipv6_list(n).map_err(truncated(what))
 }
 
 /// Decodes the 16-bit Maximum Response Code into milliseconds (RFC 3810 §5.1.3).
@@ -222,38 +220,20 @@ pub fn encode_qqic(s: u32) -> u8 {
 
 /// The ICMPv6 checksum over the IPv6 pseudo-header and `msg` (whose checksum field counts as 0).
 pub fn checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        let mut chunks = b.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u16::from_be_bytes([c[0], c[1]]) as u32;
-        }
-        if let [last] = chunks.remainder() {
-            sum += (*last as u32) << 8;
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(msg.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, 58]);
-    if msg.len() >= 4 {
-        add(&msg[..2]);
-        add(&msg[4..]);
-    } else {
-        add(msg);
+    let mut sum = ipv6_pseudo_header(src, dst, msg.len(), NEXT_HEADER);
+    match (msg.get(..2), msg.get(4..)) {
+        (Some(head), Some(tail)) => sum.add(head).add(tail),
+        _ => sum.add(msg),
     }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    .finish()
 }
 
 /// Checks the checksum of a received message.
 pub fn verify_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &[u8]) -> Result<(), DecodeError> {
-    if msg.len() < 4 {
-        return Err(DecodeError::TooShort(msg.len()));
-    }
-    let found = u16::from_be_bytes([msg[2], msg[3]]);
+    let found = Reader::new(msg)
+        .skip(2)
+        .and_then(Reader::u16)
+        .map_err(|s| DecodeError::TooShort(s.have))?;
     let computed = checksum(src, dst, msg);
     if computed != found {
         return Err(DecodeError::Checksum { computed, found });
@@ -263,15 +243,14 @@ pub fn verify_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &[u8]) -> Result<(),
 
 /// Decodes one MLD message (the ICMPv6 payload of the IPv6 packet).
 pub fn decode(buf: &[u8]) -> Result<Message, DecodeError> {
-    if buf.len() < 8 {
-        return Err(DecodeError::TooShort(buf.len()));
-    }
-    match buf[0] {
+    let mut r = Reader::new(buf);
+    let [kind, _code, _checksum, _, _, _, _, _] =
+        r.array::<8>().map_err(|s| DecodeError::TooShort(s.have))?;
+    match kind {
         TYPE_QUERY => decode_query(buf),
         TYPE_V1_REPORT | TYPE_V1_DONE => {
-            need("MLDv1 message", buf, 24)?;
-            let group = addr(&buf[8..]);
-            Ok(if buf[0] == TYPE_V1_REPORT {
+            let group = r.ipv6().map_err(truncated("MLDv1 message"))?;
+            Ok(if kind == TYPE_V1_REPORT {
                 Message::V1Report { group }
             } else {
                 Message::V1Done { group }
@@ -287,32 +266,34 @@ fn decode_query(buf: &[u8]) -> Result<Message, DecodeError> {
     if len < 24 || (len > 24 && len < 28) {
         return Err(DecodeError::BadQueryLength(len));
     }
-    let code = u16::from_be_bytes([buf[4], buf[5]]);
-    let group = addr(&buf[8..]);
-    if len == 24 {
+    let mut r = Reader::new(buf);
+    let code = r.skip(4)?.u16()?;
+    let group = r.skip(2)?.ipv6()?;
+    if r.is_empty() {
         return Ok(Message::Query(Query {
             max_response_ms: code as u32,
             group,
             v2: None,
         }));
     }
-    let flags = buf[24];
-    let n = u16::from_be_bytes([buf[26], buf[27]]) as usize;
-    let sources = sources_at("MLDv2 query sources", buf, 28, n)?;
+    let [flags, qqic] = r.array()?;
+    let n = r.u16()? as usize;
+    let sources = sources(&mut r, "MLDv2 query sources", n)?;
     Ok(Message::Query(Query {
         max_response_ms: decode_max_resp_code(code),
         group,
         v2: Some(QueryV2 {
             suppress_router_side: flags & 0x08 != 0,
             qrv: flags & 0x07,
-            qqi_s: decode_qqic(buf[25]),
+            qqi_s: decode_qqic(qqic),
             sources,
         }),
     }))
 }
 
 fn decode_v2_report(buf: &[u8]) -> Result<Message, DecodeError> {
-    let m = u16::from_be_bytes([buf[6], buf[7]]) as usize;
+    let mut r = Reader::new(buf);
+    let m = r.skip(6)?.u16()? as usize;
     if m > MAX_RECORDS {
         return Err(DecodeError::TooMany {
             what: "MLDv2 report records",
@@ -320,24 +301,22 @@ fn decode_v2_report(buf: &[u8]) -> Result<Message, DecodeError> {
             limit: MAX_RECORDS,
         });
     }
-    let mut at = 8;
     let mut records = Vec::with_capacity(m.min(64));
     for _ in 0..m {
-        need("MLDv2 record header", buf, at + 20)?;
-        let kind = RecordType::from_u8(buf[at]).ok_or(DecodeError::BadRecordType(buf[at]))?;
-        let aux_len = buf[at + 1] as usize * 4;
-        let n = u16::from_be_bytes([buf[at + 2], buf[at + 3]]) as usize;
-        let group = addr(&buf[at + 4..]);
-        let sources = sources_at("MLDv2 record sources", buf, at + 20, n)?;
-        let aux_at = at + 20 + 16 * n;
-        need("MLDv2 record auxiliary data", buf, aux_at + aux_len)?;
+        let [kind, aux_words, n_high, n_low, group @ ..] =
+            r.array::<20>().map_err(truncated("MLDv2 record header"))?;
+        let kind = RecordType::from_u8(kind).ok_or(DecodeError::BadRecordType(kind))?;
+        let n = u16::from_be_bytes([n_high, n_low]) as usize;
+        let sources = sources(&mut r, "MLDv2 record sources", n)?;
+        let aux = r
+            .take(aux_words as usize * 4)
+            .map_err(truncated("MLDv2 record auxiliary data"))?;
         records.push(Record {
             kind,
-            group,
+            group: Ipv6Addr::from(group),
             sources,
-            aux: buf[aux_at..aux_at + aux_len].to_vec(),
+            aux: aux.to_vec(),
         });
-        at = aux_at + aux_len;
     }
     Ok(Message::V2Report { records })
 }

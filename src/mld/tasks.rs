@@ -132,8 +132,7 @@ impl MldRuntime {
     pub fn start() -> Result<MldRuntime, String> {
         let sender = Icmp6Socket::open().map_err(|e| format!("MLD sender socket: {e}"))?;
         let capture = MldCapture::open().map_err(|e| format!("MLD capture socket: {e}"))?;
-        let capture =
-            crate::netio::sys::register_capture(capture).map_err(|e| format!("MLD: {e}"))?;
+        let capture = crate::netio::sys::register(capture).map_err(|e| format!("MLD: {e}"))?;
         let nl = Netlink::start().map_err(|e| e.to_string())?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),

@@ -13,6 +13,7 @@
 //! - a rollback of running that no rpc asked for (confirmed-commit timeout) reports what it
 //!   changed with `shared.config_changed(None, &nb.take_running_changes())` (changed-by server).
 
+use crate::bytes::Reader;
 use crate::datastore::tree::{Change, NodeKey};
 use crate::rpc_error::{ErrorTag, RpcError};
 use crate::xml::{self, Element};
@@ -166,10 +167,18 @@ impl Log {
         Ok(())
     }
 
+    /// The sequence number a key holds.
+    fn seq(k: &[u8]) -> Option<u64> {
+        let mut r = Reader::new(k);
+        let seq = r.u64().ok()?;
+        r.end().ok().map(|()| seq)
+    }
+
     fn decode(k: &[u8], v: &[u8]) -> Option<Event> {
-        let seq = u64::from_be_bytes(k.try_into().ok()?);
-        let t = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
-        let content = xml::parse(v.get(8..)?).ok()?;
+        let seq = Log::seq(k)?;
+        let mut r = Reader::new(v);
+        let t = r.u64().ok()?;
+        let content = xml::parse(r.rest()).ok()?;
         Some(Event {
             seq,
             time: UNIX_EPOCH + Duration::from_micros(t),
@@ -182,7 +191,7 @@ impl Log {
             .last()
             .ok()
             .flatten()
-            .and_then(|(k, _)| k.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .and_then(|(k, _)| Log::seq(&k))
             .unwrap_or(0)
     }
 }

@@ -39,12 +39,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
     }
     let mut out = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, iterations, &mut out);
-    constant_time_eq(&out, &expected)
-}
-
-/// Compares without an early exit.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::bytes::constant_time_eq(&out, &expected)
 }
 
 #[cfg(test)]

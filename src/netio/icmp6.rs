@@ -4,8 +4,9 @@
 //! routing socket (MRT6_INIT), on which the kernel queues its upcalls (NOCACHE, WRONGMIF). An
 //! upcall starts with a zero byte, which no ICMPv6 type has.
 
-use super::{datagram, sys};
-use socket2::{Domain, Protocol, Socket, Type};
+use super::{datagram, socket, sys};
+use crate::bytes::Reader;
+use socket2::Socket;
 use std::io;
 use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -47,25 +48,21 @@ pub struct Upcall {
 
 /// Reads an upcall: mbz(1) type(1) mif(2, host order) pad(4) src(16) dst(16).
 pub fn parse_upcall(b: &[u8]) -> Option<Upcall> {
-    if b.len() < 40 || b[0] != 0 {
-        return None;
-    }
-    let kind = match b[1] {
-        1 => UpcallKind::NoCache,
-        2 => UpcallKind::WrongMif,
-        3 => UpcallKind::WholePacket,
+    let mut r = Reader::new(b);
+    let [mbz, kind] = r.array().ok()?;
+    let mif = r.u16_ne().ok()?;
+    let (src, group) = (r.skip(4).ok()?.ipv6().ok()?, r.ipv6().ok()?);
+    let kind = match (mbz, kind) {
+        (0, 1) => UpcallKind::NoCache,
+        (0, 2) => UpcallKind::WrongMif,
+        (0, 3) => UpcallKind::WholePacket,
         _ => return None,
-    };
-    let a = |at: usize| {
-        let mut o = [0u8; 16];
-        o.copy_from_slice(&b[at..at + 16]);
-        Ipv6Addr::from(o)
     };
     Some(Upcall {
         kind,
-        mif: u16::from_ne_bytes([b[2], b[3]]),
-        src: a(8),
-        group: a(24),
+        mif,
+        src,
+        group,
     })
 }
 
@@ -116,11 +113,8 @@ impl Icmp6Socket {
     /// Opens the MLD sender: it sends with hop limit 1 and the Router Alert option and lets
     /// no ICMPv6 message in.
     pub fn open() -> io::Result<Icmp6Socket> {
-        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-        sock.set_nonblocking(true)?;
-        let fd = sock.as_fd();
-        sys::icmp6_pass_only(fd, &[])?;
-        sys::set_hop_options(fd, &ROUTER_ALERT_HBH)?;
+        let sock = socket::raw_icmp6_no_input()?;
+        sys::set_hop_options(sock.as_fd(), &ROUTER_ALERT_HBH)?;
         sock.set_multicast_hops_v6(1)?;
         sock.set_multicast_loop_v6(false)?;
         Ok(Icmp6Socket {
@@ -133,9 +127,7 @@ impl Icmp6Socket {
     /// receives the kernel's upcalls only. Fails with `ENOPROTOOPT` on a kernel without ip6mr
     /// and `EADDRINUSE` when another process routes multicast here.
     pub fn open_mroute() -> io::Result<Icmp6Socket> {
-        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-        sock.set_nonblocking(true)?;
-        sys::icmp6_pass_only(sock.as_fd(), &[])?;
+        let sock = socket::raw_icmp6_no_input()?;
         let _ = sock.set_recv_buffer_size(4 << 20);
         sys::mrt6_init(sock.as_fd())?;
         Ok(Icmp6Socket { sock, mroute: true })
@@ -149,11 +141,7 @@ impl Icmp6Socket {
             Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16),
             Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2),
         ] {
-            match self.sock.join_multicast_v6(&g, ifindex) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
-                Err(e) => return Err(e),
-            }
+            socket::join(&self.sock, &g, ifindex)?;
         }
         Ok(())
     }

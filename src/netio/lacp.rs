@@ -2,8 +2,8 @@
 //! from one multicast group on that port only (for LACPDUs: slow protocols, 01:80:c2:00:00:02,
 //! which the caller names), non-blocking.
 
-use super::sys;
-use socket2::{Domain, Protocol, Socket, Type};
+use super::{socket, sys};
+use socket2::Socket;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
@@ -23,9 +23,7 @@ impl LacpSocket {
     /// Opens the socket on port `ifindex` for frames of `ethertype`, joined to the Ethernet
     /// multicast `group`.
     pub fn open(ifindex: u32, ethertype: u16, group: [u8; 6]) -> io::Result<LacpSocket> {
-        let proto = Protocol::from(i32::from(ethertype.to_be()));
-        let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto))?;
-        sock.set_nonblocking(true)?;
+        let sock = socket::packet(ethertype)?;
         sys::bind_packet(sock.as_fd(), ifindex, ethertype)?;
         sys::packet_add_membership(sock.as_fd(), ifindex, group)?;
         Ok(LacpSocket { sock, ifindex })

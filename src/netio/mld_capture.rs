@@ -8,11 +8,11 @@
 //! IPv6 input: an ip6tables rule inside the device does not hide reports from it.
 
 use super::icmp6::{has_router_alert, RxPacket, MLD_TYPES};
-use super::sys;
+use super::{socket, sys};
+use crate::bytes::{Reader, Short};
 use nix::sys::socket::{recvfrom, LinkAddr};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 use std::io;
-use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 const ETH_HLEN: usize = 14;
@@ -43,34 +43,27 @@ pub fn decode_frame(frame: &[u8], ifindex: u32) -> Result<RxPacket, FrameError> 
     if frame.len() < ETH_HLEN + IP6_HLEN {
         return Err(FrameError::Short);
     }
-    if u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV6 {
+    let mut r = Reader::new(frame);
+    if r.skip(12)?.u16()? != ETHERTYPE_IPV6 {
         return Err(FrameError::NotIpv6);
     }
-    let ip = &frame[ETH_HLEN..];
-    if ip[0] >> 4 != 6 {
+    let [version, ..] = r.array::<4>()?;
+    if version >> 4 != 6 {
         return Err(FrameError::NotIpv6);
     }
-    let payload_len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-    let end = IP6_HLEN + payload_len;
-    if ip.len() < end {
-        return Err(FrameError::Truncated);
-    }
-    let ip = &ip[..end];
-    let hop_limit = ip[7];
-    let addr = |at: usize| {
-        let mut o = [0u8; 16];
-        o.copy_from_slice(&ip[at..at + 16]);
-        Ipv6Addr::from(o)
-    };
-    let (src, dst) = (addr(8), addr(24));
-    let (mut next, mut at, mut router_alert) = (ip[6], IP6_HLEN, false);
+    let payload_len = usize::from(r.u16()?);
+    let [mut next, hop_limit] = r.array()?;
+    let (src, dst) = (r.ipv6()?, r.ipv6()?);
+    let truncated = |_: Short| FrameError::Truncated;
+    let mut payload = Reader::new(r.take(payload_len).map_err(truncated)?);
+    let mut router_alert = false;
     if next == NEXT_HBH {
-        let hbh = ip.get(at..at + 2).ok_or(FrameError::Truncated)?;
-        let len = (usize::from(hbh[1]) + 1) * 8;
-        let hbh = ip.get(at..at + len).ok_or(FrameError::Truncated)?;
+        let [hbh_next, units] = payload.clone().array().map_err(truncated)?;
+        let hbh = payload
+            .take((usize::from(units) + 1) * 8)
+            .map_err(truncated)?;
         router_alert = has_router_alert(hbh);
-        next = hbh[0];
-        at += len;
+        next = hbh_next;
     }
     if next != NEXT_ICMPV6 {
         return Err(FrameError::NotIcmpv6);
@@ -81,8 +74,14 @@ pub fn decode_frame(frame: &[u8], ifindex: u32) -> Result<RxPacket, FrameError> 
         ifindex,
         hop_limit: Some(hop_limit),
         router_alert,
-        payload: ip[at..].to_vec(),
+        payload: payload.rest().to_vec(),
     })
+}
+
+impl From<Short> for FrameError {
+    fn from(_: Short) -> FrameError {
+        FrameError::Short
+    }
 }
 
 /// The classic BPF program: accept IPv6 frames whose ICMPv6 type (directly after the IPv6
@@ -145,9 +144,7 @@ impl AsFd for MldCapture {
 
 impl MldCapture {
     pub fn open() -> io::Result<MldCapture> {
-        let proto = Protocol::from(i32::from(ETHERTYPE_IPV6.to_be()));
-        let sock = Socket::new(Domain::PACKET, Type::RAW, Some(proto))?;
-        sock.set_nonblocking(true)?;
+        let sock = socket::packet(ETHERTYPE_IPV6)?;
         let program: Vec<socket2::SockFilter> = filter()
             .iter()
             .map(|i| socket2::SockFilter::new(i.code, i.jt, i.jf, i.k))
@@ -187,6 +184,7 @@ impl MldCapture {
 mod tests {
     use super::*;
     use crate::mld::packet::{encode_with_checksum, Message, Record, RecordType};
+    use std::net::Ipv6Addr;
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()

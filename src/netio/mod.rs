@@ -10,5 +10,6 @@ pub mod mld_capture;
 pub mod netlink;
 pub mod nflog;
 pub mod nft;
+pub mod socket;
 pub mod sys;
 pub mod vrrp6;

@@ -12,7 +12,9 @@
 //! ```
 
 use super::nft::{self, AttrWriter, NlMsg};
-use socket2::{Domain, Protocol, Socket, Type};
+use super::socket;
+use crate::bytes::Reader;
+use socket2::Socket;
 use std::io;
 use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -43,12 +45,10 @@ pub struct NflogPacket {
 
 /// The IPv6 source and destination at the start of `p`, when it is an IPv6 header.
 fn ipv6_addrs(p: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr)> {
-    if p.len() < 40 || p[0] >> 4 != 6 {
-        return None;
-    }
-    let src: [u8; 16] = p[8..24].try_into().ok()?;
-    let dst: [u8; 16] = p[24..40].try_into().ok()?;
-    Some((Ipv6Addr::from(src), Ipv6Addr::from(dst)))
+    let mut r = Reader::new(p);
+    let [version, ..] = r.array::<8>().ok()?;
+    let (src, dst) = (r.ipv6().ok()?, r.ipv6().ok()?);
+    (version >> 4 == 6).then_some((src, dst))
 }
 
 fn packet(m: &NlMsg<'_>) -> Option<NflogPacket> {
@@ -111,12 +111,7 @@ impl NflogSocket {
     /// Binds `group` (in this thread's network namespace). Fails with `EBUSY` when another
     /// socket holds the group.
     pub fn open(group: u16) -> io::Result<NflogSocket> {
-        let sock = Socket::new(
-            Domain::from(libc::AF_NETLINK),
-            Type::RAW,
-            Some(Protocol::from(libc::NETLINK_NETFILTER)),
-        )?;
-        sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        let sock = socket::netfilter(std::time::Duration::from_secs(5))?;
         let seq = 1;
         sock.send(&bind_message(group, seq))?;
         let mut buf = vec![0u8; 8192];
@@ -126,7 +121,7 @@ impl NflogSocket {
                 &mut buf,
                 nix::sys::socket::MsgFlags::empty(),
             )
-            .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+            .map_err(io::Error::from)?;
             let acked = nft::messages(&buf[..n])
                 .filter(|m| m.seq == seq)
                 .find_map(|m| nft::ack_errno(&m));
@@ -160,7 +155,7 @@ impl NflogSocket {
                 tracing::debug!(group = self.group, "NFLOG receive queue overrun");
                 Ok(Vec::new())
             }
-            Err(e) => Err(io::Error::from_raw_os_error(e as i32)),
+            Err(e) => Err(io::Error::from(e)),
         }
     }
 }

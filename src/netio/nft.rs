@@ -28,7 +28,9 @@
 //!  |  payload (integers big endian, except register contents)     |
 //! ```
 
-use socket2::{Domain, Protocol, Socket, Type};
+use super::socket;
+use crate::bytes::Reader;
+use socket2::Socket;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -641,16 +643,6 @@ pub struct NlMsg<'a> {
     pub payload: &'a [u8],
 }
 
-fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_ne_bytes([s[0], s[1]]))
-}
-
-fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
-}
-
 /// The messages in a datagram; stops at the first malformed header.
 #[derive(Debug, Clone)]
 pub struct Messages<'a> {
@@ -665,21 +657,23 @@ impl<'a> Iterator for Messages<'a> {
     type Item = NlMsg<'a>;
 
     fn next(&mut self) -> Option<NlMsg<'a>> {
-        let b = self.buf;
-        let len = ne_u32(b, 0)? as usize;
-        if len < NLMSG_HDRLEN || len > b.len() {
+        let mut r = Reader::new(self.buf);
+        let len = r.u32_ne().ok()? as usize;
+        let (ty, flags, seq, pid) = (r.u16_ne(), r.u16_ne(), r.u32_ne(), r.u32_ne());
+        let payload = len.checked_sub(NLMSG_HDRLEN).and_then(|n| r.take(n).ok());
+        let (Ok(ty), Ok(flags), Ok(seq), Ok(pid), Some(payload)) = (ty, flags, seq, pid, payload)
+        else {
             self.buf = &[];
             return None;
-        }
-        let m = NlMsg {
-            ty: ne_u16(b, 4)?,
-            flags: ne_u16(b, 6)?,
-            seq: ne_u32(b, 8)?,
-            pid: ne_u32(b, 12)?,
-            payload: &b[NLMSG_HDRLEN..len],
         };
-        self.buf = b.get(pad4(len)..).unwrap_or(&[]);
-        Some(m)
+        self.buf = self.buf.get(pad4(len)..).unwrap_or(&[]);
+        Some(NlMsg {
+            ty,
+            flags,
+            seq,
+            pid,
+            payload,
+        })
     }
 }
 
@@ -698,15 +692,14 @@ impl<'a> Iterator for Attrs<'a> {
     type Item = (u16, &'a [u8]);
 
     fn next(&mut self) -> Option<(u16, &'a [u8])> {
-        let b = self.buf;
-        let len = ne_u16(b, 0)? as usize;
-        let ty = ne_u16(b, 2)?;
-        if len < NLA_HDRLEN || len > b.len() {
+        let mut r = Reader::new(self.buf);
+        let (len, ty) = (usize::from(r.u16_ne().ok()?), r.u16_ne().ok()?);
+        let Some(value) = len.checked_sub(NLA_HDRLEN).and_then(|n| r.take(n).ok()) else {
             self.buf = &[];
             return None;
-        }
-        self.buf = b.get(pad4(len)..).unwrap_or(&[]);
-        Some((ty & NLA_TYPE_MASK, &b[NLA_HDRLEN..len]))
+        };
+        self.buf = self.buf.get(pad4(len)..).unwrap_or(&[]);
+        Some((ty & NLA_TYPE_MASK, value))
     }
 }
 
@@ -715,16 +708,17 @@ pub fn find_attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
     attrs(buf).find(|(t, _)| *t == ty).map(|(_, v)| v)
 }
 
+/// The big-endian integer an attribute value starts with.
 pub fn be16(b: &[u8]) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(..2)?.try_into().ok()?))
+    Reader::new(b).u16().ok()
 }
 
 pub fn be32(b: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+    Reader::new(b).u32().ok()
 }
 
 pub fn be64(b: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?))
+    Reader::new(b).u64().ok()
 }
 
 /// A string attribute up to its first NUL (lossy UTF-8).
@@ -743,8 +737,7 @@ pub fn ack_errno(m: &NlMsg<'_>) -> Option<i32> {
     if m.ty != NLMSG_ERROR {
         return None;
     }
-    let raw = m.payload.get(..4)?;
-    let e = i32::from_ne_bytes(raw.try_into().ok()?);
+    let e = Reader::new(m.payload).u32_ne().ok()? as i32;
     Some(e.checked_neg().unwrap_or(i32::MAX))
 }
 
@@ -1190,18 +1183,9 @@ impl AsRawFd for NftSocket {
     }
 }
 
-fn nix_err(e: nix::Error) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
 impl NftSocket {
     pub fn open() -> io::Result<NftSocket> {
-        let sock = Socket::new(
-            Domain::from(libc::AF_NETLINK),
-            Type::RAW,
-            Some(Protocol::from(libc::NETLINK_NETFILTER)),
-        )?;
-        sock.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        let sock = socket::netfilter(REPLY_TIMEOUT)?;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
@@ -1245,7 +1229,7 @@ impl NftSocket {
         } else {
             MsgFlags::MSG_DONTWAIT
         };
-        recv(self.sock.as_raw_fd(), buf, flags).map_err(nix_err)
+        recv(self.sock.as_raw_fd(), buf, flags).map_err(io::Error::from)
     }
 
     /// Drops whatever an earlier exchange left in the receive queue.

@@ -3,7 +3,7 @@
 //! entries), the ICMPv6 type filter and the sticky hop-by-hop options header. Each function
 //! passes a pointer to a value it owns, with that value's exact size, to `setsockopt(2)`;
 //! likewise the `sockaddr_ll` and `packet_mreq` of the LACP packet sockets.
-//! Also the registration of the raw sockets (MLD, VRRP) with tokio's reactor, which tokio marks unsafe
+//! Also the registration of netio's sockets with tokio's reactor, which tokio marks unsafe
 //! because it cannot see who owns the descriptor, and one read of libyang's compiled union
 //! types, which its Rust binding does not expose.
 #![allow(unsafe_code)]
@@ -167,21 +167,27 @@ pub fn del_mfc(
     )
 }
 
-/// Registers the raw socket with the tokio reactor (must run inside a runtime).
-pub fn register(
-    sock: super::icmp6::Icmp6Socket,
-) -> io::Result<tokio::io::unix::AsyncFd<super::icmp6::Icmp6Socket>> {
-    // SAFETY: Icmp6Socket owns its descriptor and closes it only when dropped, which the
-    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
-    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
-}
+/// A socket that owns its descriptor: `as_raw_fd` returns the same open descriptor for as
+/// long as the value lives, and only dropping the value closes it.
+///
+/// # Safety
+///
+/// Implementors guarantee the above; [`register`] hands the descriptor to tokio's reactor on
+/// the strength of it.
+pub unsafe trait OwnsFd: AsRawFd {}
 
-/// Registers the raw VRRP socket with the tokio reactor (must run inside a runtime).
-pub fn register_vrrp(
-    sock: super::vrrp6::VrrpSocket,
-) -> io::Result<tokio::io::unix::AsyncFd<super::vrrp6::VrrpSocket>> {
-    // SAFETY: VrrpSocket owns its descriptor and closes it only when dropped, which the
-    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
+// SAFETY (each impl): the type holds a `socket2::Socket` it never replaces, returns that
+// socket's descriptor from `as_raw_fd` and closes it only when dropped.
+unsafe impl OwnsFd for super::icmp6::Icmp6Socket {}
+unsafe impl OwnsFd for super::vrrp6::VrrpSocket {}
+unsafe impl OwnsFd for super::mld_capture::MldCapture {}
+unsafe impl OwnsFd for super::nflog::NflogSocket {}
+unsafe impl OwnsFd for super::lacp::LacpSocket {}
+
+/// Registers one of netio's sockets with the tokio reactor (must run inside a runtime).
+pub fn register<T: OwnsFd>(sock: T) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: `T: OwnsFd`: the descriptor stays open and the same until the AsyncFd, which
+    // owns the socket, deregisters it and drops it.
     unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
@@ -240,33 +246,6 @@ pub fn packet_all_multicast(fd: BorrowedFd<'_>, ifindex: u32, on: bool) -> io::R
         libc::PACKET_DROP_MEMBERSHIP
     };
     set(fd, libc::SOL_PACKET, name, &mreq)
-}
-
-/// Registers the MLD capture socket with the tokio reactor (must run inside a runtime).
-pub fn register_capture(
-    sock: super::mld_capture::MldCapture,
-) -> io::Result<tokio::io::unix::AsyncFd<super::mld_capture::MldCapture>> {
-    // SAFETY: MldCapture owns its descriptor and closes it only when dropped, which the
-    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
-    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
-}
-
-/// Registers the nftables backend's NFLOG socket with the tokio reactor (inside a runtime).
-pub fn register_nflog(
-    sock: super::nflog::NflogSocket,
-) -> io::Result<tokio::io::unix::AsyncFd<super::nflog::NflogSocket>> {
-    // SAFETY: NflogSocket owns its descriptor and closes it only when dropped, which the
-    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
-    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
-}
-
-/// Registers a member's LACP packet socket with the tokio reactor (must run inside a runtime).
-pub fn register_lacp(
-    sock: super::lacp::LacpSocket,
-) -> io::Result<tokio::io::unix::AsyncFd<super::lacp::LacpSocket>> {
-    // SAFETY: LacpSocket owns its descriptor and closes it only when dropped, which the
-    // AsyncFd does after deregistering it; nothing else closes or reuses it meanwhile.
-    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
 /// Lets only the given ICMPv6 types through to the socket (`struct icmp6_filter`).

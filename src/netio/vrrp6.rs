@@ -2,9 +2,9 @@
 //! ff02::12, hop limit 255, with the received hop limit, destination and interface), and a raw
 //! ICMPv6 socket that only sends the unsolicited Neighbor Advertisements of a new master.
 
-use super::{datagram, sys};
+use super::{datagram, socket};
 use nix::sys::socket::{setsockopt, sockopt};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Socket};
 use std::io;
 use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -42,23 +42,17 @@ impl AsFd for VrrpSocket {
 
 impl VrrpSocket {
     pub fn open() -> io::Result<VrrpSocket> {
-        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(VRRP_PROTOCOL)))?;
-        sock.set_nonblocking(true)?;
+        let sock = socket::raw_ipv6(Protocol::from(VRRP_PROTOCOL))?;
         let fd = sock.as_fd();
         setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
         setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).map_err(io::Error::from)?;
-        sock.set_multicast_hops_v6(255)?;
-        sock.set_unicast_hops_v6(255)?;
-        sock.set_multicast_loop_v6(false)?;
+        socket::hop_limit_255(&sock)?;
         Ok(VrrpSocket { sock })
     }
 
     /// Listens to ff02::12 on an interface.
     pub fn join(&self, ifindex: u32) -> io::Result<()> {
-        match self.sock.join_multicast_v6(&VRRP_GROUP, ifindex) {
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
-            r => r,
-        }
+        socket::join(&self.sock, &VRRP_GROUP, ifindex)
     }
 
     pub fn leave(&self, ifindex: u32) {
@@ -90,13 +84,9 @@ pub struct NdSocket {
 
 impl NdSocket {
     pub fn open() -> io::Result<NdSocket> {
-        let sock = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
-        sock.set_nonblocking(true)?;
-        // Nothing is read from this socket: block every type.
-        sys::icmp6_pass_only(sock.as_fd(), &[])?;
-        sock.set_multicast_hops_v6(255)?;
-        sock.set_unicast_hops_v6(255)?;
-        sock.set_multicast_loop_v6(false)?;
+        // Nothing is read from this socket.
+        let sock = socket::raw_icmp6_no_input()?;
+        socket::hop_limit_255(&sock)?;
         Ok(NdSocket { sock })
     }
 

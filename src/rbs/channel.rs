@@ -13,12 +13,9 @@
 //! failure. Without a key on either side the channel comes up unauthenticated.
 
 use super::packet::{self, DecodeError, EncodeError, ErrorCode, Message, FLAG_MAC, MAC_LEN};
+use crate::bytes::{constant_time_eq, hmac_sha256};
 use crate::time::Time;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::time::Duration;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Default interval between keepalives when nothing else is sent.
 pub const KEEPALIVE_MS: u32 = 1000;
@@ -154,14 +151,6 @@ pub struct Connection {
     pub counters: Counters,
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().into()
-}
-
 impl Connection {
     /// A new connection that has just been established; its Hello is queued.
     pub fn new(now: Time, cfg: ChannelConfig, role: Role, nonce: [u8; 16]) -> Connection {
@@ -244,7 +233,7 @@ impl Connection {
         // Frames carry the sender's clock in milliseconds.
         let start = packet::encode(msg, now.as_millis(), flags, &mut self.out)?;
         if let Some(k) = &self.tx_key {
-            let mac = hmac(k, &[&self.tx_count.to_be_bytes(), &self.out[start..]]);
+            let mac = hmac_sha256(k, &[&self.tx_count.to_be_bytes(), &self.out[start..]]);
             self.out.extend_from_slice(&mac);
             self.tx_count += 1;
         }
@@ -323,13 +312,10 @@ impl Connection {
                 };
                 // The MAC is checked before anything else of the frame is believed.
                 let mac_ok = match (&self.rx_key, frame.mac) {
-                    (Some(k), Some(mac)) => {
-                        let mut m =
-                            HmacSha256::new_from_slice(k).expect("HMAC accepts any key length");
-                        m.update(&self.rx_count.to_be_bytes());
-                        m.update(frame.signed);
-                        Some(m.verify_slice(mac).is_ok())
-                    }
+                    (Some(k), Some(mac)) => Some(constant_time_eq(
+                        &hmac_sha256(k, &[&self.rx_count.to_be_bytes(), frame.signed]),
+                        mac,
+                    )),
                     (Some(_), None) => Some(false),
                     (None, Some(_)) => None,
                     (None, None) => Some(true),
@@ -468,16 +454,8 @@ impl Connection {
                 let (Some(k), Some(pn)) = (self.cfg.key.clone(), self.peer_nonce) else {
                     return self.protocol_error(now, "unexpected Auth", events);
                 };
-                let mut m = HmacSha256::new_from_slice(&k).expect("HMAC accepts any key length");
-                for part in [
-                    &b"mldhb-rbs auth"[..],
-                    &[self.role.other().label()],
-                    &pn,
-                    &self.nonce,
-                ] {
-                    m.update(part);
-                }
-                if m.verify_slice(&mac).is_err() {
+                let proof = self.proof(&k, self.role.other(), &pn, &self.nonce);
+                if !constant_time_eq(&proof, &mac) {
                     self.counters.auth_failures += 1;
                     events.push(self.close(
                         now,
@@ -507,11 +485,11 @@ impl Connection {
     }
 
     fn proof(&self, key: &[u8], role: Role, a: &[u8; 16], b: &[u8; 16]) -> [u8; 32] {
-        hmac(key, &[b"mldhb-rbs auth", &[role.label()], a, b])
+        hmac_sha256(key, &[b"mldhb-rbs auth", &[role.label()], a, b])
     }
 
     fn frame_key(&self, key: &[u8], role: Role, a: &[u8; 16], b: &[u8; 16]) -> [u8; 32] {
-        hmac(key, &[b"mldhb-rbs frames", &[role.label()], a, b])
+        hmac_sha256(key, &[b"mldhb-rbs frames", &[role.label()], a, b])
     }
 }
 

@@ -25,6 +25,7 @@
 //! and body. The bodies are described on each [`Message`] variant and in `docs/rbs-protocol.md`.
 
 use super::api::BackupId;
+use crate::bytes::{Reader, Short, Trailing};
 
 /// Protocol version this implementation speaks.
 pub const VERSION: u8 = 1;
@@ -310,28 +311,26 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<Header>, DecodeError> {
         }
         return Ok(None);
     }
-    if buf[0] != VERSION {
-        return Err(DecodeError::UnsupportedVersion(buf[0]));
+    let mut r = Reader::new(buf);
+    let (version, kind, flags) = (r.u8()?, r.u8()?, r.u16()?);
+    let (body_len, sender_now) = (r.u32()? as usize, r.u64()?);
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
     }
-    let kind = buf[1];
     if !(kind::HELLO..=kind::ERROR).contains(&kind) {
         return Err(DecodeError::UnknownType(kind));
     }
-    let flags = u16::from_be_bytes([buf[2], buf[3]]);
     if flags & !FLAG_MAC != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
-    let body_len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
     if body_len > MAX_BODY {
         return Err(DecodeError::TooLong(body_len));
     }
-    let mut now = [0u8; 8];
-    now.copy_from_slice(&buf[8..16]);
     Ok(Some(Header {
         kind,
         flags,
         body_len,
-        sender_now: u64::from_be_bytes(now),
+        sender_now,
     }))
 }
 
@@ -496,41 +495,28 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-/// A cursor over a body that never reads past its end.
-struct Reader<'a> {
-    buf: &'a [u8],
+impl From<Short> for DecodeError {
+    fn from(_: Short) -> DecodeError {
+        DecodeError::Truncated
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.buf.len() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Ok(a)
+impl From<Trailing> for DecodeError {
+    fn from(Trailing(n): Trailing) -> DecodeError {
+        DecodeError::Trailing(n)
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(a))
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
+}
+
+/// The body fields RBS adds to what [`Reader`] reads.
+trait BodyReader {
+    /// A record key or value: a 2-octet length and at most `max` octets.
+    fn bytes(&mut self, max: usize) -> Result<Vec<u8>, DecodeError>;
+    /// An octet that is 0 or 1.
+    fn bool(&mut self) -> Result<bool, DecodeError>;
+    fn backup_id(&mut self) -> Result<BackupId, DecodeError>;
+}
+
+impl BodyReader for Reader<'_> {
     fn bytes(&mut self, max: usize) -> Result<Vec<u8>, DecodeError> {
         let n = self.u16()? as usize;
         if n > max {
@@ -552,20 +538,11 @@ impl<'a> Reader<'a> {
         }
         Ok(id)
     }
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-    fn end(self) -> Result<(), DecodeError> {
-        match self.buf.len() {
-            0 => Ok(()),
-            n => Err(DecodeError::Trailing(n)),
-        }
-    }
 }
 
 /// Decodes a body of the type the header names. Total: any input gives a message or an error.
 pub fn decode_body(kind: u8, body: &[u8]) -> Result<Message, DecodeError> {
-    let mut r = Reader { buf: body };
+    let mut r = Reader::new(body);
     let msg = match kind {
         kind::HELLO => Message::Hello {
             nonce: r.array()?,

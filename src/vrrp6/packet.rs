@@ -14,6 +14,7 @@
 //! +---------------------------------------------------------------+
 //! ```
 
+use crate::bytes::{ipv6_checksum, Reader, Short};
 use std::net::Ipv6Addr;
 
 /// IP protocol number of VRRP.
@@ -59,27 +60,10 @@ pub enum DecodeError {
     ZeroInterval,
 }
 
-/// Internet checksum (RFC 1071) over the IPv6 pseudo-header (RFC 8200 §8.1) and `msg`.
-pub fn checksum(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, msg: &[u8]) -> u16 {
-    let mut sum: u64 = 0;
-    let mut add = |b: &[u8]| {
-        let mut chunks = b.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u16::from_be_bytes([c[0], c[1]]) as u64;
-        }
-        if let [last] = chunks.remainder() {
-            sum += (*last as u64) << 8;
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(msg.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, next_header]);
-    add(msg);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
+impl From<Short> for DecodeError {
+    fn from(s: Short) -> DecodeError {
+        DecodeError::TooShort(s.have)
     }
-    !(sum as u16)
 }
 
 impl Advertisement {
@@ -98,7 +82,7 @@ impl Advertisement {
         for a in addrs {
             b.extend_from_slice(&a.octets());
         }
-        let c = checksum(src, dst, PROTOCOL, &b);
+        let c = ipv6_checksum(src, dst, PROTOCOL, &b);
         b[6..8].copy_from_slice(&c.to_be_bytes());
         b
     }
@@ -119,24 +103,18 @@ impl Advertisement {
                 count,
             });
         }
-        if checksum(src, dst, PROTOCOL, b) != 0 {
+        if ipv6_checksum(src, dst, PROTOCOL, b) != 0 {
             return Err(DecodeError::Checksum);
         }
         if count == 0 {
             return Err(DecodeError::NoAddress);
         }
-        let addrs: Vec<Ipv6Addr> = b[HEADER_LEN..]
-            .chunks_exact(16)
-            .map(|c| {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(c);
-                Ipv6Addr::from(o)
-            })
-            .collect();
-        if !addrs[0].is_unicast_link_local() {
+        let mut r = Reader::new(b);
+        let interval_cs = r.skip(4)?.u16()? & 0x0fff;
+        let addrs = r.skip(2)?.ipv6_list(count as usize)?;
+        if !addrs.first().is_some_and(Ipv6Addr::is_unicast_link_local) {
             return Err(DecodeError::FirstNotLinkLocal);
         }
-        let interval_cs = u16::from_be_bytes([b[4], b[5]]) & 0x0fff;
         if interval_cs == 0 {
             return Err(DecodeError::ZeroInterval);
         }
@@ -161,15 +139,13 @@ pub struct Header {
 
 impl Header {
     pub fn read(b: &[u8]) -> Result<Header, DecodeError> {
-        if b.len() < HEADER_LEN {
-            return Err(DecodeError::TooShort(b.len()));
-        }
+        let [vt, vrid, priority, count, ..] = Reader::new(b).array::<HEADER_LEN>()?;
         Ok(Header {
-            version: b[0] >> 4,
-            kind: b[0] & 0x0f,
-            vrid: b[1],
-            priority: b[2],
-            count: b[3],
+            version: vt >> 4,
+            kind: vt & 0x0f,
+            vrid,
+            priority,
+            count,
         })
     }
 }
@@ -317,7 +293,7 @@ mod tests {
         assert_eq!(&b[4..6], &[0x0f, 0xff]);
         b[4] |= 0xf0;
         b[6..8].copy_from_slice(&[0, 0]);
-        let c = checksum(&src, &GROUP, PROTOCOL, &b);
+        let c = ipv6_checksum(&src, &GROUP, PROTOCOL, &b);
         b[6..8].copy_from_slice(&c.to_be_bytes());
         assert_eq!(
             Advertisement::decode(&b, &src, &GROUP).unwrap().interval_cs,

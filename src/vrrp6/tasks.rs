@@ -125,7 +125,7 @@ impl Vrrp6Runtime {
             bus,
         });
         let opened = VrrpSocket::open()
-            .and_then(crate::netio::sys::register_vrrp)
+            .and_then(crate::netio::sys::register)
             .map_err(|e| format!("VRRP socket: {e}"))
             .and_then(|s| {
                 NdSocket::open()

@@ -45,28 +45,9 @@ pub fn multicast_mac(g: &Ipv6Addr) -> [u8; 6] {
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
 
-/// The UDP checksum over the IPv6 pseudo-header.
+/// The UDP checksum over the IPv6 pseudo-header (a computed 0 is sent as 0xffff, RFC 8200 §8.1).
 pub fn checksum(src: &Ipv6Addr, dst: &Ipv6Addr, udp: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks(2) {
-            let w = if c.len() == 2 {
-                u16::from_be_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], 0])
-            };
-            sum += u32::from(w);
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(udp.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, 17]);
-    add(udp);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    match !(sum as u16) {
+    match mldhb::bytes::ipv6_checksum(src, dst, 17, udp) {
         0 => 0xffff,
         c => c,
     }
