@@ -64,6 +64,35 @@ const RULES: &[Rule] = &[
     rule("R7", &["cli", "lab"], &[], &["northbound", "datastore"], "cli and lab reach agents only as NETCONF clients, never through the northbound or the datastore"),
     rule("R8", &["datastore"], &[], &["netconf", "northbound", "mld", "vrrp6", "etrunk", "lacp", "rbs", "hotbackup", "forwarding", "interfaces", "cli", "lab", "agent", "bus"], "the datastore imports no protocol or upper layer"),
     rule("R9", &["seckey"], &[], &["datastore", "northbound"], "seckey is a codec that reads no configuration tree"),
+    rule("R10", &["bytes", "time"], &[], EVERY_MODULE, "bytes and time sit below every layer and import nothing from the crate"),
+];
+
+/// Every top-level module of the crate.
+const EVERY_MODULE: &[&str] = &[
+    "agent",
+    "bus",
+    "bytes",
+    "cli",
+    "config",
+    "datastore",
+    "etrunk",
+    "forwarding",
+    "handoff",
+    "hotbackup",
+    "interfaces",
+    "lab",
+    "lacp",
+    "mld",
+    "netconf",
+    "netio",
+    "northbound",
+    "rbs",
+    "rpc_error",
+    "seckey",
+    "time",
+    "vrrp6",
+    "xml",
+    "yang",
 ];
 
 /// A module path from the crate root (empty for the root).
@@ -859,6 +888,10 @@ use crate::lab::{self}; // FLAG R8
 fn f(t: &crate::datastore::tree::Tree) {} // FLAG R9
 use super::super::northbound::Registry as Reg; // FLAG R9
 use super::Codec;
+"#),
+    // R10: the bottom layer reaching up.
+    ("src/time/fx.rs", r#"
+use crate::netio::clock; // FLAG R10
 "#),
     // Clean: a `mod.rs` re-exporting from a child module by a relative path, used by a sibling.
     ("src/mld/mod.rs", r#"
