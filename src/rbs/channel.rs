@@ -145,14 +145,39 @@ pub struct Connection {
     last_rx: Time,
     last_tx: Time,
     /// Per-direction frame keys and counters, from the moment each side sent Auth.
-    tx_key: Option<[u8; 32]>,
-    rx_key: Option<[u8; 32]>,
+    tx_key: Option<FrameMac>,
+    rx_key: Option<FrameMac>,
     tx_count: u64,
     rx_count: u64,
     rx: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
     pub counters: Counters,
+}
+
+/// HMAC-SHA256 under one direction's frame key, its key schedule done once per connection:
+/// each frame's MAC starts from a copy of it.
+#[derive(Clone)]
+struct FrameMac(HmacSha256);
+
+impl FrameMac {
+    fn new(key: &[u8; 32]) -> FrameMac {
+        FrameMac(HmacSha256::new_from_slice(key).expect("HMAC accepts any key length"))
+    }
+
+    /// The keyed MAC of a frame's counter, header and body, to be finished or verified.
+    fn start(&self, counter: u64, signed: &[u8]) -> HmacSha256 {
+        let mut m = self.0.clone();
+        m.update(&counter.to_be_bytes());
+        m.update(signed);
+        m
+    }
+}
+
+impl std::fmt::Debug for FrameMac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameMac(..)")
+    }
 }
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
@@ -236,7 +261,11 @@ impl Connection {
         let flags = if self.tx_key.is_some() { FLAG_MAC } else { 0 };
         let start = packet::encode(msg, now, flags, &mut self.out)?;
         if let Some(k) = &self.tx_key {
-            let mac = hmac(k, &[&self.tx_count.to_be_bytes(), &self.out[start..]]);
+            let mac: [u8; 32] = k
+                .start(self.tx_count, &self.out[start..])
+                .finalize()
+                .into_bytes()
+                .into();
             self.out.extend_from_slice(&mac);
             self.tx_count += 1;
         }
@@ -315,13 +344,11 @@ impl Connection {
                 };
                 // The MAC is checked before anything else of the frame is believed.
                 let mac_ok = match (&self.rx_key, frame.mac) {
-                    (Some(k), Some(mac)) => {
-                        let mut m =
-                            HmacSha256::new_from_slice(k).expect("HMAC accepts any key length");
-                        m.update(&self.rx_count.to_be_bytes());
-                        m.update(frame.signed);
-                        Some(m.verify_slice(mac).is_ok())
-                    }
+                    (Some(k), Some(mac)) => Some(
+                        k.start(self.rx_count, frame.signed)
+                            .verify_slice(mac)
+                            .is_ok(),
+                    ),
                     (Some(_), None) => Some(false),
                     (None, Some(_)) => None,
                     (None, None) => Some(true),
@@ -437,7 +464,12 @@ impl Connection {
                         let k = k.clone();
                         let proof = self.proof(&k, self.role, &self.nonce, &nonce);
                         let _ = self.push(now, &Message::Auth { mac: proof });
-                        self.tx_key = Some(self.frame_key(&k, self.role, &self.nonce, &nonce));
+                        self.tx_key = Some(FrameMac::new(&self.frame_key(
+                            &k,
+                            self.role,
+                            &self.nonce,
+                            &nonce,
+                        )));
                         self.state = State::Auth;
                     }
                     (mine, _) => {
@@ -479,7 +511,12 @@ impl Connection {
                     ));
                     return;
                 }
-                self.rx_key = Some(self.frame_key(&k, self.role.other(), &pn, &self.nonce));
+                self.rx_key = Some(FrameMac::new(&self.frame_key(
+                    &k,
+                    self.role.other(),
+                    &pn,
+                    &self.nonce,
+                )));
                 self.state = State::Up;
                 events.push(Event::Up {
                     authenticated: true,
