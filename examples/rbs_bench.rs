@@ -192,8 +192,8 @@ fn baseline_latency(rate: u64, count: u64) -> Vec<u64> {
     )
     .expect("encode")
     .len();
+    let mut lat = Vec::with_capacity(count as usize);
     let reader = std::thread::spawn(move || {
-        let mut lat = Vec::with_capacity(count as usize);
         let mut buf = vec![0u8; frame_len];
         for _ in 0..count {
             b.read_exact(&mut buf).expect("read");
@@ -331,10 +331,12 @@ fn main() {
         }
     );
 
-    // Real-time.
+    // Real-time. The receiver's buffer is allocated before the clock runs: a large allocation
+    // right after the batch can stall for tens of milliseconds while glibc merges the small
+    // blocks the batch's events freed, which would be the bench's cost, not the sync's.
     let count = rate * seconds;
+    let mut lat = Vec::with_capacity(count as usize);
     let receiver = rt.spawn(async move {
-        let mut lat = Vec::with_capacity(count as usize);
         while (lat.len() as u64) < count {
             if let SyncEvent::Upsert { value, .. } = b_owner.events.recv().await.expect("events") {
                 let sent = u64::from_be_bytes(value[0..8].try_into().expect("8 octets"));

@@ -207,13 +207,44 @@ pub fn ipv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, next_header: u8, packet: &[
         .finish()
 }
 
-/// HMAC-SHA256 under `key` of the concatenation of `parts`.
+/// HMAC-SHA256 (RFC 2104) over the concatenation of `parts`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    for p in parts {
-        m.update(p);
+    HmacKey::new(key).mac(parts)
+}
+
+/// An HMAC-SHA256 key with its key schedule done once: each MAC starts from a copy, so a
+/// connection that signs every frame pays for the key only when it is set.
+#[derive(Clone)]
+pub struct HmacKey(Hmac<Sha256>);
+
+impl HmacKey {
+    pub fn new(key: &[u8]) -> HmacKey {
+        HmacKey(<Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length"))
     }
-    m.finalize().into_bytes().into()
+
+    /// The MAC of the concatenation of `parts`.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = self.0.clone();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the MAC of `parts` (compared in constant time).
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut m = self.0.clone();
+        for p in parts {
+            m.update(p);
+        }
+        m.verify_slice(tag).is_ok()
+    }
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(..)")
+    }
 }
 
 /// Whether `a` and `b` are equal, taking a time that depends on their lengths only (for

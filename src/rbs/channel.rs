@@ -13,7 +13,7 @@
 //! failure. Without a key on either side the channel comes up unauthenticated.
 
 use super::packet::{self, DecodeError, EncodeError, ErrorCode, Message, FLAG_MAC, MAC_LEN};
-use crate::bytes::{constant_time_eq, hmac_sha256};
+use crate::bytes::{constant_time_eq, hmac_sha256, HmacKey};
 use crate::time::Time;
 use std::time::Duration;
 
@@ -141,8 +141,8 @@ pub struct Connection {
     last_rx: Time,
     last_tx: Time,
     /// Per-direction frame keys and counters, from the moment each side sent Auth.
-    tx_key: Option<[u8; 32]>,
-    rx_key: Option<[u8; 32]>,
+    tx_key: Option<HmacKey>,
+    rx_key: Option<HmacKey>,
     tx_count: u64,
     rx_count: u64,
     rx: Vec<u8>,
@@ -233,7 +233,7 @@ impl Connection {
         // Frames carry the sender's clock in milliseconds.
         let start = packet::encode(msg, now.as_millis(), flags, &mut self.out)?;
         if let Some(k) = &self.tx_key {
-            let mac = hmac_sha256(k, &[&self.tx_count.to_be_bytes(), &self.out[start..]]);
+            let mac = k.mac(&[&self.tx_count.to_be_bytes(), &self.out[start..]]);
             self.out.extend_from_slice(&mac);
             self.tx_count += 1;
         }
@@ -312,10 +312,9 @@ impl Connection {
                 };
                 // The MAC is checked before anything else of the frame is believed.
                 let mac_ok = match (&self.rx_key, frame.mac) {
-                    (Some(k), Some(mac)) => Some(constant_time_eq(
-                        &hmac_sha256(k, &[&self.rx_count.to_be_bytes(), frame.signed]),
-                        mac,
-                    )),
+                    (Some(k), Some(mac)) => {
+                        Some(k.verify(&[&self.rx_count.to_be_bytes(), frame.signed], mac))
+                    }
                     (Some(_), None) => Some(false),
                     (None, Some(_)) => None,
                     (None, None) => Some(true),
@@ -431,7 +430,12 @@ impl Connection {
                         let k = k.clone();
                         let proof = self.proof(&k, self.role, &self.nonce, &nonce);
                         let _ = self.push(now, &Message::Auth { mac: proof });
-                        self.tx_key = Some(self.frame_key(&k, self.role, &self.nonce, &nonce));
+                        self.tx_key = Some(HmacKey::new(&self.frame_key(
+                            &k,
+                            self.role,
+                            &self.nonce,
+                            &nonce,
+                        )));
                         self.state = State::Auth;
                     }
                     (mine, _) => {
@@ -465,7 +469,12 @@ impl Connection {
                     ));
                     return;
                 }
-                self.rx_key = Some(self.frame_key(&k, self.role.other(), &pn, &self.nonce));
+                self.rx_key = Some(HmacKey::new(&self.frame_key(
+                    &k,
+                    self.role.other(),
+                    &pn,
+                    &self.nonce,
+                )));
                 self.state = State::Up;
                 events.push(Event::Up {
                     authenticated: true,
