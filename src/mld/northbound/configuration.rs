@@ -48,7 +48,9 @@ pub fn interface_mld(entry: &Node) -> Option<InterfaceMld> {
     })
 }
 
-/// Every interface with MLD enabled, by name.
+/// Every interface of a whole tree with MLD enabled, by name (for tests; the runtime decodes
+/// only the entries a commit changed).
+#[cfg(test)]
 pub fn configured(root: &Node) -> BTreeMap<String, InterfaceMld> {
     let mut out = BTreeMap::new();
     let Some(ifs) = root.children.get(&NodeKey::new(IF, "interfaces")) else {

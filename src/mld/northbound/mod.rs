@@ -8,6 +8,7 @@ use crate::forwarding;
 use crate::northbound::registry::OperProvider;
 use crate::northbound::registry::{Changes, Provider, Subtree};
 use crate::time::Time;
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 
 use super::*;
 
+#[cfg(test)]
 pub(super) fn remote_backup(root: &Node) -> Option<&Node> {
     root.children
         .get(&NodeKey::new(RBS, "remote-backup"))
@@ -76,7 +77,9 @@ pub fn service(name: &str, entry: &Node) -> Result<ServiceConfig, String> {
     })
 }
 
-/// Every configured service, checked; services sharing a listening address are refused.
+/// Every configured service of a whole tree, checked (for tests; the runtime decodes the
+/// remote-backup container it is handed).
+#[cfg(test)]
 pub fn services(root: &Node) -> Result<BTreeMap<String, ServiceConfig>, String> {
     services_of(remote_backup(root))
 }
@@ -103,11 +106,6 @@ pub(super) fn services_of(rb: Option<&Node>) -> Result<BTreeMap<String, ServiceC
         out.insert(name.clone(), s);
     }
     Ok(out)
-}
-
-/// Profile names by (service, backup-id).
-pub fn profile_names(root: &Node) -> HashMap<(String, BackupId), String> {
-    profile_names_of(remote_backup(root))
 }
 
 pub(super) fn profile_names_of(rb: Option<&Node>) -> HashMap<(String, BackupId), String> {
