@@ -1,4 +1,4 @@
-//! Every decoder of bytes from the network or the kernel, fed arbitrary input: the first byte
+//! Every decoder of bytes from the network, the kernel or the datastore file, fed arbitrary input: the first byte
 //! picks the decoder, the rest is its input. None may panic.
 #![no_main]
 
@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (a, b) = ("fe80::1".parse::<Ipv6Addr>().unwrap(), "ff02::12".parse().unwrap());
-    match which % 10 {
+    match which % 11 {
         0 => {
             let _ = mld_capture::decode_frame(rest, 1);
         }
@@ -43,6 +43,13 @@ fuzz_target!(|data: &[u8]| {
             let _ = mldhb::rbs::packet::decode_header(rest);
             if let Some((&kind, body)) = rest.split_first() {
                 let _ = mldhb::rbs::packet::decode_body(kind, body);
+            }
+        }
+        9 => {
+            // A datastore record: a key length byte splits key from value.
+            if let Some((&n, kv)) = rest.split_first() {
+                let (k, v) = kv.split_at((n as usize).min(kv.len()));
+                let _ = mldhb::datastore::record::decode_record(k, v);
             }
         }
         _ => {

@@ -1,11 +1,13 @@
-//! Datastores (running, candidate, startup) kept in sled, one key per data node, so a commit
-//! writes only what changed and is durable before it is acknowledged.
+//! Datastores (running, candidate, startup) kept in sled, one record per list entry (see
+//! [`record`]), so a commit writes only what changed and is durable before it is acknowledged.
 
+pub mod record;
 pub mod tree;
+mod v1;
 pub mod work;
 
 use std::path::Path;
-use tree::{Change, Node, NodeKey};
+use tree::{Change, Node};
 
 /// The three configuration datastores of RFC 6241.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,11 +41,6 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
-const SEG: u8 = 0;
-const FIELD: u8 = 1;
-const INNER: u8 = 0;
-const LEAF: u8 = 1;
-
 /// sled-backed storage of the three datastores.
 pub struct Store {
     db: sled::Db,
@@ -54,104 +51,44 @@ pub struct Store {
     fresh: bool,
 }
 
-fn encode_path(path: &[NodeKey], out: &mut Vec<u8>) {
-    for (i, k) in path.iter().enumerate() {
-        if i > 0 {
-            out.push(SEG);
-        }
-        out.extend_from_slice(k.module.as_bytes());
-        out.push(FIELD);
-        out.extend_from_slice(k.name.as_bytes());
-        for id in &k.id {
-            out.push(FIELD);
-            out.extend_from_slice(id.as_bytes());
-        }
-    }
-}
-
-fn decode_path(bytes: &[u8]) -> Result<Vec<NodeKey>, StoreError> {
-    let mut path = Vec::new();
-    for seg in bytes.split(|b| *b == SEG) {
-        let mut fields = seg.split(|b| *b == FIELD);
-        let text = |f: Option<&[u8]>| -> Result<String, StoreError> {
-            let f = f.ok_or(StoreError::Corrupt("path segment without a name"))?;
-            String::from_utf8(f.to_vec()).map_err(|_| StoreError::Corrupt("path is not UTF-8"))
-        };
-        let module = text(fields.next())?;
-        let name = text(fields.next())?;
-        let id = fields
-            .map(|f| text(Some(f)))
-            .collect::<Result<Vec<_>, _>>()?;
-        path.push(NodeKey::with_id(&module, &name, id));
-    }
-    Ok(path)
-}
-
-fn encode_value(node: &Node) -> Vec<u8> {
-    match &node.value {
-        None => vec![INNER],
-        Some(v) => {
-            let mut out = Vec::with_capacity(v.len() + 1);
-            out.push(LEAF);
-            out.extend_from_slice(v.as_bytes());
-            out
-        }
-    }
-}
-
-fn path_key(path: &[NodeKey]) -> Vec<u8> {
-    let mut k = Vec::new();
-    encode_path(path, &mut k);
-    k
-}
-
-/// Adds every node of `node`'s subtree (itself included) to the batch.
-fn insert_subtree(batch: &mut sled::Batch, path: &mut Vec<NodeKey>, node: &Node) {
-    work::store_writes(1);
-    batch.insert(path_key(path), encode_value(node));
-    for (k, c) in &node.children {
-        path.push(k.clone());
-        insert_subtree(batch, path, c);
-        path.pop();
-    }
-}
-
-fn remove_subtree(batch: &mut sled::Batch, path: &mut Vec<NodeKey>, node: &Node) {
-    work::store_writes(1);
-    batch.remove(path_key(path));
-    for (k, c) in &node.children {
-        path.push(k.clone());
-        remove_subtree(batch, path, c);
-        path.pop();
-    }
-}
-
 /// sled's page cache.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// The record layout this build writes (`meta` key `layout`); stores without the key hold the
+/// first layout and are migrated on open.
+const LAYOUT: &[u8] = b"2";
+
+/// Names of the trees in the current layout: running, candidate, startup, confirmed rollback.
+const TREES: [&str; 4] = [
+    "records/running",
+    "records/candidate",
+    "records/startup",
+    "records/confirmed-rollback",
+];
+
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, migrating a store of the first layout.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .mode(sled::Mode::HighThroughput)
             // The data tree in memory is the working copy; sled's cache (1 GiB by default) only
             // speeds up reads, which happen once, at start.
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        let trees = [
-            db.open_tree("running")?,
-            db.open_tree("candidate")?,
-            db.open_tree("startup")?,
-        ];
+            .cache_capacity(CACHE_BYTES);
+        let db = open_when_released(&config)?;
         let meta = db.open_tree("meta")?;
-        let rollback = db.open_tree("confirmed-rollback")?;
         let fresh = meta.get("initialized")?.is_none();
+        if fresh {
+            meta.insert("layout", LAYOUT)?;
+        } else if meta.get("layout")?.as_deref() != Some(LAYOUT) {
+            migrate(&db, &meta)?;
+        }
+        let [running, candidate, startup, rollback] = TREES.map(|n| db.open_tree(n));
         Ok(Store {
+            trees: [running?, candidate?, startup?],
+            rollback: rollback?,
             db,
-            trees,
             meta,
-            rollback,
             fresh,
         })
     }
@@ -190,14 +127,7 @@ impl Store {
             self.meta.remove("confirmed")?;
             self.db.flush()?;
             self.rollback.clear()?;
-            let mut batch = sled::Batch::default();
-            let mut path = Vec::new();
-            for (k, c) in &tree.children {
-                path.push(k.clone());
-                insert_subtree(&mut batch, &mut path, c);
-                path.pop();
-            }
-            self.rollback.apply_batch(batch)?;
+            self.rollback.apply_batch(batch_of_all(tree))?;
         }
         self.meta.insert("confirmed", state)?;
         self.db.flush()?;
@@ -220,29 +150,36 @@ impl Store {
         Ok(())
     }
 
-    /// Applies `changes` to a datastore atomically and makes them durable.
-    pub fn write_changes(&self, ds: Datastore, changes: &[Change]) -> Result<(), StoreError> {
+    /// Applies `changes`, which lead to the tree `after`, to a datastore atomically and makes
+    /// them durable.
+    pub fn write_changes(
+        &self,
+        ds: Datastore,
+        changes: &[Change],
+        after: &Node,
+    ) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
-        self.tree(ds).apply_batch(batch_of(changes))?;
+        self.tree(ds).apply_batch(batch_of(changes, after))?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Applies the same `changes` to two datastores in one transaction (a crash leaves both
-    /// old or both new) and makes them durable.
+    /// Applies the same `changes` (leading to `after`) to two datastores in one transaction
+    /// (a crash leaves both old or both new) and makes them durable.
     pub fn write_changes_both(
         &self,
         a: Datastore,
         b: Datastore,
         changes: &[Change],
+        after: &Node,
     ) -> Result<(), StoreError> {
         use sled::Transactional;
         if changes.is_empty() {
             return Ok(());
         }
-        let batch = batch_of(changes);
+        let batch = batch_of(changes, after);
         (self.tree(a), self.tree(b))
             .transaction(|(ta, tb)| {
                 ta.apply_batch(&batch)?;
@@ -261,52 +198,75 @@ impl Store {
 
     /// Replaces a whole datastore atomically and durably.
     pub fn replace(&self, ds: Datastore, old: &Node, new: &Node) -> Result<(), StoreError> {
-        self.write_changes(ds, &tree::diff(old, new))
+        self.write_changes(ds, &tree::diff(old, new), new)
     }
 }
 
-/// Reads every node record of a sled tree into a data tree.
-fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
-    let mut root = Node::default();
-    for item in tree.iter() {
-        let (k, v) = item?;
-        work::store_reads(1);
-        let path = decode_path(&k)?;
-        let value = match v.first() {
-            Some(&LEAF) => Some(
-                String::from_utf8(v[1..].to_vec())
-                    .map_err(|_| StoreError::Corrupt("value is not UTF-8"))?,
-            ),
-            Some(&INNER) => None,
-            _ => return Err(StoreError::Corrupt("unknown node record")),
-        };
-        let (last, parents) = path.split_last().ok_or(StoreError::Corrupt("empty path"))?;
-        let mut cur = &mut root;
-        for p in parents {
-            cur = cur.child_mut(p.clone());
-        }
-        cur.child_mut(last.clone()).value = value;
-    }
-    Ok(root)
-}
+/// How long an open waits for the file lock of a store that this process just closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// One sled batch holding every node record a change list adds, rewrites or removes.
-fn batch_of(changes: &[Change]) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for c in changes {
-        let mut path = c.path().to_vec();
-        match c {
-            Change::Created(_, n) => insert_subtree(&mut batch, &mut path, n),
-            Change::Deleted(_, n) => remove_subtree(&mut batch, &mut path, n),
-            Change::Modified(_, _, new) => {
-                let node = Node {
-                    value: new.clone(),
-                    ..Default::default()
-                };
-                work::store_writes(1);
-                batch.insert(path_key(&path), encode_value(&node));
+/// Opens the sled database, waiting (bounded) while its lock is held: a dropped `sled::Db`
+/// releases the lock only when its flusher thread ends, a moment later. Any other error, or a
+/// lock still held after [`LOCK_WAIT`] (another agent on the same store), is returned.
+fn open_when_released(config: &sled::Config) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                // sled reports it as ErrorKind::Other with this text.
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            r => return Ok(r?),
         }
+    }
+}
+
+/// Rewrites a store of the first layout in the current one. Safe to repeat: the new trees are
+/// cleared first, and the layout mark is set only once they are complete.
+fn migrate(db: &sled::Db, meta: &sled::Tree) -> Result<(), StoreError> {
+    for (old, new) in v1::TREES.iter().zip(TREES) {
+        let tree = v1::load(&db.open_tree(old)?)?;
+        let target = db.open_tree(new)?;
+        target.clear()?;
+        target.apply_batch(batch_of_all(&tree))?;
+    }
+    meta.insert("layout", LAYOUT)?;
+    db.flush()?;
+    for old in v1::TREES {
+        db.drop_tree(old)?;
+    }
+    db.flush()?;
+    Ok(())
+}
+
+/// Reads every record of a sled tree into a data tree.
+fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
+    record::load(tree.iter().map(|r| {
+        r.map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .map_err(StoreError::from)
+    }))
+}
+
+/// One sled batch holding every record a change list adds, rewrites or removes.
+fn batch_of(changes: &[Change], after: &Node) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, v) in record::writes(changes, after) {
+        match v {
+            Some(v) => batch.insert(k, v),
+            None => batch.remove(k),
+        }
+    }
+    batch
+}
+
+/// One sled batch holding every record of `tree`.
+fn batch_of_all(tree: &Node) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, v) in record::all(tree) {
+        batch.insert(k, v);
     }
     batch
 }
@@ -315,6 +275,7 @@ fn batch_of(changes: &[Change]) -> sled::Batch {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use tree::NodeKey;
 
     fn k(m: &str, n: &str, id: &[&str]) -> NodeKey {
         NodeKey::with_id(m, n, id.iter().map(|s| s.to_string()).collect())
@@ -349,6 +310,62 @@ mod tests {
         assert_eq!(s.load(Datastore::Running).unwrap(), t2);
         assert_eq!(s.load(Datastore::Candidate).unwrap(), Node::default());
         drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_store_of_the_first_layout_is_migrated_once() {
+        let dir = std::env::temp_dir().join(format!("mldhb-store-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut t = Node::default();
+        for name in ["eth0", "eth1"] {
+            t.insert(
+                &[
+                    k("if", "interfaces", &[]),
+                    k("if", "interface", &[name]),
+                    k("if", "name", &[]),
+                ],
+                Arc::new(Node::leaf(name)),
+            );
+        }
+        t.insert(&[k("n", "enable", &[])], Arc::new(Node::leaf("true")));
+        {
+            let db = sled::open(dir.join("db")).unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert("initialized", b"1".to_vec()).unwrap();
+            v1::store(&t, &db.open_tree("running").unwrap()).unwrap();
+            v1::store(&t, &db.open_tree("startup").unwrap()).unwrap();
+            db.flush().unwrap();
+        }
+        for _ in 0..2 {
+            let s = Store::open(&dir).unwrap();
+            assert!(!s.is_new());
+            assert_eq!(s.load(Datastore::Running).unwrap(), t);
+            assert_eq!(s.load(Datastore::Startup).unwrap(), t);
+            assert_eq!(s.load(Datastore::Candidate).unwrap(), Node::default());
+            assert!(!s.db.tree_names().iter().any(|n| &n[..] == b"running"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn open_waits_for_a_store_being_closed_and_refuses_one_held() {
+        let dir = std::env::temp_dir().join(format!("mldhb-store-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let held = Store::open(&dir).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        // Opened while the first handle is still open: waits for it.
+        let reopened = Store::open(&dir).unwrap();
+        closer.join().unwrap();
+        // Still held after the wait: the error is reported.
+        let e = Store::open(&dir)
+            .err()
+            .expect("a held store must not open twice");
+        assert!(e.to_string().contains("could not acquire lock"), "{e}");
+        drop(reopened);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

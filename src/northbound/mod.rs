@@ -223,7 +223,7 @@ impl Northbound {
                         .map(|c| (c as isize + incremental::delta(&changes)).max(0) as usize)
                 };
                 self.store
-                    .write_changes(Datastore::Candidate, &changes)
+                    .write_changes(Datastore::Candidate, &changes, &new)
                     .map_err(store_err)?;
                 self.candidate = Arc::new(new);
                 self.candidate_dirty = true;
@@ -281,11 +281,11 @@ impl Northbound {
         let candidate_follows = !self.candidate_dirty;
         if candidate_follows {
             self.store
-                .write_changes_both(Datastore::Running, Datastore::Candidate, &changes)
+                .write_changes_both(Datastore::Running, Datastore::Candidate, &changes, &new)
                 .map_err(store_err)?;
         } else {
             self.store
-                .write_changes(Datastore::Running, &changes)
+                .write_changes(Datastore::Running, &changes, &new)
                 .map_err(store_err)?;
         }
         self.running = Arc::new(new);
