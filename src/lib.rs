@@ -14,6 +14,7 @@ pub mod hotbackup;
 pub mod interfaces;
 pub mod lab;
 pub mod lacp;
+pub mod memory;
 pub mod mld;
 pub mod netconf;
 pub mod netio;

@@ -114,9 +114,30 @@ impl Store {
         &self.trees[ds as usize]
     }
 
-    /// Reads a whole datastore.
+    /// Reads running or startup.
     pub fn load(&self, ds: Datastore) -> Result<Node, StoreError> {
+        debug_assert!(
+            ds != Datastore::Candidate,
+            "the candidate is an overlay on running"
+        );
         load_tree(self.tree(ds))
+    }
+
+    /// Reads the candidate: `running` (as loaded) with the candidate's own records laid over
+    /// it. The candidate tree holds only the records where the candidate differs from running,
+    /// so an unchanged candidate costs nothing on disk or in sled's memory.
+    pub fn load_candidate(&self, running: &Node) -> Result<Node, StoreError> {
+        let mut tree = running.clone();
+        for item in self.tree(Datastore::Candidate).iter() {
+            let (k, v) = item?;
+            record::apply_overlay(&mut tree, &k, &v)?;
+        }
+        Ok(tree)
+    }
+
+    /// True when the candidate has records of its own.
+    pub fn candidate_differs(&self) -> bool {
+        !self.tree(Datastore::Candidate).is_empty()
     }
 
     /// Records a pending confirmed commit durably: `state` (opaque to the store) and, when
@@ -150,55 +171,94 @@ impl Store {
         Ok(())
     }
 
-    /// Applies `changes`, which lead to the tree `after`, to a datastore atomically and makes
-    /// them durable.
-    pub fn write_changes(
-        &self,
-        ds: Datastore,
-        changes: &[Change],
-        after: &Node,
-    ) -> Result<(), StoreError> {
+    /// Applies `changes`, which lead to the tree `after`, to startup atomically and durably.
+    pub fn write_startup(&self, changes: &[Change], after: &Node) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
-        self.tree(ds).apply_batch(batch_of(changes, after))?;
+        let mut batch = sled::Batch::default();
+        for (k, (_, v)) in record::writes(changes, after) {
+            put(&mut batch, k, v);
+        }
+        self.tree(Datastore::Startup).apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Applies the same `changes` (leading to `after`) to two datastores in one transaction
-    /// (a crash leaves both old or both new) and makes them durable.
-    pub fn write_changes_both(
+    /// Applies `changes` (leading to `after`) to running, durably. `candidate` is the
+    /// candidate when it has changes of its own: its overlay is rewritten for every record
+    /// running changes, so the candidate itself stays as it is. Without it, the candidate
+    /// follows running (its overlay is empty and stays so).
+    pub fn write_running(
         &self,
-        a: Datastore,
-        b: Datastore,
         changes: &[Change],
         after: &Node,
+        candidate: Option<&Node>,
     ) -> Result<(), StoreError> {
-        use sled::Transactional;
         if changes.is_empty() {
             return Ok(());
         }
-        let batch = batch_of(changes, after);
-        (self.tree(a), self.tree(b))
-            .transaction(|(ta, tb)| {
-                ta.apply_batch(&batch)?;
-                tb.apply_batch(&batch)?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StoreError::Corrupt("transaction aborted")
+        let (mut run, mut over) = (sled::Batch::default(), sled::Batch::default());
+        let mut keeps_own = false;
+        for (k, (path, v)) in record::writes(changes, after) {
+            if let Some(c) = candidate {
+                let cv = record::value_at(c, &path);
+                if cv == v {
+                    over.remove(k.clone());
+                } else {
+                    keeps_own = true;
+                    over.insert(k.clone(), cv.unwrap_or_default());
                 }
-            })?;
+            }
+            put(&mut run, k, v);
+        }
+        let (running, overlay) = (
+            self.tree(Datastore::Running),
+            self.tree(Datastore::Candidate),
+        );
+        if keeps_own {
+            // The candidate keeps records running now lacks: both change together, or a crash
+            // could show running's new records in the candidate.
+            transaction(running, &run, overlay, &over)?;
+        } else {
+            // Only removals from the overlay, of records the candidate now shares with running:
+            // written after running, a crash in between leaves them equal to it (harmless).
+            running.apply_batch(run)?;
+            if candidate.is_some() {
+                overlay.apply_batch(over)?;
+            }
+        }
         self.db.flush()?;
         Ok(())
     }
 
-    /// Replaces a whole datastore atomically and durably.
-    pub fn replace(&self, ds: Datastore, old: &Node, new: &Node) -> Result<(), StoreError> {
-        self.write_changes(ds, &tree::diff(old, new), new)
+    /// Applies `changes` (leading to `after`) to the candidate, durably: the overlay records
+    /// where the candidate now differs from `running`, and drops those where it no longer does.
+    pub fn write_candidate(
+        &self,
+        changes: &[Change],
+        after: &Node,
+        running: &Node,
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.tree(Datastore::Candidate)
+            .apply_batch(overlay_batch(changes, after, running))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Makes the candidate equal to running, durably.
+    pub fn reset_candidate(&self) -> Result<(), StoreError> {
+        self.tree(Datastore::Candidate).clear()?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Replaces startup atomically and durably.
+    pub fn replace_startup(&self, old: &Node, new: &Node) -> Result<(), StoreError> {
+        self.write_startup(&tree::diff(old, new), new)
     }
 }
 
@@ -227,11 +287,23 @@ fn open_when_released(config: &sled::Config) -> Result<sled::Db, StoreError> {
 /// Rewrites a store of the first layout in the current one. Safe to repeat: the new trees are
 /// cleared first, and the layout mark is set only once they are complete.
 fn migrate(db: &sled::Db, meta: &sled::Tree) -> Result<(), StoreError> {
-    for (old, new) in v1::TREES.iter().zip(TREES) {
-        let tree = v1::load(&db.open_tree(old)?)?;
-        let target = db.open_tree(new)?;
+    let [running, candidate, startup, rollback] = v1::TREES.map(|name| {
+        db.open_tree(name)
+            .map_err(StoreError::from)
+            .and_then(|t| v1::load(&t))
+    });
+    let (running, candidate) = (running?, candidate?);
+    let overlay = overlay_batch(&tree::diff(&running, &candidate), &candidate, &running);
+    let batches = [
+        batch_of_all(&running),
+        overlay,
+        batch_of_all(&startup?),
+        batch_of_all(&rollback?),
+    ];
+    for (name, batch) in TREES.iter().zip(batches) {
+        let target = db.open_tree(name)?;
         target.clear()?;
-        target.apply_batch(batch_of_all(&tree))?;
+        target.apply_batch(batch)?;
     }
     meta.insert("layout", LAYOUT)?;
     db.flush()?;
@@ -250,16 +322,47 @@ fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
     }))
 }
 
-/// One sled batch holding every record a change list adds, rewrites or removes.
-fn batch_of(changes: &[Change], after: &Node) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for (k, v) in record::writes(changes, after) {
+/// The candidate overlay's writes for `changes` (leading to `after`): the records where the
+/// candidate differs from `running` are stored (a tombstone for one it lacks), the others
+/// removed.
+fn overlay_batch(changes: &[Change], after: &Node, running: &Node) -> sled::Batch {
+    let mut over = sled::Batch::default();
+    for (k, (path, v)) in record::writes(changes, after) {
         match v {
-            Some(v) => batch.insert(k, v),
-            None => batch.remove(k),
+            v if v == record::value_at(running, &path) => over.remove(k),
+            v => over.insert(k, v.unwrap_or_default()),
         }
     }
-    batch
+    over
+}
+
+fn put(batch: &mut sled::Batch, k: Vec<u8>, v: Option<Vec<u8>>) {
+    match v {
+        Some(v) => batch.insert(k, v),
+        None => batch.remove(k),
+    }
+}
+
+/// Applies two batches to two trees in one sled transaction.
+fn transaction(
+    a: &sled::Tree,
+    batch_a: &sled::Batch,
+    b: &sled::Tree,
+    batch_b: &sled::Batch,
+) -> Result<(), StoreError> {
+    use sled::Transactional;
+    (a, b)
+        .transaction(|(ta, tb)| {
+            ta.apply_batch(batch_a)?;
+            tb.apply_batch(batch_b)?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        })
+        .map_err(|e| match e {
+            sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+            sled::transaction::TransactionError::Abort(()) => {
+                StoreError::Corrupt("transaction aborted")
+            }
+        })
 }
 
 /// One sled batch holding every record of `tree`.
@@ -297,7 +400,8 @@ mod tests {
         {
             let s = Store::open(&dir).unwrap();
             assert!(s.is_new());
-            s.replace(Datastore::Running, &Node::default(), &t).unwrap();
+            s.write_running(&tree::diff(&Node::default(), &t), &t, None)
+                .unwrap();
             s.mark_initialized().unwrap();
         }
         let s = Store::open(&dir).unwrap();
@@ -306,9 +410,9 @@ mod tests {
         assert_eq!(loaded, t);
         let mut t2 = t.clone();
         t2.remove(&[k("m", "c", &[]), k("m", "l", &["a", "b"])]);
-        s.replace(Datastore::Running, &t, &t2).unwrap();
+        s.write_running(&tree::diff(&t, &t2), &t2, None).unwrap();
         assert_eq!(s.load(Datastore::Running).unwrap(), t2);
-        assert_eq!(s.load(Datastore::Candidate).unwrap(), Node::default());
+        assert!(!s.candidate_differs());
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -342,7 +446,8 @@ mod tests {
             assert!(!s.is_new());
             assert_eq!(s.load(Datastore::Running).unwrap(), t);
             assert_eq!(s.load(Datastore::Startup).unwrap(), t);
-            assert_eq!(s.load(Datastore::Candidate).unwrap(), Node::default());
+            let running = s.load(Datastore::Running).unwrap();
+            assert_eq!(s.load_candidate(&running).unwrap(), Node::default());
             assert!(!s.db.tree_names().iter().any(|n| &n[..] == b"running"));
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -366,6 +471,72 @@ mod tests {
             .expect("a held store must not open twice");
         assert!(e.to_string().contains("could not acquire lock"), "{e}");
         drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn interfaces(names: &[&str], description: &str) -> Node {
+        let mut t = Node::default();
+        for name in names {
+            let e = [k("if", "interfaces", &[]), k("if", "interface", &[name])];
+            t.insert(
+                &[e[0].clone(), e[1].clone(), k("if", "name", &[])],
+                Arc::new(Node::leaf(*name)),
+            );
+            t.insert(
+                &[e[0].clone(), e[1].clone(), k("if", "description", &[])],
+                Arc::new(Node::leaf(description)),
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn the_candidate_is_stored_as_its_differences_from_running() {
+        let dir = std::env::temp_dir().join(format!("mldhb-store-cand-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Store::open(&dir).unwrap();
+        let empty = Node::default();
+        let running = interfaces(&["a", "b", "c"], "r");
+        s.write_running(&tree::diff(&empty, &running), &running, None)
+            .unwrap();
+        assert!(!s.candidate_differs());
+        // The candidate: b edited, c deleted, d added; two records of its own plus a tombstone.
+        let mut cand = interfaces(&["a", "b", "d"], "r");
+        cand.insert(
+            &[
+                k("if", "interfaces", &[]),
+                k("if", "interface", &["b"]),
+                k("if", "description", &[]),
+            ],
+            Arc::new(Node::leaf("edited")),
+        );
+        s.write_candidate(&tree::diff(&running, &cand), &cand, &running)
+            .unwrap();
+        assert_eq!(s.tree(Datastore::Candidate).len(), 3);
+        assert_eq!(s.load_candidate(&running).unwrap(), cand);
+        // Running changes under the candidate (a's description, b deleted): the candidate does not.
+        let running2 = interfaces(&["a", "c"], "r2");
+        s.write_running(&tree::diff(&running, &running2), &running2, Some(&cand))
+            .unwrap();
+        assert_eq!(s.load(Datastore::Running).unwrap(), running2);
+        assert_eq!(s.load_candidate(&running2).unwrap(), cand);
+        // Committing the candidate leaves no record of its own; it survives a reopen before.
+        drop(s);
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(s.load_candidate(&running2).unwrap(), cand);
+        s.write_running(&tree::diff(&running2, &cand), &cand, Some(&cand))
+            .unwrap();
+        assert!(!s.candidate_differs());
+        assert_eq!(s.load(Datastore::Running).unwrap(), cand);
+        // Editing back to running drops the records again.
+        let edited = interfaces(&["a"], "x");
+        s.write_candidate(&tree::diff(&cand, &edited), &edited, &cand)
+            .unwrap();
+        assert!(s.candidate_differs());
+        s.write_candidate(&tree::diff(&edited, &cand), &cand, &cand)
+            .unwrap();
+        assert!(!s.candidate_differs());
+        drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

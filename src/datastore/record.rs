@@ -194,17 +194,16 @@ fn nested_records(path: &mut Vec<NodeKey>, node: &Node, f: &mut dyn FnMut(&[Node
     }
 }
 
-/// The record writes (`Some` value) and removals (`None`) that turn the records of the tree
-/// before `changes` into those of `after`: each record written once, however many of its
-/// leaves changed.
-pub(super) fn writes(changes: &[Change], after: &Node) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let rewrite = |out: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>, path: &[NodeKey]| {
-        let k = key(path);
-        if !out.contains_key(&k) {
-            let module = &path[path.len() - 1].module;
-            out.insert(k, after.get(path).map(|n| value(n, module)));
-        }
+/// Record writes (`Some` value) and removals (`None`) by key, each with its path.
+pub(super) type Writes = BTreeMap<Vec<u8>, (Vec<NodeKey>, Option<Vec<u8>>)>;
+
+/// The record writes and removals that turn the records of the tree before `changes` into
+/// those of `after`: each record written once, however many of its leaves changed.
+pub(super) fn writes(changes: &[Change], after: &Node) -> Writes {
+    let mut out = Writes::new();
+    let rewrite = |out: &mut Writes, path: &[NodeKey]| {
+        out.entry(key(path))
+            .or_insert_with(|| (path.to_vec(), value_at(after, path)));
     };
     for c in changes {
         let path = c.path();
@@ -216,7 +215,7 @@ pub(super) fn writes(changes: &[Change], after: &Node) -> BTreeMap<Vec<u8>, Opti
                 let created = matches!(c, Change::Created(..));
                 let mut emit = |p: &[NodeKey], node: &Node| {
                     let v = created.then(|| value(node, &p[p.len() - 1].module));
-                    out.insert(key(p), v);
+                    out.insert(key(p), (p.to_vec(), v));
                 };
                 let mut p = path.to_vec();
                 if path.len() == 1 || is_entry(&path[path.len() - 1], n) {
@@ -231,6 +230,49 @@ pub(super) fn writes(changes: &[Change], after: &Node) -> BTreeMap<Vec<u8>, Opti
     }
     work::store_writes(out.len());
     out
+}
+
+/// The value of the record at `path` (a record's path) in `tree`, if the node exists.
+pub(super) fn value_at(tree: &Node, path: &[NodeKey]) -> Option<Vec<u8>> {
+    tree.get(path)
+        .map(|n| value(n, &path[path.len() - 1].module))
+}
+
+/// An overlay record saying that the record at its key is absent (record values are never
+/// empty: they start with a tag).
+pub(super) const TOMBSTONE: &[u8] = &[];
+
+/// Applies one overlay record to `tree`: a tombstone removes the node at its path; a value
+/// replaces the node's own value and inline descendants, keeping the list entries nested in it
+/// (records of their own, overlaid by their own keys).
+pub(super) fn apply_overlay(tree: &mut Node, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
+    work::store_reads(1);
+    let path = decode_key(k)?;
+    if v == TOMBSTONE {
+        tree.remove(&path);
+        return Ok(());
+    }
+    let mut fresh = Node::default();
+    decode_value(v, &path[path.len() - 1].module, &mut fresh)?;
+    if let Some(old) = tree.get(&path) {
+        keep_entries(old, &mut fresh);
+    }
+    tree.insert(&path, Arc::new(fresh));
+    Ok(())
+}
+
+/// Copies into `new` the list entries nested in `old`'s inline containers, wherever `new` still
+/// has the container (an entry in a container that is gone is gone too).
+fn keep_entries(old: &Node, new: &mut Node) {
+    for (k, c) in &old.children {
+        if is_entry(k, c) {
+            new.children.insert(k.clone(), Arc::clone(c));
+        } else if !c.children.is_empty() {
+            if let Some(n) = new.children.get_mut(k) {
+                keep_entries(c, Arc::make_mut(n));
+            }
+        }
+    }
 }
 
 /// Every record of `tree`, as (key, value).
@@ -351,7 +393,7 @@ mod tests {
         new.remove(&[ifs.clone(), e.clone(), k("ip", "ipv6", &[])]);
         new.insert(&[k("n", "enable", &[])], Arc::new(Node::leaf("false")));
         let mut recs = records_of(&old);
-        for (key, v) in writes(&diff(&old, &new), &new) {
+        for (key, (_, v)) in writes(&diff(&old, &new), &new) {
             match v {
                 Some(v) => recs.insert(key, v),
                 None => recs.remove(&key),
@@ -381,5 +423,51 @@ mod tests {
             &[INNER, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
         )
         .is_err());
+    }
+
+    #[test]
+    fn an_overlay_of_differing_records_turns_one_tree_into_another() {
+        let base = sample();
+        let mut other = base.clone();
+        let ifs = k("if", "interfaces", &[]);
+        let e = k("if", "interface", &["eth0"]);
+        other.insert(
+            &[ifs.clone(), e.clone(), k("if", "description", &[])],
+            Arc::new(Node::leaf("d")),
+        );
+        other.remove(&[ifs.clone(), k("if", "interface", &["c\u{1}d"])]);
+        other.insert(
+            &[
+                ifs.clone(),
+                k("if", "interface", &["new"]),
+                k("if", "name", &[]),
+            ],
+            Arc::new(Node::leaf("new")),
+        );
+        other.remove(&[k("n", "enable", &[])]);
+        other.remove(&[
+            ifs.clone(),
+            k("if", "interface", &[""]),
+            k("ip", "ipv6", &[]),
+        ]);
+        // The overlay: every record of `other` that differs, and a tombstone for each record
+        // of `base` that `other` lacks.
+        let (b, o) = (records_of(&base), records_of(&other));
+        let mut overlay: BTreeMap<Vec<u8>, Vec<u8>> = o
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for k in b.keys().filter(|k| !o.contains_key(*k)) {
+            overlay.insert(k.clone(), TOMBSTONE.to_vec());
+        }
+        // eth0 (a description), c\u{1}d and its address (gone), new, enable (gone), "" and its
+        // address (ipv6 gone).
+        assert_eq!(overlay.len(), 7);
+        let mut t = base.clone();
+        for (k, v) in &overlay {
+            apply_overlay(&mut t, k, v).unwrap();
+        }
+        assert_eq!(t, other);
     }
 }

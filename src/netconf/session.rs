@@ -149,9 +149,14 @@ async fn run_registered<S>(
                     }
                 }
                 let mode = decoder.mode();
-                match handle_message(&shared, &mut state, &msg) {
+                let outcome = handle_message(&shared, &mut state, &msg);
+                let size = msg.len().max(outcome.0.as_ref().map_or(0, String::len));
+                drop(msg);
+                match outcome {
                     (Some(reply), next) => {
                         write_msg(&mut wr, mode, reply.as_bytes()).await?;
+                        drop(reply);
+                        crate::memory::after_message(size);
                         if let Next::Close = next {
                             reason = "closed";
                             return Ok(());

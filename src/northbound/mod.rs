@@ -54,15 +54,17 @@ impl Northbound {
         if store.is_new() {
             if let Some(seed) = startup {
                 let empty = Node::default();
-                store.replace(Datastore::Startup, &empty, &seed)?;
-                store.replace(Datastore::Running, &empty, &seed)?;
-                store.replace(Datastore::Candidate, &empty, &seed)?;
+                store.replace_startup(&empty, &seed)?;
+                store.write_running(&crate::datastore::tree::diff(&empty, &seed), &seed, None)?;
             }
             store.mark_initialized()?;
         }
         let running = Arc::new(store.load(Datastore::Running)?);
         let startup = Arc::new(store.load(Datastore::Startup)?);
-        let stored_candidate = store.load(Datastore::Candidate)?;
+        let stored_candidate = match store.candidate_differs() {
+            true => store.load_candidate(&running)?,
+            false => (*running).clone(),
+        };
         let running_refs = incremental::count(&running);
         let (candidate, candidate_dirty, candidate_refs) = if stored_candidate == *running {
             (Arc::clone(&running), false, Some(running_refs))
@@ -223,7 +225,7 @@ impl Northbound {
                         .map(|c| (c as isize + incremental::delta(&changes)).max(0) as usize)
                 };
                 self.store
-                    .write_changes(Datastore::Candidate, &changes, &new)
+                    .write_candidate(&changes, &new, &self.running)
                     .map_err(store_err)?;
                 self.candidate = Arc::new(new);
                 self.candidate_dirty = true;
@@ -236,7 +238,7 @@ impl Northbound {
                     validate::validate(&new)?;
                 }
                 self.store
-                    .replace(Datastore::Startup, &self.startup, &new)
+                    .replace_startup(&self.startup, &new)
                     .map_err(store_err)?;
                 self.startup = Arc::new(new);
                 Ok(())
@@ -257,9 +259,7 @@ impl Northbound {
 
     /// Resets the candidate to running.
     pub fn discard(&mut self) -> RpcResult<()> {
-        self.store
-            .replace(Datastore::Candidate, &self.candidate, &self.running)
-            .map_err(store_err)?;
+        self.store.reset_candidate().map_err(store_err)?;
         self.candidate = Arc::clone(&self.running);
         self.candidate_dirty = false;
         self.candidate_valid = true;
@@ -279,15 +279,10 @@ impl Northbound {
             .map_err(|r| RpcError::operation_failed(r.to_string()))?;
         // Keep the candidate in step when it had no changes of its own.
         let candidate_follows = !self.candidate_dirty;
-        if candidate_follows {
-            self.store
-                .write_changes_both(Datastore::Running, Datastore::Candidate, &changes, &new)
-                .map_err(store_err)?;
-        } else {
-            self.store
-                .write_changes(Datastore::Running, &changes, &new)
-                .map_err(store_err)?;
-        }
+        let own_candidate = (!candidate_follows).then_some(&*self.candidate);
+        self.store
+            .write_running(&changes, &new, own_candidate)
+            .map_err(store_err)?;
         self.running = Arc::new(new);
         self.running_refs = refs;
         // Only as many as one event reports.
