@@ -50,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
             if let Some((&n, kv)) = rest.split_first() {
                 let (k, v) = kv.split_at((n as usize).min(kv.len()));
                 let _ = mldhb::datastore::record::decode_record(k, v);
+                let _ = mldhb::datastore::pages::decode(kv);
             }
         }
         _ => {

@@ -1,6 +1,7 @@
 //! Datastores (running, candidate, startup) kept in sled, one record per list entry (see
 //! [`record`]), so a commit writes only what changed and is durable before it is acknowledged.
 
+pub mod pages;
 pub mod record;
 pub mod tree;
 mod v1;
@@ -128,7 +129,7 @@ impl Store {
     /// so an unchanged candidate costs nothing on disk or in sled's memory.
     pub fn load_candidate(&self, running: &Node) -> Result<Node, StoreError> {
         let mut tree = running.clone();
-        for item in self.tree(Datastore::Candidate).iter() {
+        for item in pages::iter(self.tree(Datastore::Candidate)) {
             let (k, v) = item?;
             record::apply_overlay(&mut tree, &k, &v)?;
         }
@@ -148,7 +149,7 @@ impl Store {
             self.meta.remove("confirmed")?;
             self.db.flush()?;
             self.rollback.clear()?;
-            self.rollback.apply_batch(batch_of_all(tree))?;
+            self.rollback.apply_batch(pages::fill(record::all(tree)))?;
         }
         self.meta.insert("confirmed", state)?;
         self.db.flush()?;
@@ -176,11 +177,12 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for (k, (_, v)) in record::writes(changes, after) {
-            put(&mut batch, k, v);
-        }
-        self.tree(Datastore::Startup).apply_batch(batch)?;
+        let tree = self.tree(Datastore::Startup);
+        let writes = record::writes(changes, after);
+        tree.apply_batch(pages::batch(
+            tree,
+            writes.iter().map(|(k, (_, v))| (k, v.as_ref())),
+        )?)?;
         self.db.flush()?;
         Ok(())
     }
@@ -198,24 +200,26 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let (mut run, mut over) = (sled::Batch::default(), sled::Batch::default());
-        let mut keeps_own = false;
-        for (k, (path, v)) in record::writes(changes, after) {
-            if let Some(c) = candidate {
-                let cv = record::value_at(c, &path);
-                if cv == v {
-                    over.remove(k.clone());
-                } else {
-                    keeps_own = true;
-                    over.insert(k.clone(), cv.unwrap_or_default());
-                }
-            }
-            put(&mut run, k, v);
-        }
         let (running, overlay) = (
             self.tree(Datastore::Running),
             self.tree(Datastore::Candidate),
         );
+        let writes = record::writes(changes, after);
+        let run = pages::batch(running, writes.iter().map(|(k, (_, v))| (k, v.as_ref())))?;
+        let mut keeps_own = false;
+        let mut over = sled::Batch::default();
+        if let Some(c) = candidate {
+            // The candidate's own records where running changed: none where they now agree.
+            let own: Vec<(&Vec<u8>, Option<Vec<u8>>)> = writes
+                .iter()
+                .map(|(k, (path, v))| {
+                    let cv = record::value_at(c, path);
+                    (k, (cv != *v).then(|| cv.unwrap_or_default()))
+                })
+                .collect();
+            keeps_own = own.iter().any(|(_, v)| v.is_some());
+            over = pages::batch(overlay, own.iter().map(|(k, v)| (*k, v.as_ref())))?;
+        }
         if keeps_own {
             // The candidate keeps records running now lacks: both change together, or a crash
             // could show running's new records in the candidate.
@@ -243,8 +247,8 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        self.tree(Datastore::Candidate)
-            .apply_batch(overlay_batch(changes, after, running))?;
+        let overlay = self.tree(Datastore::Candidate);
+        overlay.apply_batch(overlay_batch(overlay, changes, after, running)?)?;
         self.db.flush()?;
         Ok(())
     }
@@ -293,18 +297,17 @@ fn migrate(db: &sled::Db, meta: &sled::Tree) -> Result<(), StoreError> {
             .and_then(|t| v1::load(&t))
     });
     let (running, candidate) = (running?, candidate?);
-    let overlay = overlay_batch(&tree::diff(&running, &candidate), &candidate, &running);
-    let batches = [
-        batch_of_all(&running),
-        overlay,
-        batch_of_all(&startup?),
-        batch_of_all(&rollback?),
-    ];
-    for (name, batch) in TREES.iter().zip(batches) {
-        let target = db.open_tree(name)?;
-        target.clear()?;
-        target.apply_batch(batch)?;
+    let trees = TREES.map(|name| db.open_tree(name));
+    for tree in &trees {
+        tree.as_ref().map_err(Clone::clone)?.clear()?;
     }
+    let [t_running, t_candidate, t_startup, t_rollback] = trees;
+    t_running?.apply_batch(pages::fill(record::all(&running)))?;
+    let changes = tree::diff(&running, &candidate);
+    let t_candidate = t_candidate?;
+    t_candidate.apply_batch(overlay_batch(&t_candidate, &changes, &candidate, &running)?)?;
+    t_startup?.apply_batch(pages::fill(record::all(&startup?)))?;
+    t_rollback?.apply_batch(pages::fill(record::all(&rollback?)))?;
     meta.insert("layout", LAYOUT)?;
     db.flush()?;
     for old in v1::TREES {
@@ -316,31 +319,26 @@ fn migrate(db: &sled::Db, meta: &sled::Tree) -> Result<(), StoreError> {
 
 /// Reads every record of a sled tree into a data tree.
 fn load_tree(tree: &sled::Tree) -> Result<Node, StoreError> {
-    record::load(tree.iter().map(|r| {
-        r.map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .map_err(StoreError::from)
-    }))
+    record::load(pages::iter(tree))
 }
 
 /// The candidate overlay's writes for `changes` (leading to `after`): the records where the
 /// candidate differs from `running` are stored (a tombstone for one it lacks), the others
 /// removed.
-fn overlay_batch(changes: &[Change], after: &Node, running: &Node) -> sled::Batch {
-    let mut over = sled::Batch::default();
-    for (k, (path, v)) in record::writes(changes, after) {
-        match v {
-            v if v == record::value_at(running, &path) => over.remove(k),
-            v => over.insert(k, v.unwrap_or_default()),
-        }
-    }
-    over
-}
-
-fn put(batch: &mut sled::Batch, k: Vec<u8>, v: Option<Vec<u8>>) {
-    match v {
-        Some(v) => batch.insert(k, v),
-        None => batch.remove(k),
-    }
+fn overlay_batch(
+    overlay: &sled::Tree,
+    changes: &[Change],
+    after: &Node,
+    running: &Node,
+) -> Result<sled::Batch, StoreError> {
+    let own: Vec<(Vec<u8>, Option<Vec<u8>>)> = record::writes(changes, after)
+        .into_iter()
+        .map(|(k, (path, v))| {
+            let differs = v != record::value_at(running, &path);
+            (k, differs.then(|| v.unwrap_or_default()))
+        })
+        .collect();
+    pages::batch(overlay, own.iter().map(|(k, v)| (k, v.as_ref())))
 }
 
 /// Applies two batches to two trees in one sled transaction.
@@ -363,15 +361,6 @@ fn transaction(
                 StoreError::Corrupt("transaction aborted")
             }
         })
-}
-
-/// One sled batch holding every record of `tree`.
-fn batch_of_all(tree: &Node) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for (k, v) in record::all(tree) {
-        batch.insert(k, v);
-    }
-    batch
 }
 
 #[cfg(test)]
@@ -512,7 +501,7 @@ mod tests {
         );
         s.write_candidate(&tree::diff(&running, &cand), &cand, &running)
             .unwrap();
-        assert_eq!(s.tree(Datastore::Candidate).len(), 3);
+        assert_eq!(pages::iter(s.tree(Datastore::Candidate)).count(), 3);
         assert_eq!(s.load_candidate(&running).unwrap(), cand);
         // Running changes under the candidate (a's description, b deleted): the candidate does not.
         let running2 = interfaces(&["a", "c"], "r2");

@@ -228,7 +228,6 @@ pub(super) fn writes(changes: &[Change], after: &Node) -> Writes {
             Change::Modified(..) => rewrite(&mut out, &path[..owner_len(path)]),
         }
     }
-    work::store_writes(out.len());
     out
 }
 
@@ -246,7 +245,6 @@ pub(super) const TOMBSTONE: &[u8] = &[];
 /// replaces the node's own value and inline descendants, keeping the list entries nested in it
 /// (records of their own, overlaid by their own keys).
 pub(super) fn apply_overlay(tree: &mut Node, k: &[u8], v: &[u8]) -> Result<(), StoreError> {
-    work::store_reads(1);
     let path = decode_key(k)?;
     if v == TOMBSTONE {
         tree.remove(&path);
@@ -286,7 +284,6 @@ pub(super) fn all(tree: &Node) -> Vec<(Vec<u8>, Vec<u8>)> {
         });
         path.pop();
     }
-    work::store_writes(out.len());
     out
 }
 
@@ -297,7 +294,6 @@ pub(super) fn load(
     let mut root = Node::default();
     for item in records {
         let (k, v) = item?;
-        work::store_reads(1);
         let path = decode_key(&k)?;
         let mut cur = &mut root;
         for p in &path {
