@@ -17,6 +17,9 @@ pub const PAGE_BYTES: usize = 8 * 1024;
 
 type Records = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// One record: key and value.
+pub type Record = (Vec<u8>, Vec<u8>);
+
 fn put_varint(mut n: usize, out: &mut Vec<u8>) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -54,7 +57,7 @@ fn encode(records: &[(&Vec<u8>, &Vec<u8>)]) -> Vec<u8> {
 }
 
 /// Decodes one page into its records, in order.
-pub fn decode(page: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+pub fn decode(page: &[u8]) -> Result<Vec<Record>, StoreError> {
     let mut r = Reader::new(page);
     let count = get_varint(&mut r)?;
     if count > r.remaining() {
@@ -240,7 +243,7 @@ mod tests {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let k = key((x >> 33) as usize % 3000);
-                let v = (x >> 20) % 5 != 0;
+                let v = !(x >> 20).is_multiple_of(5);
                 writes.insert(k, v.then(|| vec![b'v'; 20 + (x >> 40) as usize % 200]));
             }
             let b = batch(&tree, writes.iter().map(|(k, v)| (k, v.as_ref()))).unwrap();
