@@ -249,7 +249,9 @@ impl Northbound {
     /// Commits the candidate to running.
     pub fn commit(&mut self) -> RpcResult<()> {
         let new = (*self.candidate).clone();
-        self.commit_tree(new)?;
+        // A candidate validated as a whole (every edit to it was) is not validated again.
+        let validated = self.candidate_refs.filter(|_| self.candidate_valid);
+        self.commit_validated(new, validated)?;
         self.candidate = Arc::clone(&self.running);
         self.candidate_dirty = false;
         self.candidate_valid = true;
@@ -269,11 +271,20 @@ impl Northbound {
 
     /// validate → diff → prepare every runtime → apply → persist. Running is untouched on error.
     fn commit_tree(&mut self, new: Node) -> RpcResult<()> {
+        self.commit_validated(new, None)
+    }
+
+    /// [`Self::commit_tree`] of a tree already known valid when `validated` gives its count of
+    /// relevant instances (see [`incremental`]).
+    fn commit_validated(&mut self, new: Node, validated: Option<usize>) -> RpcResult<()> {
         let changes = crate::datastore::tree::diff(&self.running, &new);
         if changes.is_empty() {
             return Ok(());
         }
-        let refs = incremental::validate_change(true, Some(self.running_refs), &new, &changes)?;
+        let refs = match validated {
+            Some(refs) => refs,
+            None => incremental::validate_change(true, Some(self.running_refs), &new, &changes)?,
+        };
         self.registry
             .commit(&self.running, &new, &changes)
             .map_err(|r| RpcError::operation_failed(r.to_string()))?;
