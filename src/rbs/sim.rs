@@ -344,6 +344,6 @@ mod tests {
         let peer = p.b.engine.peer(2).unwrap();
         assert_eq!(peer.len(), 25_000);
         let local = p.a.engine.local(2).unwrap();
-        assert!(local.iter().all(|(k, v)| peer.get(k) == Some(v)));
+        assert!(local.iter().all(|(k, v)| peer.holds(k, v)));
     }
 }

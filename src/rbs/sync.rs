@@ -13,7 +13,6 @@ use super::api::{BackupId, Records, SyncCommand, SyncEvent};
 use super::packet::{self, Message, Op, ResyncReason};
 use crate::time::Time;
 use sha2::{Digest as _, Sha256};
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
@@ -32,12 +31,12 @@ pub struct Digest(pub [u8; 32]);
 impl Digest {
     /// Adds or removes a record (the same call does both).
     pub fn toggle(&mut self, key: &[u8], value: &[u8]) {
-        let mut h = Sha256::new();
-        h.update((key.len() as u16).to_be_bytes());
-        h.update(key);
-        h.update((value.len() as u16).to_be_bytes());
-        h.update(value);
-        for (d, x) in self.0.iter_mut().zip(h.finalize()) {
+        self.toggle_hash(&record_hash(key, value));
+    }
+
+    /// Adds or removes a record by its [`record_hash`].
+    fn toggle_hash(&mut self, h: &[u8; 32]) {
+        for (d, x) in self.0.iter_mut().zip(h) {
             *d ^= x;
         }
     }
@@ -50,6 +49,19 @@ impl Digest {
         }
         d
     }
+}
+
+/// The most entries a batch's announced count reserves room for at once.
+const MAX_RESERVE: usize = 1 << 21;
+
+/// A record's contribution to a [`Digest`]: SHA-256 of its length-prefixed key and value.
+pub fn record_hash(key: &[u8], value: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((key.len() as u16).to_be_bytes());
+    h.update(key);
+    h.update((value.len() as u16).to_be_bytes());
+    h.update(value);
+    h.finalize().into()
 }
 
 /// A fast hash for record keys (multiply-rotate over 8-octet words). Keys come from an
@@ -75,10 +87,11 @@ impl Hasher for KeyHasher {
 }
 
 /// The peer's table of one backup-id, with its digest and the batch generation that last
-/// carried each entry (a completed batch sweeps out entries of older generations).
+/// carried each entry (a completed batch sweeps out entries of older generations). Values go
+/// to the owner with the events; the table keeps each record's hash, all the digest needs.
 #[derive(Debug, Default)]
 pub struct PeerTable {
-    map: HashMap<Vec<u8>, (Vec<u8>, u32), BuildHasherDefault<KeyHasher>>,
+    map: HashMap<Vec<u8>, ([u8; 32], u32), BuildHasherDefault<KeyHasher>>,
     digest: Digest,
     generation: u32,
 }
@@ -90,14 +103,14 @@ impl PeerTable {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
-    pub fn get(&self, key: &[u8]) -> Option<&Vec<u8>> {
-        self.map.get(key).map(|(v, _)| v)
+    /// True when the table holds `key` with `value`.
+    pub fn holds(&self, key: &[u8], value: &[u8]) -> bool {
+        self.map
+            .get(key)
+            .is_some_and(|(h, _)| *h == record_hash(key, value))
     }
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.map.contains_key(key)
-    }
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
-        self.map.iter().map(|(k, (v, _))| (k, v))
     }
     pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> {
         self.map.keys()
@@ -106,24 +119,24 @@ impl PeerTable {
         self.digest
     }
 
-    fn upsert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.digest.toggle(&key, &value);
-        match self.map.entry(key) {
-            Entry::Occupied(mut o) => {
-                let (k, old) = (o.key().clone(), &o.get().0);
-                self.digest.toggle(&k, old);
-                *o.get_mut() = (value, self.generation);
-            }
-            Entry::Vacant(v) => {
-                v.insert((value, self.generation));
-            }
+    /// Room for `n` entries in all (a batch announces its count).
+    fn reserve(&mut self, n: usize) {
+        self.map.reserve(n.saturating_sub(self.map.len()));
+    }
+
+    fn upsert(&mut self, key: &[u8], value: &[u8]) {
+        let h = record_hash(key, value);
+        self.digest.toggle_hash(&h);
+        // One lookup: a batch's keys are mostly new to the table.
+        if let Some((old, _)) = self.map.insert(key.to_vec(), (h, self.generation)) {
+            self.digest.toggle_hash(&old);
         }
     }
 
     fn remove(&mut self, key: &[u8]) -> bool {
         match self.map.remove(key) {
             Some((old, _)) => {
-                self.digest.toggle(key, &old);
+                self.digest.toggle_hash(&old);
                 true
             }
             None => false,
@@ -567,13 +580,15 @@ impl Engine {
                 backup_id,
                 batch,
                 seq,
-                ..
+                count,
             } => {
                 let Some(p) = self.profiles.get_mut(&backup_id).filter(|p| p.linked) else {
                     return;
                 };
                 p.rx = Rx::Batch { batch, seq };
                 p.peer.new_generation();
+                // The count is the peer's word, bounded by what one table may hold.
+                p.peer.reserve((count as usize).min(MAX_RESERVE));
                 ev.push((backup_id, SyncEvent::BatchStarted));
             }
             Message::BatchRecords {
@@ -592,15 +607,15 @@ impl Engine {
                 }
                 ev.reserve(records.len());
                 for (key, value) in records {
+                    p.peer.upsert(&key, &value);
                     ev.push((
                         backup_id,
                         SyncEvent::Upsert {
-                            key: key.clone(),
-                            value: value.clone(),
+                            key,
+                            value,
                             sender_now,
                         },
                     ));
-                    p.peer.upsert(key, value);
                 }
             }
             Message::BatchEnd {
@@ -698,15 +713,15 @@ impl Engine {
                     p.peer_seq = seq;
                     match op {
                         Op::Upsert { key, value } => {
+                            p.peer.upsert(&key, &value);
                             ev.push((
                                 backup_id,
                                 SyncEvent::Upsert {
-                                    key: key.clone(),
-                                    value: value.clone(),
+                                    key,
+                                    value,
                                     sender_now,
                                 },
                             ));
-                            p.peer.upsert(key, value);
                         }
                         Op::Remove { key } => {
                             if p.peer.remove(&key) {
@@ -908,17 +923,13 @@ mod tests {
                 "{k}"
             );
         }
-        let peer: Vec<(Vec<u8>, Vec<u8>)> = {
-            let mut v: Vec<_> = b
-                .peer(1)
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(peer, records);
+        let peer = b.peer(1).unwrap();
+        assert_eq!(peer.len(), records.len());
+        assert!(records.iter().all(|(k, v)| peer.holds(k, v)));
+        assert_eq!(
+            peer.digest(),
+            Digest::of(records.iter().map(|(k, v)| (k, v)))
+        );
         assert_eq!(a.counters.resyncs, 1);
         assert!(a.status(1).unwrap().peer_in_sync);
         assert_eq!(
@@ -928,7 +939,7 @@ mod tests {
         // Deltas after it apply on top.
         upsert(&mut a, 1, "k5", "v");
         shuttle(&mut a, &mut b, Some);
-        assert_eq!(b.peer(1).unwrap().get(b"k5".as_slice()).unwrap(), b"v");
+        assert!(b.peer(1).unwrap().holds(b"k5".as_slice(), b"v"));
         // Unlinked, only the table changes; a record too large is refused.
         let mut c = Engine::new();
         c.handle(Input::Register(2)).unwrap();
@@ -974,11 +985,9 @@ mod tests {
         assert_eq!(upserts, 5000);
         let peer = b.peer(1).unwrap();
         assert_eq!(peer.len(), 5000);
-        assert_eq!(peer.get(b"k42".as_slice()).unwrap(), b"v42");
-        assert_eq!(
-            Digest::of(peer.iter()),
-            Digest::of(a.local(1).unwrap().iter())
-        );
+        assert!(peer.holds(b"k42", b"v42"));
+        assert!(!peer.holds(b"k42", b"v43"));
+        assert_eq!(peer.digest(), Digest::of(a.local(1).unwrap().iter()));
         let st = a.status(1).unwrap();
         assert!(st.peer_in_sync && st.linked);
         assert_eq!(b.status(1).unwrap().batch, BatchState::Complete);
@@ -1016,7 +1025,7 @@ mod tests {
         assert_eq!(ev.len(), 4);
         assert_eq!(ev[3], (1, SyncEvent::Remove { key: b"y".to_vec() }));
         assert_eq!(b.peer(1).unwrap().len(), 1);
-        assert_eq!(b.peer(1).unwrap().get(b"x".as_slice()).unwrap(), b"3");
+        assert!(b.peer(1).unwrap().holds(b"x".as_slice(), b"3"));
     }
 
     #[test]
@@ -1040,7 +1049,7 @@ mod tests {
         assert!(deliver(&mut b, &d1).is_empty());
         assert!(deliver(&mut b, &d2).is_empty());
         assert_eq!(b.counters.duplicates, 3);
-        assert_eq!(b.peer(1).unwrap().get(b"x".as_slice()).unwrap(), b"2");
+        assert!(b.peer(1).unwrap().holds(b"x".as_slice(), b"2"));
         // A frame overlapping what was applied applies only its new part.
         let overlap = Message::Delta {
             backup_id: 1,
@@ -1120,7 +1129,7 @@ mod tests {
                 .count(),
             2
         );
-        assert_eq!(b.peer(3).unwrap().get(b"k10".as_slice()).unwrap(), b"v");
+        assert!(b.peer(3).unwrap().holds(b"k10".as_slice(), b"v"));
         assert!(a.status(3).unwrap().peer_in_sync);
     }
 
