@@ -495,6 +495,8 @@ async fn main() -> Result<()> {
         results.push(r);
     }
 
+    // Peak RSS once the transactions are done (the datastore loaded), before any get-config.
+    let loaded = agent.memory().map(|(peak, _)| (entries, peak));
     let mut get_config = None;
     if args.get_config_size > 0 {
         let size = args.get_config_size;
@@ -599,15 +601,24 @@ async fn main() -> Result<()> {
         );
     }
 
+    let budget = |peak: f64| {
+        if peak * 1.048_576 < 300.0 {
+            "within budget"
+        } else {
+            "OVER BUDGET"
+        }
+    };
+    if let Some((n, peak)) = loaded {
+        println!(
+            "agent memory after loading {n} entries: peak RSS {peak:.0} MiB (budget < 300 MB: {})",
+            budget(peak)
+        );
+    }
     let memory = agent.memory();
     if let Some((peak, now)) = memory {
         println!(
-            "agent memory after loading {entries} entries: peak RSS {peak:.0} MiB (budget < 300 MB: {}), now {now:.0} MiB",
-            if peak * 1.048_576 < 300.0 {
-                "within budget"
-            } else {
-                "OVER BUDGET"
-            }
+            "agent memory at the end ({entries} entries, get-config runs included): peak RSS {peak:.0} MiB ({}), now {now:.0} MiB",
+            budget(peak)
         );
     }
 
@@ -638,9 +649,11 @@ async fn main() -> Result<()> {
             s.p50.as_secs_f64()
         );
     }
-    if let Some((peak, _)) = memory {
+    if let (Some((n, loaded)), Some((peak, _))) = (loaded, memory) {
         println!(
-            "README: Agent peak RSS after loading {} entries: {peak:.0} MiB.",
+            "README: Agent peak RSS after loading {} entries: {loaded:.0} MiB; {peak:.0} MiB at the \
+             end, with {} entries and the get-config runs.",
+            thousands(n),
             thousands(entries)
         );
     }

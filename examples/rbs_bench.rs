@@ -329,10 +329,13 @@ fn main() {
         sim.as_secs_f64() * 1e3,
         base.as_secs_f64() * 1e3
     );
+    // DESIGN.md: 100k entries under 200 ms, 1M under 1 s.
+    let budget = Duration::from_millis(if entries >= 1_000_000 { 1000 } else { 200 });
     println!(
-        "  ratio    {:8.1}x   budget < 200 ms: {}",
+        "  ratio    {:8.1}x   budget < {} ms: {}",
         batch_time.as_secs_f64() / base.as_secs_f64(),
-        if batch_time < Duration::from_millis(200) {
+        budget.as_millis(),
+        if batch_time < budget {
             "met"
         } else {
             "NOT met"
