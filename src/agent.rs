@@ -45,6 +45,8 @@ fn load_startup(path: &std::path::Path) -> Result<crate::datastore::tree::Node, 
 /// Opens the datastores (a new one seeded from the startup file and the configured NACM
 /// rules) and the NETCONF state around them, before any runtime is registered.
 pub fn open(cfg: &AgentConfig) -> Result<(Northbound, netconf::nacm::Settings), AgentError> {
+    // The datastore holds keys in clear: whatever the agent creates is its own.
+    crate::datastore::guard::private_umask();
     std::fs::create_dir_all(&cfg.datastore)
         .map_err(|e| AgentError::Startup(cfg.datastore.display().to_string(), e.to_string()))?;
     // Compile the schema before accepting anyone.

@@ -1,6 +1,7 @@
 //! Datastores (running, candidate, startup) kept in sled, one record per list entry (see
 //! [`record`]), so a commit writes only what changed and is durable before it is acknowledged.
 
+pub mod guard;
 pub mod pages;
 pub mod record;
 pub mod tree;
@@ -40,10 +41,16 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("datastore record is corrupt: {0}")]
     Corrupt(&'static str),
+    #[error("datastore directory {0}: {1}")]
+    Io(String, std::io::Error),
+    /// The store is not what its directory says it should be; it is not re-seeded.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 /// sled-backed storage of the three datastores.
 pub struct Store {
+    dir: std::path::PathBuf,
     db: sled::Db,
     trees: [sled::Tree; 3],
     meta: sled::Tree,
@@ -70,6 +77,15 @@ const TREES: [&str; 4] = [
 impl Store {
     /// Opens (or creates) the store in `dir`, migrating a store of the first layout.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let io = |e| StoreError::Io(dir.display().to_string(), e);
+        let widened = guard::restrict(dir).map_err(io)?;
+        if widened > 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                entries = widened,
+                "datastore files were readable by others (keys are stored in clear); made private"
+            );
+        }
         let config = sled::Config::new()
             .path(dir.join("db"))
             .mode(sled::Mode::HighThroughput)
@@ -79,6 +95,22 @@ impl Store {
         let db = open_when_released(&config)?;
         let meta = db.open_tree("meta")?;
         let fresh = meta.get("initialized")?.is_none();
+        let marker = guard::marker(dir);
+        if fresh && marker.exists() {
+            return Err(StoreError::Damaged(format!(
+                "{} holds no initialized datastore, but {} says one was initialized here: the \
+                 store was damaged or replaced, and is not seeded again. To start over from the \
+                 startup configuration, move the directory aside (mv {d} {d}.damaged) and start \
+                 the agent again.",
+                dir.join("db").display(),
+                marker.display(),
+                d = dir.display()
+            )));
+        }
+        if !fresh && !marker.exists() {
+            // A store initialized before the marker existed.
+            guard::write_marker(dir).map_err(io)?;
+        }
         if fresh {
             meta.insert("layout", LAYOUT)?;
         } else if meta.get("layout")?.as_deref() != Some(LAYOUT) {
@@ -86,6 +118,7 @@ impl Store {
         }
         let [running, candidate, startup, rollback] = TREES.map(|n| db.open_tree(n));
         Ok(Store {
+            dir: dir.to_path_buf(),
             trees: [running?, candidate?, startup?],
             rollback: rollback?,
             db,
@@ -108,7 +141,8 @@ impl Store {
     pub fn mark_initialized(&self) -> Result<(), StoreError> {
         self.meta.insert("initialized", b"1".to_vec())?;
         self.db.flush()?;
-        Ok(())
+        guard::write_marker(&self.dir)
+            .map_err(|e| StoreError::Io(self.dir.display().to_string(), e))
     }
 
     fn tree(&self, ds: Datastore) -> &sled::Tree {
@@ -525,6 +559,57 @@ mod tests {
         s.write_candidate(&tree::diff(&edited, &cand), &cand, &cand)
             .unwrap();
         assert!(!s.candidate_differs());
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_store_that_looks_new_where_the_marker_says_otherwise_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mldhb-store-marker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let s = Store::open(&dir).unwrap();
+            assert!(s.is_new());
+            s.mark_initialized().unwrap();
+        }
+        assert!(guard::marker(&dir).exists());
+        // sled's files lost or unreadable as a store: sled would open an empty one.
+        std::fs::remove_dir_all(dir.join("db")).unwrap();
+        let e = Store::open(&dir).err().expect("refused");
+        let text = e.to_string();
+        assert!(matches!(e, StoreError::Damaged(_)), "{text}");
+        assert!(
+            text.contains("initialized") && text.contains(".damaged"),
+            "{text}"
+        );
+        // Moved aside as the message says: a new store starts.
+        let aside = dir.with_extension("damaged");
+        let _ = std::fs::remove_dir_all(&aside);
+        std::fs::rename(&dir, &aside).unwrap();
+        assert!(Store::open(&dir).unwrap().is_new());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&aside);
+    }
+
+    #[test]
+    fn key_values_with_separator_bytes_survive_a_restart() {
+        // The first layout split keys at 0x00 and 0x01: such a name made the next start fail.
+        let dir = std::env::temp_dir().join(format!("mldhb-store-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let running = interfaces(&["plain"], "r");
+        let cand = interfaces(&["a\u{0}b", "a\u{1}b", "a", "b", "plain"], "c");
+        {
+            let s = Store::open(&dir).unwrap();
+            s.write_running(&tree::diff(&Node::default(), &running), &running, None)
+                .unwrap();
+            s.write_candidate(&tree::diff(&running, &cand), &cand, &running)
+                .unwrap();
+            s.mark_initialized().unwrap();
+        }
+        let s = Store::open(&dir).unwrap();
+        let r = s.load(Datastore::Running).unwrap();
+        assert_eq!(r, running);
+        assert_eq!(s.load_candidate(&r).unwrap(), cand);
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
