@@ -2,6 +2,7 @@
 //! [`record`]), so a commit writes only what changed and is durable before it is acknowledged.
 
 pub mod guard;
+pub mod integrity;
 pub mod pages;
 pub mod record;
 pub mod tree;
@@ -51,6 +52,8 @@ pub enum StoreError {
 /// sled-backed storage of the three datastores.
 pub struct Store {
     dir: std::path::PathBuf,
+    /// Running's integrity sum as last written.
+    running_sum: std::sync::Mutex<integrity::Sum>,
     db: sled::Db,
     trees: [sled::Tree; 3],
     meta: sled::Tree,
@@ -117,9 +120,16 @@ impl Store {
             migrate(&db, &meta)?;
         }
         let [running, candidate, startup, rollback] = TREES.map(|n| db.open_tree(n));
+        let running = running?;
+        let stored = running.get(pages::META_KEY)?;
+        let running_sum = stored
+            .as_deref()
+            .and_then(integrity::Sum::from_bytes)
+            .unwrap_or_default();
         Ok(Store {
             dir: dir.to_path_buf(),
-            trees: [running?, candidate?, startup?],
+            running_sum: std::sync::Mutex::new(running_sum),
+            trees: [running, candidate?, startup?],
             rollback: rollback?,
             db,
             meta,
@@ -155,7 +165,37 @@ impl Store {
             ds != Datastore::Candidate,
             "the candidate is an overlay on running"
         );
-        load_tree(self.tree(ds))
+        if ds != Datastore::Running {
+            return load_tree(self.tree(ds));
+        }
+        // Running is checked against the integrity sum written with its last commit.
+        let tree = self.tree(ds);
+        let mut sum = integrity::Sum::default();
+        let node = record::load(pages::iter(tree).inspect(|r| {
+            if let Ok((k, v)) = r {
+                sum.toggle(k, v);
+            }
+        }))?;
+        match tree.get(pages::META_KEY)? {
+            Some(stored) if integrity::Sum::from_bytes(&stored) == Some(sum) => {}
+            Some(_) => {
+                return Err(StoreError::Damaged(format!(
+                    "running in {} fails its integrity check (its records do not add up to the \
+                     sum written with the last commit): the store was damaged and is not used. \
+                     To start over from the startup configuration, move the directory aside \
+                     (mv {d} {d}.damaged) and start the agent again.",
+                    self.dir.join("db").display(),
+                    d = self.dir.display()
+                )))
+            }
+            None => {
+                // A store written before the sum existed: it starts here.
+                tree.insert(pages::META_KEY, &sum.0[..])?;
+                self.db.flush()?;
+            }
+        }
+        *self.running_sum.lock().unwrap_or_else(|e| e.into_inner()) = sum;
+        Ok(node)
     }
 
     /// Reads the candidate: `running` (as loaded) with the candidate's own records laid over
@@ -228,6 +268,7 @@ impl Store {
     pub fn write_running(
         &self,
         changes: &[Change],
+        before: &Node,
         after: &Node,
         candidate: Option<&Node>,
     ) -> Result<(), StoreError> {
@@ -239,7 +280,13 @@ impl Store {
             self.tree(Datastore::Candidate),
         );
         let writes = record::writes(changes, after);
-        let run = pages::batch(running, writes.iter().map(|(k, (_, v))| (k, v.as_ref())))?;
+        let mut run = pages::batch(running, writes.iter().map(|(k, (_, v))| (k, v.as_ref())))?;
+        let mut sum_slot = self.running_sum.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sum = *sum_slot;
+        for (k, (path, v)) in &writes {
+            sum.replace(k, record::value_at(before, path).as_deref(), v.as_deref());
+        }
+        run.insert(pages::META_KEY, &sum.0[..]);
         let mut keeps_own = false;
         let mut over = sled::Batch::default();
         if let Some(c) = candidate {
@@ -258,10 +305,12 @@ impl Store {
             // The candidate keeps records running now lacks: both change together, or a crash
             // could show running's new records in the candidate.
             transaction(running, &run, overlay, &over)?;
+            *sum_slot = sum;
         } else {
             // Only removals from the overlay, of records the candidate now shares with running:
             // written after running, a crash in between leaves them equal to it (harmless).
             running.apply_batch(run)?;
+            *sum_slot = sum;
             if candidate.is_some() {
                 overlay.apply_batch(over)?;
             }
@@ -336,7 +385,14 @@ fn migrate(db: &sled::Db, meta: &sled::Tree) -> Result<(), StoreError> {
         tree.as_ref().map_err(Clone::clone)?.clear()?;
     }
     let [t_running, t_candidate, t_startup, t_rollback] = trees;
-    t_running?.apply_batch(pages::fill(record::all(&running)))?;
+    let records = record::all(&running);
+    let mut sum = integrity::Sum::default();
+    for (k, v) in &records {
+        sum.toggle(k, v);
+    }
+    let mut batch = pages::fill(records);
+    batch.insert(pages::META_KEY, &sum.0[..]);
+    t_running?.apply_batch(batch)?;
     let changes = tree::diff(&running, &candidate);
     let t_candidate = t_candidate?;
     t_candidate.apply_batch(overlay_batch(&t_candidate, &changes, &candidate, &running)?)?;
@@ -423,8 +479,13 @@ mod tests {
         {
             let s = Store::open(&dir).unwrap();
             assert!(s.is_new());
-            s.write_running(&tree::diff(&Node::default(), &t), &t, None)
-                .unwrap();
+            s.write_running(
+                &tree::diff(&Node::default(), &t),
+                &Node::default(),
+                &t,
+                None,
+            )
+            .unwrap();
             s.mark_initialized().unwrap();
         }
         let s = Store::open(&dir).unwrap();
@@ -433,7 +494,8 @@ mod tests {
         assert_eq!(loaded, t);
         let mut t2 = t.clone();
         t2.remove(&[k("m", "c", &[]), k("m", "l", &["a", "b"])]);
-        s.write_running(&tree::diff(&t, &t2), &t2, None).unwrap();
+        s.write_running(&tree::diff(&t, &t2), &t, &t2, None)
+            .unwrap();
         assert_eq!(s.load(Datastore::Running).unwrap(), t2);
         assert!(!s.candidate_differs());
         drop(s);
@@ -520,7 +582,7 @@ mod tests {
         let s = Store::open(&dir).unwrap();
         let empty = Node::default();
         let running = interfaces(&["a", "b", "c"], "r");
-        s.write_running(&tree::diff(&empty, &running), &running, None)
+        s.write_running(&tree::diff(&empty, &running), &empty, &running, None)
             .unwrap();
         assert!(!s.candidate_differs());
         // The candidate: b edited, c deleted, d added; two records of its own plus a tombstone.
@@ -539,15 +601,20 @@ mod tests {
         assert_eq!(s.load_candidate(&running).unwrap(), cand);
         // Running changes under the candidate (a's description, b deleted): the candidate does not.
         let running2 = interfaces(&["a", "c"], "r2");
-        s.write_running(&tree::diff(&running, &running2), &running2, Some(&cand))
-            .unwrap();
+        s.write_running(
+            &tree::diff(&running, &running2),
+            &running,
+            &running2,
+            Some(&cand),
+        )
+        .unwrap();
         assert_eq!(s.load(Datastore::Running).unwrap(), running2);
         assert_eq!(s.load_candidate(&running2).unwrap(), cand);
         // Committing the candidate leaves no record of its own; it survives a reopen before.
         drop(s);
         let s = Store::open(&dir).unwrap();
         assert_eq!(s.load_candidate(&running2).unwrap(), cand);
-        s.write_running(&tree::diff(&running2, &cand), &cand, Some(&cand))
+        s.write_running(&tree::diff(&running2, &cand), &running2, &cand, Some(&cand))
             .unwrap();
         assert!(!s.candidate_differs());
         assert_eq!(s.load(Datastore::Running).unwrap(), cand);
@@ -600,8 +667,13 @@ mod tests {
         let cand = interfaces(&["a\u{0}b", "a\u{1}b", "a", "b", "plain"], "c");
         {
             let s = Store::open(&dir).unwrap();
-            s.write_running(&tree::diff(&Node::default(), &running), &running, None)
-                .unwrap();
+            s.write_running(
+                &tree::diff(&Node::default(), &running),
+                &Node::default(),
+                &running,
+                None,
+            )
+            .unwrap();
             s.write_candidate(&tree::diff(&running, &cand), &cand, &running)
                 .unwrap();
             s.mark_initialized().unwrap();
@@ -610,6 +682,52 @@ mod tests {
         let r = s.load(Datastore::Running).unwrap();
         assert_eq!(r, running);
         assert_eq!(s.load_candidate(&r).unwrap(), cand);
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn running_that_fails_its_integrity_sum_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mldhb-store-sum-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let empty = Node::default();
+        let running = interfaces(&["a", "b", "c"], "rrr");
+        let running2 = interfaces(&["a", "c", "d"], "rrr");
+        {
+            let s = Store::open(&dir).unwrap();
+            s.write_running(&tree::diff(&empty, &running), &empty, &running, None)
+                .unwrap();
+            s.write_running(&tree::diff(&running, &running2), &running, &running2, None)
+                .unwrap();
+            s.mark_initialized().unwrap();
+        }
+        // Commits kept the sum: the store opens.
+        assert_eq!(
+            Store::open(&dir).unwrap().load(Datastore::Running).unwrap(),
+            running2
+        );
+        // One byte of one record changed behind the store's back (still a decodable record).
+        {
+            let db = open_when_released(&sled::Config::new().path(dir.join("db"))).unwrap();
+            let tree = db.open_tree(TREES[0]).unwrap();
+            let (key, page) = tree.iter().nth(1).unwrap().unwrap();
+            let mut records = pages::decode(&page).unwrap();
+            assert_eq!(records[0].0, key.to_vec());
+            let (v, at) = records
+                .iter_mut()
+                .find_map(|(_, v)| {
+                    let at = v.windows(3).position(|w| w == b"rrr")?;
+                    Some((v, at))
+                })
+                .expect("an interface record");
+            v[at] = b's';
+            tree.apply_batch(pages::fill(records)).unwrap();
+            db.flush().unwrap();
+        }
+        let s = Store::open(&dir).unwrap();
+        let e = s.load(Datastore::Running).expect_err("refused");
+        assert!(matches!(e, StoreError::Damaged(_)), "{e}");
+        assert!(e.to_string().contains("integrity"), "{e}");
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }

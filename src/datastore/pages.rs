@@ -11,6 +11,16 @@
 use super::{work, StoreError};
 use crate::bytes::Reader;
 use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// The one sled key that is not a page: empty, before every page. The tree's owner may keep a
+/// value of its own there (running keeps its integrity sum).
+pub const META_KEY: &[u8] = b"";
+
+/// Every page key (all keys but [`META_KEY`]).
+fn pages(tree: &sled::Tree) -> sled::Iter {
+    tree.range::<&[u8], _>((Bound::Excluded(META_KEY), Bound::Unbounded))
+}
 
 /// A page is split in two once its encoding exceeds this.
 pub const PAGE_BYTES: usize = 8 * 1024;
@@ -90,7 +100,7 @@ pub fn decode(page: &[u8]) -> Result<Vec<Record>, StoreError> {
 pub fn iter(
     tree: &sled::Tree,
 ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
-    tree.iter().flat_map(|page| {
+    pages(tree).flat_map(|page| {
         let records = page.map_err(StoreError::from).and_then(|(_, v)| decode(&v));
         let (ok, err) = match records {
             Ok(r) => (r, None),
@@ -142,9 +152,12 @@ struct Open {
 
 /// The page `k` falls in: the last page whose key is at most `k`, else the first page.
 fn open(tree: &sled::Tree, k: &[u8]) -> Result<Open, StoreError> {
-    let found = match tree.range(..=k).next_back() {
+    let found = match tree
+        .range::<&[u8], _>((Bound::Excluded(META_KEY), Bound::Included(k)))
+        .next_back()
+    {
         Some(p) => Some(p?),
-        None => tree.first()?,
+        None => pages(tree).next().transpose()?,
     };
     let Some((key, page)) = found else {
         return Ok(Open {

@@ -55,7 +55,8 @@ impl Northbound {
             if let Some(seed) = startup {
                 let empty = Node::default();
                 store.replace_startup(&empty, &seed)?;
-                store.write_running(&crate::datastore::tree::diff(&empty, &seed), &seed, None)?;
+                let changes = crate::datastore::tree::diff(&empty, &seed);
+                store.write_running(&changes, &empty, &seed, None)?;
             }
             store.mark_initialized()?;
         }
@@ -292,7 +293,7 @@ impl Northbound {
         let candidate_follows = !self.candidate_dirty;
         let own_candidate = (!candidate_follows).then_some(&*self.candidate);
         self.store
-            .write_running(&changes, &new, own_candidate)
+            .write_running(&changes, &self.running, &new, own_candidate)
             .map_err(store_err)?;
         self.running = Arc::new(new);
         self.running_refs = refs;
