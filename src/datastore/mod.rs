@@ -52,6 +52,9 @@ pub enum StoreError {
 /// sled-backed storage of the three datastores.
 pub struct Store {
     dir: std::path::PathBuf,
+    /// Test builds: writes to running fail with ENOSPC while set.
+    #[cfg(test)]
+    pub fail_writes: std::sync::atomic::AtomicBool,
     /// Running's integrity sum as last written.
     running_sum: std::sync::Mutex<integrity::Sum>,
     db: sled::Db,
@@ -128,6 +131,8 @@ impl Store {
             .unwrap_or_default();
         Ok(Store {
             dir: dir.to_path_buf(),
+            #[cfg(test)]
+            fail_writes: Default::default(),
             running_sum: std::sync::Mutex::new(running_sum),
             trees: [running, candidate?, startup?],
             rollback: rollback?,
@@ -274,6 +279,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
+        }
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
+            let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+            return Err(StoreError::Io(self.dir.display().to_string(), full));
         }
         let (running, overlay) = (
             self.tree(Datastore::Running),

@@ -286,15 +286,18 @@ impl Northbound {
             Some(refs) => refs,
             None => incremental::validate_change(true, Some(self.running_refs), &new, &changes)?,
         };
-        self.registry
-            .commit(&self.running, &new, &changes)
-            .map_err(|r| RpcError::operation_failed(r.to_string()))?;
         // Keep the candidate in step when it had no changes of its own.
         let candidate_follows = !self.candidate_dirty;
         let own_candidate = (!candidate_follows).then_some(&*self.candidate);
-        self.store
-            .write_running(&changes, &self.running, &new, own_candidate)
-            .map_err(store_err)?;
+        // Persisted once every runtime applied it; a failure to persist takes it back from them.
+        let (store, running) = (&self.store, &self.running);
+        self.registry
+            .commit_then(running, &new, &changes, || {
+                store
+                    .write_running(&changes, running, &new, own_candidate)
+                    .map_err(|e| store_err(e).message)
+            })
+            .map_err(|r| RpcError::operation_failed(r.to_string()))?;
         self.running = Arc::new(new);
         self.running_refs = refs;
         // Only as many as one event reports.
@@ -322,4 +325,94 @@ pub fn datastore_of(el: &crate::xml::Element, what: &str) -> RpcResult<Datastore
             format!("unsupported datastore <{}>", child.name),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry::{Changes, Subtree};
+    use super::*;
+    use crate::datastore::tree::NodeKey;
+    use std::sync::atomic::Ordering;
+    use std::sync::Mutex;
+
+    const INTERFACES: &[Subtree] = &[Subtree::entries(
+        &[
+            ("ietf-interfaces", "interfaces"),
+            ("ietf-interfaces", "interface"),
+        ],
+        &[],
+    )];
+
+    /// Counts the interfaces it was last told to run.
+    struct Counter(Arc<Mutex<usize>>);
+
+    impl Provider for Counter {
+        type Config = usize;
+        fn name(&self) -> &'static str {
+            "counter"
+        }
+        fn subtrees(&self) -> &'static [Subtree] {
+            INTERFACES
+        }
+        fn decode(&self, current: &usize, changes: &Changes) -> Result<usize, String> {
+            let mut n = *current as isize;
+            for (_, e) in changes.entries(0) {
+                n += if e.is_some() { 1 } else { -1 };
+            }
+            Ok(n.max(0) as usize)
+        }
+        fn prepare(&mut self, _: &usize) -> Result<(), String> {
+            Ok(())
+        }
+        fn apply(&mut self, _: &usize, next: &usize, _: &Changes) -> Result<(), String> {
+            *self.0.lock().unwrap() = *next;
+            Ok(())
+        }
+        fn abort(&mut self) {}
+    }
+
+    fn interfaces(names: &[&str]) -> Node {
+        let mut t = Node::default();
+        let ifs = t.child_mut(NodeKey::new("ietf-interfaces", "interfaces"));
+        for n in names {
+            ifs.list_entry_mut("ietf-interfaces", "interface", "name", n)
+                .set_leaf("ietf-interfaces", "type", "iana-if-type:ethernetCsmacd");
+        }
+        t
+    }
+
+    #[test]
+    fn a_commit_that_cannot_be_persisted_leaves_running_and_the_runtimes_as_they_were() {
+        let dir = std::env::temp_dir().join(format!("mldhb-nb-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut nb = Northbound::open(Store::open(&dir).unwrap(), None).unwrap();
+        let seen = Arc::new(Mutex::new(0));
+        nb.register(Counter(Arc::clone(&seen))).unwrap();
+        nb.set(Datastore::Running, interfaces(&["eth0"]), true)
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), 1);
+        let before = nb.get(Datastore::Running);
+        nb.store.fail_writes.store(true, Ordering::Relaxed);
+        let e = nb
+            .set(Datastore::Running, interfaces(&["eth0", "eth1"]), true)
+            .expect_err("the disk is full");
+        assert!(
+            e.message.contains("No space left on device"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            1,
+            "the runtime was given the change back"
+        );
+        assert_eq!(nb.get(Datastore::Running), before);
+        // Space again: the same commit goes through.
+        nb.store.fail_writes.store(false, Ordering::Relaxed);
+        nb.set(Datastore::Running, interfaces(&["eth0", "eth1"]), true)
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), 2);
+        drop(nb);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

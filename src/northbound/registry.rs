@@ -369,6 +369,18 @@ impl Registry {
     /// Runs a commit from `old` to `new` through every runtime it concerns; on `Err` (the
     /// runtime's name and reason) every runtime is back at `old`.
     pub fn commit(&mut self, old: &Node, new: &Node, changes: &[Change]) -> Result<(), Refusal> {
+        self.commit_then(old, new, changes, || Ok(()))
+    }
+
+    /// [`Self::commit`], then `persist` once every runtime has applied the change: when it
+    /// fails, the applied runtimes are put back at `old` and the refusal says why.
+    pub fn commit_then(
+        &mut self,
+        old: &Node,
+        new: &Node,
+        changes: &[Change],
+        persist: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), Refusal> {
         let mut prepared = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             match slot.prepare(old, new, changes) {
@@ -396,6 +408,13 @@ impl Registry {
                 return Err(Refusal::Apply { name, reason });
             }
         }
+        if let Err(reason) = persist() {
+            for &i in &prepared {
+                self.slots[i].revert(old, new, changes);
+            }
+            tracing::error!(%reason, "persisting failed, configuration rolled back");
+            return Err(Refusal::Persist { reason });
+        }
         for &i in &prepared {
             self.slots[i].settle();
         }
@@ -410,12 +429,15 @@ pub enum Refusal {
     Prepare { name: &'static str, reason: String },
     /// A runtime could not apply it; every runtime is back at the old configuration.
     Apply { name: &'static str, reason: String },
+    /// The change could not be made durable; every runtime is back at the old configuration.
+    Persist { reason: String },
 }
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Prepare { name, reason } => write!(f, "{name} refused the change: {reason}"),
+            Refusal::Persist { reason } => write!(f, "{reason}"),
             Refusal::Apply { name, reason } => {
                 write!(f, "{name} could not apply the change: {reason}")
             }
@@ -703,5 +725,41 @@ mod tests {
         let elsewhere = modified(path("eth0", &[(IF, "description")]));
         reg.commit(&old, &new, &[elsewhere]).unwrap();
         assert!(log.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_change_that_cannot_be_persisted_is_taken_back_from_the_runtimes() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (old, new) = (tree(1), tree(2));
+        let mut reg = Registry::default();
+        reg.register(probe("a", &log), &old).unwrap();
+        reg.register(probe("b", &log), &old).unwrap();
+        log.lock().unwrap().clear();
+        let created = Change::Created(path("eth1", &[]), Arc::new(Node::default()));
+        let err = reg
+            .commit_then(&old, &new, std::slice::from_ref(&created), || {
+                Err("could not write the datastore: No space left on device".into())
+            })
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Refusal::Persist {
+                reason: "could not write the datastore: No space left on device".into()
+            }
+        );
+        let tail: Vec<String> = log.lock().unwrap().iter().skip(4).cloned().collect();
+        assert_eq!(
+            tail,
+            [
+                "a apply 1->2",
+                "b apply 1->2",
+                "a apply 2->1",
+                "b apply 2->1"
+            ]
+        );
+        // Nothing settled: the same commit goes through from the old configuration.
+        log.lock().unwrap().clear();
+        reg.commit(&old, &new, &[created]).unwrap();
+        assert!(log.lock().unwrap().contains(&"a apply 1->2".to_string()));
     }
 }
