@@ -438,7 +438,9 @@ impl Node {
         match Hello::decode(payload, key.as_deref()) {
             Ok(h) => {
                 let last = self.peer_sequence.get(&id).copied();
-                if inst.peer_alive() && last.is_some_and(|l| h.sequence <= l) {
+                // Sequence numbers start from the sender's wall clock, so they grow across its
+                // restarts too: an old one is a replay, whether or not the peer is alive.
+                if last.is_some_and(|l| h.sequence <= l) {
                     inst.stats.auth_failures += 1;
                     tracing::debug!(etrunk = id, sequence = h.sequence, "replayed hello dropped");
                     return out;
@@ -933,5 +935,39 @@ mod tests {
         assert_eq!((s.auth_failures, s.decode_errors), (3, 1));
         assert_eq!(p.nodes[0].unknown_hellos, 1);
         assert_eq!(p.nodes[0].instances[&1].state, State::Master);
+    }
+
+    #[test]
+    fn hellos_replayed_after_the_peer_died_are_dropped() {
+        let mut p = Pair::new(TrunkMode::Auto);
+        p.run_until(at(2_000 * MS));
+        assert_eq!(p.nodes[0].instances[&1].state, State::Master);
+        assert_eq!(p.nodes[1].instances[&1].state, State::Backup);
+        // A's last hello as recorded on the wire; then A dies.
+        let recorded = Hello {
+            etrunk: 1,
+            priority: 10,
+            state: WireState::Master,
+            system_id: A,
+            hello_interval: 10,
+            multiplier: 3,
+            sequence: p.nodes[0].instances[&1].sequence(),
+            members: vec![],
+        }
+        .encode(Some(b"k"));
+        p.alive[0] = false;
+        // The recording is played to B every second, before and after A's hold time ran out.
+        for t in [2_500, 3_500, 4_500, 5_500, 6_500] {
+            p.run_until(at(t * MS));
+            let out = p.nodes[1].hello(p.now, addr(1), &recorded);
+            p.carry(1, out);
+        }
+        p.run_until(at(8_000 * MS));
+        assert_eq!(p.nodes[1].instances[&1].state, State::Master);
+        assert!(
+            !p.role(1).peer_present,
+            "a replay brought the dead peer back"
+        );
+        assert_eq!(p.nodes[1].instances[&1].stats.auth_failures, 5);
     }
 }

@@ -313,7 +313,10 @@ impl Instance {
                     return out;
                 }
                 self.stats.hellos_received += 1;
-                let until = now + hold(h.hello_interval, h.multiplier);
+                // The peer's own hold time, but no longer than ours or three of its hellos,
+                // whichever is longer: a hello cannot keep a silent peer alive for 50 minutes.
+                let cap = self.cfg.hold_time().max(hold(h.hello_interval, 3));
+                let until = now + hold(h.hello_interval, h.multiplier).min(cap);
                 self.peer = Some(Peer {
                     priority: h.priority,
                     system_id: h.system_id,
@@ -751,5 +754,31 @@ mod tests {
         assert_eq!(p.a.next_deadline(), None);
         p.run_until(at(5_000 * MS));
         assert_eq!((p.b.state, p.b.cause), (State::Master, Cause::PeerTimeout));
+    }
+
+    #[test]
+    fn a_peer_announcing_a_long_hold_time_is_lost_after_ours() {
+        let mut a = Instance::new(cfg(20, 1));
+        let t0 = at(0);
+        a.handle(t0, Input::Start);
+        // The peer says 10 s hellos times 300: 50 minutes.
+        let hello = Hello {
+            etrunk: 1,
+            priority: 10,
+            state: WireState::Master,
+            system_id: [0, 0, 0, 0, 0, 2],
+            hello_interval: 100,
+            multiplier: 300,
+            sequence: 1,
+            members: vec![],
+        };
+        a.handle(t0, Input::Hello(hello));
+        assert!(a.peer_alive());
+        // Our hold time is 3 s; three of its hellos, 30 s: lost after 30 s of silence.
+        a.handle(at(30_000 * MS - 1), Input::Timer);
+        assert!(a.peer_alive());
+        a.handle(at(30_000 * MS), Input::Timer);
+        assert!(!a.peer_alive());
+        assert_eq!(a.state, State::Master);
     }
 }
