@@ -284,7 +284,8 @@ impl Connection {
             self.state = State::Closed;
             return vec![Event::Down(DownReason::KeepaliveTimeout)];
         }
-        if now >= self.last_tx + self.keepalive() {
+        // Keepalives only once up: before that, the handshake has one hold time to complete.
+        if self.state == State::Up && now >= self.last_tx + self.keepalive() {
             let _ = self.push(now, &Message::Keepalive);
         }
         Vec::new()
@@ -485,7 +486,8 @@ impl Connection {
                 self.protocol_error(now, "handshake message after the handshake", events)
             }
             (State::Up, msg) => events.push(Event::Message { msg, sender_now }),
-            (State::Hello | State::Auth, Message::Keepalive) => {}
+            // Nothing but the handshake before it completes: a keepalive from a side without
+            // the key must not keep its connection open.
             (State::Hello | State::Auth, _) => {
                 self.protocol_error(now, "message before the handshake completed", events)
             }
@@ -578,6 +580,29 @@ mod tests {
                 },
                 sender_now: ms(5)
             }]
+        );
+    }
+
+    #[test]
+    fn nothing_but_the_handshake_is_accepted_before_it_completes() {
+        // A peer that sends a hello and then only keepalives, never the proof of the key.
+        let (mut a, mut b) = pair(Some("k"), Some("k"));
+        let hello = a.pending().to_vec();
+        a.consume(hello.len());
+        assert!(b.handle_bytes(ms(1), &hello).is_empty());
+        let mut keepalive = Vec::new();
+        packet::encode(&Message::Keepalive, 2, 0, &mut keepalive).unwrap();
+        let ev = b.handle_bytes(ms(2), &keepalive);
+        assert_eq!(ev, vec![Event::Down(DownReason::ProtocolError)]);
+        // Silence instead: closed after one hold time, and no keepalive was sent meanwhile.
+        let (_, mut c) = pair(Some("k"), Some("k"));
+        let sent = c.pending().len();
+        let hold = c.hold().as_millis() as u64;
+        assert!(c.handle_timeout(ms(hold - 1)).is_empty());
+        assert_eq!(c.pending().len(), sent, "a keepalive before the handshake");
+        assert_eq!(
+            c.handle_timeout(ms(hold)),
+            vec![Event::Down(DownReason::KeepaliveTimeout)]
         );
     }
 
