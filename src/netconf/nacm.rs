@@ -234,6 +234,27 @@ pub fn may_receive(shared: &super::Shared, user: &str, notification: &Element) -
     ok
 }
 
+/// What of `notification` (the event element) `user` may see: None when nothing, Some(None)
+/// when all of it, Some(Some(part)) when a netconf-config-change loses the edits whose targets
+/// the user may not read (RFC 8341 §3.4.6 and §3.2.4: omitted silently). Denials are counted.
+pub fn visible(
+    shared: &super::Shared,
+    user: &str,
+    notification: &Element,
+) -> Option<Option<Element>> {
+    if !may_receive(shared, user, notification) {
+        return None;
+    }
+    if notification.name != "netconf-config-change" || notification.ns != super::notify::NS_NCN {
+        return Some(None);
+    }
+    let running = shared
+        .northbound()
+        .get(crate::datastore::Datastore::Running);
+    let access = shared.nacm.access(&running, user);
+    Some(access.readable_edits(notification))
+}
+
 fn path_string(keys: &[NodeKey]) -> String {
     let mut s = String::new();
     for k in keys {
@@ -282,6 +303,35 @@ impl Access {
             return false;
         }
         self.exec_default
+    }
+
+    /// A netconf-config-change without the edits whose targets this user may not read; None
+    /// when nothing is hidden. A target that does not parse is hidden.
+    pub fn readable_edits(&self, change: &Element) -> Option<Element> {
+        if self.reads_everything() {
+            return None;
+        }
+        let readable = |edit: &Element| {
+            let Some(target) = edit.children.iter().find(|c| c.name == "target") else {
+                return true;
+            };
+            match super::notify::parse_instance_identifier(target.text.trim()) {
+                Some((keys, nodes)) => {
+                    let refs: Vec<&Node> = nodes.iter().collect();
+                    self.may_access(&keys, &refs, READ)
+                }
+                None => false,
+            }
+        };
+        let hidden = change
+            .children
+            .iter()
+            .any(|c| c.name == "edit" && !readable(c));
+        hidden.then(|| {
+            let mut part = change.clone();
+            part.children.retain(|c| c.name != "edit" || readable(c));
+            part
+        })
     }
 
     /// RFC 8341 §3.4.6; replayComplete and notificationComplete always pass.
@@ -912,6 +962,51 @@ mod tests {
         let other = n.access(&running, "nobody");
         assert!(!other.may_exec("ietf-netconf", "delete-config"));
         assert!(other.may_exec("ietf-netconf", "edit-config"));
+    }
+
+    #[test]
+    fn config_change_notifications_lose_the_edits_the_receiver_may_not_read() {
+        let n = nacm(&[("u", &["g"])]);
+        let running = tree(&format!(
+            "{IFS}<nacm xmlns=\"{NS_ACM}\"><rule-list><name>l</name><group>g</group>\
+             <rule><name>a-hide</name><path>/if:interfaces/if:interface[if:name='a']</path>\
+             <access-operations>read</access-operations><action>deny</action></rule>\
+             </rule-list></nacm>"
+        ));
+        let iface = |name: &str| {
+            vec![
+                NodeKey::new("ietf-interfaces", "interfaces"),
+                NodeKey::with_id("ietf-interfaces", "interface", vec![name.into()]),
+                NodeKey::new("ietf-interfaces", "description"),
+            ]
+        };
+        let changes = [
+            Change::Modified(iface("a"), None, Some("x".into())),
+            Change::Modified(iface("b"), None, Some("y".into())),
+            Change::Modified(
+                vec![NodeKey::new(ACM, "nacm"), NodeKey::new(ACM, "enable-nacm")],
+                None,
+                Some("false".into()),
+            ),
+        ];
+        let event = super::super::notify::config_change(None, "running", &changes);
+        let part = n
+            .access(&running, "u")
+            .readable_edits(&event)
+            .expect("edits hidden");
+        let targets: Vec<&str> = part
+            .children
+            .iter()
+            .filter(|c| c.name == "edit")
+            .filter_map(|e| e.children.iter().find(|c| c.name == "target"))
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(
+            targets,
+            ["/ietf-interfaces:interfaces/ietf-interfaces:interface[ietf-interfaces:name='b']/ietf-interfaces:description"]
+        );
+        // Someone who reads everything gets the event as it is.
+        assert!(Access::permit_all().readable_edits(&event).is_none());
     }
 
     #[test]

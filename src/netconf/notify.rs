@@ -14,7 +14,7 @@
 //!   changed with `shared.config_changed(None, &nb.take_running_changes())` (changed-by server).
 
 use crate::bytes::Reader;
-use crate::datastore::tree::{Change, NodeKey};
+use crate::datastore::tree::{Change, Node, NodeKey};
 use crate::rpc_error::{ErrorTag, RpcError};
 use crate::xml::{self, Element};
 use crate::yang::{date_and_time, schema};
@@ -47,13 +47,19 @@ pub struct Event {
 impl Event {
     /// The complete `<notification>` message.
     pub fn to_xml(&self) -> String {
+        self.to_xml_with(None)
+    }
+
+    /// The notification with `content` in place of the event's own (the part a receiver may
+    /// see), when given.
+    pub fn to_xml_with(&self, content: Option<&Element>) -> String {
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         s.push_str("<notification xmlns=\"");
         s.push_str(NS_NOTIF);
         s.push_str("\"><eventTime>");
         s.push_str(&event_time(self.time));
         s.push_str("</eventTime>");
-        self.content.write_xml(&mut s, NS_NOTIF);
+        content.unwrap_or(&self.content).write_xml(&mut s, NS_NOTIF);
         s.push_str("</notification>");
         s
     }
@@ -310,7 +316,11 @@ pub enum Wake {
 impl Subscription {
     /// Waits for the next message for this subscriber that `allowed` (access control) lets
     /// through.
-    pub async fn next(&mut self, hub: &Hub, allowed: impl Fn(&Element) -> bool) -> Wake {
+    pub async fn next(
+        &mut self,
+        hub: &Hub,
+        allowed: impl Fn(&Element) -> Option<Option<Element>>,
+    ) -> Wake {
         if let Some(m) = self.pending.pop_front() {
             return Wake::Message(m);
         }
@@ -329,16 +339,16 @@ impl Subscription {
             };
             match ev {
                 Ok(ev) => {
-                    if ev.seq <= self.replayed_upto
-                        || !self.filter.matches(&ev.content)
-                        || !allowed(&ev.content)
-                    {
+                    if ev.seq <= self.replayed_upto || !self.filter.matches(&ev.content) {
                         continue;
                     }
+                    let Some(part) = allowed(&ev.content) else {
+                        continue;
+                    };
                     if self.stop.is_some_and(|s| ev.time > s) {
                         return Wake::Complete(signal("notificationComplete"));
                     }
-                    return Wake::Message(ev.to_xml());
+                    return Wake::Message(ev.to_xml_with(part.as_ref()));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     hub.lagged.fetch_add(n, Ordering::Relaxed);
@@ -482,6 +492,42 @@ pub fn instance_identifier(path: &[NodeKey]) -> (String, Vec<(String, String)>) 
         parent = node;
     }
     (out, decls)
+}
+
+/// The data path an [`instance_identifier`] names, with each list entry's key leaves as a node
+/// (what access control matches predicates against); None for anything else.
+pub fn parse_instance_identifier(s: &str) -> Option<(Vec<NodeKey>, Vec<Node>)> {
+    let mut keys = Vec::new();
+    let mut nodes = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        rest = rest.strip_prefix('/')?;
+        let (module, after) = rest.split_once(':')?;
+        let end = after.find(['[', '/']).unwrap_or(after.len());
+        let (name, mut after) = after.split_at(end);
+        if module.is_empty() || name.is_empty() {
+            return None;
+        }
+        let mut id = Vec::new();
+        let mut node = Node::default();
+        while let Some(pred) = after.strip_prefix('[') {
+            let (key, value) = pred.split_once('=')?;
+            let q = value.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+            let value = &value[1..];
+            let close = value.find(q)?;
+            let v = &value[..close];
+            after = value[close + 1..].strip_prefix(']')?;
+            if key != "." {
+                let (km, kn) = key.split_once(':')?;
+                node.set_leaf(km, kn, v);
+            }
+            id.push(v.to_string());
+        }
+        keys.push(NodeKey::with_id(module, name, id));
+        nodes.push(node);
+        rest = after;
+    }
+    (!keys.is_empty()).then_some((keys, nodes))
 }
 
 fn quote(v: &str) -> String {
@@ -936,7 +982,7 @@ mod tests {
         // The oldest six were overwritten before the subscriber read anything.
         let mut got = Vec::new();
         for _ in 0..4 {
-            match sub.next(&hub, |_| true).await {
+            match sub.next(&hub, |_| Some(None)).await {
                 Wake::Message(m) => got.push(m),
                 Wake::Complete(_) => panic!("the subscription must go on"),
             }
@@ -948,7 +994,7 @@ mod tests {
         );
         hub.publish(Element::with_text(NS_NCN, "x", "10"));
         assert!(
-            matches!(sub.next(&hub, |_| true).await, Wake::Message(m) if m.contains(">10</x>"))
+            matches!(sub.next(&hub, |_| Some(None)).await, Wake::Message(m) if m.contains(">10</x>"))
         );
     }
 

@@ -52,7 +52,7 @@ async fn next_event(
     match sub {
         Some(s) => {
             s.next(&shared.notifications, |c| {
-                super::nacm::may_receive(shared, user, c)
+                super::nacm::visible(shared, user, c)
             })
             .await
         }

@@ -353,3 +353,37 @@ def test_notification_rule_hides_events_from_a_group(nacm_agent):
         assert any("netconf-session-start" in x for x in seen), seen
         assert not any("netconf-config-change" in x for x in seen), seen
         assert counters(admin)["denied-notifications"] > before
+
+
+def test_config_change_events_hide_targets_the_receiver_may_not_read(nacm_agent):
+    """An operator's netconf-config-change events, live and replayed, carry the edits of data
+    the operator can read and none under /nacm (default-deny-all), which get-config hides."""
+    change = config(
+        interfaces(interface("dn7", "seven")),
+        f"<nacm xmlns='{NS_ACM}'><rule-list><name>extra</name><group>guests</group></rule-list></nacm>",
+    )
+
+    def events(session):
+        seen = []
+        while True:
+            n = session.take_notification(timeout=3)
+            if n is None:
+                return seen
+            if "netconf-config-change" in n.notification_xml:
+                seen.append(n.notification_xml)
+
+    with nacm_agent.quiet(user="operator", password="operator") as op, nacm_agent.quiet() as admin:
+        op.create_subscription()
+        assert_ok(admin.edit_config(target="running", config=change))
+        live = events(op)
+    assert live, "the operator saw no config change"
+    assert all("ietf-netconf-acm:nacm" not in x for x in live), live
+    assert any("interface[ietf-interfaces:name='dn7']" in x for x in live), live
+    with nacm_agent.quiet(user="operator", password="operator") as op:
+        op.create_subscription(start_time="2000-01-01T00:00:00Z")
+        replayed = events(op)
+    assert any("dn7" in x for x in replayed), replayed
+    assert all("ietf-netconf-acm:nacm" not in x for x in replayed), replayed
+    with nacm_agent.quiet() as admin:
+        admin.create_subscription(start_time="2000-01-01T00:00:00Z")
+        assert any("ietf-netconf-acm:nacm" in x for x in events(admin)), "the admin sees them"

@@ -24,10 +24,11 @@ pub fn run(shared: &Shared, session: &mut SessionState, rpc: &Element, el: &Elem
     if let Some(start) = req.start {
         for ev in shared.notifications.replay(start, req.stop) {
             replayed_upto = replayed_upto.max(ev.seq);
-            if req.filter.matches(&ev.content)
-                && crate::netconf::nacm::may_receive(shared, &session.user, &ev.content)
-            {
-                pending.push_back(ev.to_xml());
+            if !req.filter.matches(&ev.content) {
+                continue;
+            }
+            if let Some(part) = crate::netconf::nacm::visible(shared, &session.user, &ev.content) {
+                pending.push_back(ev.to_xml_with(part.as_ref()));
             }
         }
         // notificationComplete follows as soon as stopTime has passed (see Subscription::next).
