@@ -1,5 +1,6 @@
 //! NETCONF server side: framing, sessions, operations and rpc-errors (RFC 6241, RFC 6242).
 
+pub mod backoff;
 pub mod client;
 
 pub mod filter;

@@ -59,6 +59,9 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// The longest spacing between password checks of one user from one source.
+const MAX_GUESS_DELAY: Duration = Duration::from_secs(10);
+
 fn russh_config(key: PrivateKey, cfg: &AgentConfig) -> russh::server::Config {
     let methods: &[MethodKind] = &[MethodKind::Password, MethodKind::PublicKey];
     russh::server::Config {
@@ -145,6 +148,10 @@ pub async fn serve(
 ) -> Result<(), SshError> {
     let config = Arc::new(russh_config(key, &cfg));
     let pending = Arc::new(std::sync::Mutex::new(Pending::default()));
+    let backoff = Arc::new(super::backoff::Backoff::new(
+        Duration::from_millis(cfg.auth_failure_delay_ms),
+        MAX_GUESS_DELAY,
+    ));
     let mut last_refusal_log: Option<std::time::Instant> = None;
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -172,6 +179,7 @@ pub async fn serve(
             user: None,
             channels: HashMap::new(),
             slot: Arc::clone(&slot),
+            backoff: Arc::clone(&backoff),
         };
         let config = Arc::clone(&config);
         let login_timeout = Duration::from_secs(cfg.login_timeout_secs.max(1));
@@ -220,6 +228,8 @@ struct Connection {
     channels: HashMap<ChannelId, Channel<Msg>>,
     /// Released once the user authenticates.
     slot: Arc<PendingSlot>,
+    /// Password-guess spacing per (user, source), shared by all connections.
+    backoff: Arc<super::backoff::Backoff>,
 }
 
 impl Connection {
@@ -250,14 +260,22 @@ impl russh::server::Handler for Connection {
     type Error = ConnError;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let source = self.peer.ip();
+        // After a failure, this user's password checks from this source take turns.
+        let turn = self.backoff.turn(user, source, std::time::Instant::now());
+        tokio::time::sleep_until(turn.into()).await;
         match self.cfg.user(user) {
             Some(u) if u.password_ok(password) => {
+                self.backoff.succeeded(user, source);
                 self.user = Some(user.to_string());
                 self.slot.release();
                 info!(peer = %self.peer, user, "authenticated by password");
                 Ok(Auth::Accept)
             }
-            _ => Ok(self.refused(user, "password")),
+            _ => {
+                self.backoff.failed(user, source, std::time::Instant::now());
+                Ok(self.refused(user, "password"))
+            }
         }
     }
 
