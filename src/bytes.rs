@@ -25,6 +25,15 @@ pub struct Short {
 #[error("{0} bytes after the end")]
 pub struct Trailing(pub usize);
 
+/// Appends `n` as an unsigned LEB128 number (seven bits per byte, low first).
+pub fn put_varint(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
 /// A cursor over a byte buffer. Every read either returns the whole field and moves on, or
 /// fails with [`Short`] and leaves the cursor where it was; none can panic. Integers are big
 /// endian (network order) unless the method says `_ne` (host order, for kernel structs).
@@ -54,6 +63,23 @@ impl<'a> Reader<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.rest.is_empty()
+    }
+
+    /// An unsigned LEB128 number of at most 64 bits (see [`put_varint`]); None when it is cut
+    /// short or longer than that.
+    pub fn varint(&mut self) -> Option<usize> {
+        let mut r = self.clone();
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = r.u8().ok()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                let n = usize::try_from(n).ok()?;
+                *self = r;
+                return Some(n);
+            }
+        }
+        None
     }
 
     /// The next `n` bytes.
@@ -414,5 +440,30 @@ mod tests {
         assert!(!constant_time_eq(&tag, &other));
         assert!(!constant_time_eq(&tag, &tag[..31]));
         assert!(constant_time_eq(&[], &[]));
+    }
+
+    #[test]
+    fn varints_round_trip_and_refuse_what_is_cut_or_too_long() {
+        for n in [
+            0usize,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as usize,
+            usize::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(n, &mut out);
+            let mut r = Reader::new(&out);
+            assert_eq!(r.varint(), Some(n));
+            assert!(r.is_empty());
+            let mut cut = Reader::new(&out[..out.len() - 1]);
+            assert_eq!(cut.varint(), None);
+            assert_eq!(cut.offset(), 0, "a failed read leaves the cursor");
+        }
+        assert_eq!(Reader::new(&[0xff; 11]).varint(), None);
     }
 }

@@ -9,7 +9,7 @@
 //! `varint(count) (varint(len) key varint(len) value)×count`, keys in order.
 
 use super::{work, StoreError};
-use crate::bytes::Reader;
+use crate::bytes::{put_varint, Reader};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -30,24 +30,8 @@ type Records = BTreeMap<Vec<u8>, Vec<u8>>;
 /// One record: key and value.
 pub type Record = (Vec<u8>, Vec<u8>);
 
-fn put_varint(mut n: usize, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
 fn get_varint(r: &mut Reader) -> Result<usize, StoreError> {
-    let mut n: usize = 0;
-    for shift in (0..64).step_by(7) {
-        let b = r.u8().map_err(|_| StoreError::Corrupt("truncated page"))?;
-        n |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            return Ok(n);
-        }
-    }
-    Err(StoreError::Corrupt("page length too long"))
+    r.varint().ok_or(StoreError::Corrupt("truncated page"))
 }
 
 fn encoded_len(k: &[u8], v: &[u8]) -> usize {

@@ -11,7 +11,7 @@
 
 use super::tree::{Change, Node, NodeKey};
 use super::{work, StoreError};
-use crate::bytes::Reader;
+use crate::bytes::{put_varint, Reader};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -34,14 +34,6 @@ fn owner_len(path: &[NodeKey]) -> usize {
         .rev()
         .find(|&i| !path[i - 1].id.is_empty())
         .unwrap_or(1)
-}
-
-fn put_varint(mut n: usize, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
 }
 
 fn put_str(s: &str, out: &mut Vec<u8>) {
@@ -96,15 +88,7 @@ fn corrupt(what: &'static str) -> impl Fn(crate::bytes::Short) -> StoreError {
 }
 
 fn get_varint(r: &mut Reader) -> Result<usize, StoreError> {
-    let mut n: usize = 0;
-    for shift in (0..64).step_by(7) {
-        let b = r.u8().map_err(corrupt("truncated length"))?;
-        n |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            return Ok(n);
-        }
-    }
-    Err(StoreError::Corrupt("length too long"))
+    r.varint().ok_or(StoreError::Corrupt("truncated length"))
 }
 
 fn get_str(r: &mut Reader) -> Result<String, StoreError> {
