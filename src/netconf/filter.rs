@@ -21,7 +21,7 @@ pub enum Filter {
 impl Filter {
     /// Reads the `<filter>` parameter of an operation.
     pub fn from_op(rpc: &Element, op: &Element) -> RpcResult<Filter> {
-        let Some(f) = op.child(NS_BASE, "filter") else {
+        let Some(f) = super::ops::base_child(op, "filter") else {
             return Ok(Filter::None);
         };
         let ftype = f

@@ -123,3 +123,31 @@ def test_bad_operation_attribute(seeded):
 def test_edit_startup_is_refused(m):
     e = one_error(dispatch(m, edit("startup", config(interfaces(interface("x"))))))
     assert (e["type"], e["tag"]) == ("protocol", "operation-not-supported")
+
+
+# ---------------------------------------------------------------- ncclient idioms
+
+
+def test_ncclient_idiom_unqualified_config_and_filter(m):
+    """The idiom of ncclient's examples and most published scripts: `<config xmlns:xc=...>`
+    (no namespace of its own) for edit-config, and a `<filter>` string without one for
+    get-config. ncclient puts both under its qualified operation as written."""
+    cfg = f'<config xmlns:xc="{NS_BASE}">{interfaces(interface("idiom1", "from a script"))}</config>'
+    assert_ok(m.edit_config(target="candidate", config=cfg))
+    assert_ok(m.commit())
+    assert "idiom1" in iface_names(get_config(m))
+    deleted = (
+        f'<config xmlns:xc="{NS_BASE}">'
+        + interfaces(interface("idiom1", extra="").replace("<interface>", '<interface xc:operation="delete">'))
+        + "</config>"
+    )
+    assert_ok(m.edit_config(target="running", config=deleted))
+    assert "idiom1" not in iface_names(get_config(m))
+    assert_ok(m.edit_config(target="running", config=cfg))
+    only = (
+        '<filter type="subtree">'
+        + interfaces("<interface><name>idiom1</name></interface>")
+        + "</filter>"
+    )
+    data = m.get_config(source="running", filter=only).data_ele
+    assert iface_names(data) == ["idiom1"]

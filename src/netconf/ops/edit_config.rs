@@ -3,7 +3,6 @@
 use super::{fail, Op, OpResult, Reply};
 use crate::datastore::tree::Node;
 use crate::datastore::Datastore;
-use crate::netconf::NS_BASE;
 use crate::northbound::edit::{self, Operation};
 use crate::northbound::{datastore_of, validate};
 use crate::rpc_error::{ErrorTag, RpcError};
@@ -68,12 +67,6 @@ pub fn run(op: &Op<'_>) -> OpResult {
         )));
     }
     let config = op.param("config")?;
-    if config.ns != NS_BASE {
-        return Err(fail(RpcError::missing_element(
-            crate::rpc_error::ErrorType::Protocol,
-            "config",
-        )));
-    }
     let mut nb = op.shared.northbound();
     nb.check_writable(target, op.session.id).map_err(fail)?;
     // default-operation replace: the config becomes the whole datastore (RFC 6241 §7.2).

@@ -44,16 +44,27 @@ pub struct Op<'a> {
     pub access: super::nacm::Access,
 }
 
+/// The child `name` of a base-namespace element, in the base namespace; `<config>` and
+/// `<filter>` are also taken in no namespace. Leniency: ncclient's `edit_config` and `get`
+/// put such an element, as the script wrote it (`<config xmlns:xc="...">`), under its own
+/// qualified operation, and most published scripts rely on it.
+pub fn base_child<'a>(el: &'a Element, name: &str) -> Option<&'a Element> {
+    el.child(NS_BASE, name).or_else(|| {
+        matches!(name, "config" | "filter")
+            .then(|| el.child("", name))
+            .flatten()
+    })
+}
+
 impl Op<'_> {
-    /// A required child parameter in the base namespace.
+    /// A required child parameter in the base namespace (see [`base_child`]).
     pub fn param(&self, name: &str) -> Result<&Element, Vec<RpcError>> {
-        self.el
-            .child(NS_BASE, name)
+        base_child(self.el, name)
             .ok_or_else(|| vec![RpcError::missing_element(ErrorType::Protocol, name)])
     }
 
     pub fn opt(&self, name: &str) -> Option<&Element> {
-        self.el.child(NS_BASE, name)
+        base_child(self.el, name)
     }
 
     /// `tree` without what the user may not read (the same tree when nothing is hidden).
@@ -148,7 +159,7 @@ pub fn source_tree(
     op: &Op<'_>,
 ) -> Result<std::sync::Arc<crate::datastore::tree::Node>, Vec<RpcError>> {
     let src = op.param("source")?;
-    if let Some(cfg) = src.child(NS_BASE, "config") {
+    if let Some(cfg) = base_child(src, "config") {
         return inline_config(cfg).map(std::sync::Arc::new);
     }
     if src.child(NS_BASE, "url").is_some() {
