@@ -58,17 +58,24 @@ pub fn marker(dir: &Path) -> PathBuf {
     dir.join(MARKER)
 }
 
-/// Writes the marker durably (the file, then the directory entry).
-pub fn write_marker(dir: &Path) -> io::Result<()> {
-    let path = marker(dir);
+/// Writes `data` to `path` as a file only the owner can read (0600), durably.
+pub fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)?;
-    f.write_all(b"mldhb datastore initialized; do not remove while the store is in use\n")?;
-    f.sync_all()?;
+        .open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// Writes the marker durably (the file, then the directory entry).
+pub fn write_marker(dir: &Path) -> io::Result<()> {
+    write_private(
+        &marker(dir),
+        b"mldhb datastore initialized; do not remove while the store is in use\n",
+    )?;
     fs::File::open(dir)?.sync_all()
 }
 

@@ -217,41 +217,29 @@ impl Nacm {
     }
 }
 
-/// Whether `user` may receive `notification` (the `<notification>` wrapper or the event element
-/// itself) under the rules in running; a denial is counted. For the notification sender.
-pub fn may_receive(shared: &super::Shared, user: &str, notification: &Element) -> bool {
-    let running = shared
-        .northbound()
-        .get(crate::datastore::Datastore::Running);
-    let access = shared.nacm.access(&running, user);
-    let ok = access.may_receive(notification);
-    if !ok {
-        shared
-            .nacm
-            .denied_notifications
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    ok
-}
-
-/// What of `notification` (the event element) `user` may see: None when nothing, Some(None)
-/// when all of it, Some(Some(part)) when a netconf-config-change loses the edits whose targets
-/// the user may not read (RFC 8341 §3.4.6 and §3.2.4: omitted silently). Denials are counted.
+/// What of `notification` (the event element) `user` may see under the rules in running: None
+/// when nothing (the denial is counted), Some(None) when all of it, Some(Some(part)) when a
+/// netconf-config-change loses the edits whose targets the user may not read (RFC 8341 §3.4.6
+/// and §3.2.4: omitted silently). For the notification sender.
 pub fn visible(
     shared: &super::Shared,
     user: &str,
     notification: &Element,
 ) -> Option<Option<Element>> {
-    if !may_receive(shared, user, notification) {
+    let running = shared
+        .northbound()
+        .get(crate::datastore::Datastore::Running);
+    let access = shared.nacm.access(&running, user);
+    if !access.may_receive(notification) {
+        shared
+            .nacm
+            .denied_notifications
+            .fetch_add(1, Ordering::Relaxed);
         return None;
     }
     if notification.name != "netconf-config-change" || notification.ns != super::notify::NS_NCN {
         return Some(None);
     }
-    let running = shared
-        .northbound()
-        .get(crate::datastore::Datastore::Running);
-    let access = shared.nacm.access(&running, user);
     Some(access.readable_edits(notification))
 }
 

@@ -39,24 +39,11 @@ pub fn host_key(dir: &Path) -> Result<PrivateKey, SshError> {
         .map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
     std::fs::create_dir_all(dir).map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
     let tmp = dir.join("ssh_host_ed25519_key.tmp");
-    write_private(&tmp, text.as_bytes())
+    crate::datastore::guard::write_private(&tmp, text.as_bytes())
         .map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
     std::fs::rename(&tmp, &path).map_err(|e| SshError::HostKey(shown.clone(), e.to_string()))?;
     info!(path = %shown, "generated SSH host key");
     Ok(key)
-}
-
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(data)?;
-    f.sync_all()
 }
 
 /// The longest spacing between password checks of one user from one source.
